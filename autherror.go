@@ -1,0 +1,84 @@
+package connectjwt
+
+import (
+	"errors"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+)
+
+// CodeOf returns the Connect code connectjwt uses for a failure kind:
+// unavailable for [ErrUnavailable] (retryable), permission_denied for
+// authorization failures ([ErrInsufficientScope], [ErrAccessDenied]), and
+// unauthenticated for everything else.
+func CodeOf(r Reason) connect.Code {
+	switch r {
+	case connectjwtv1.Reason_REASON_UNAVAILABLE:
+		return connect.CodeUnavailable
+	case connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE, connectjwtv1.Reason_REASON_ACCESS_DENIED:
+		return connect.CodePermissionDenied
+	default:
+		return connect.CodeUnauthenticated
+	}
+}
+
+// DefaultError is the error every default loader returns: the code from
+// [CodeOf], the failure's message, and a [connectjwtv1.AuthError] detail with
+// the reason and what a client needs to act on it (when an expired token
+// expired, which scopes are missing, whether to retry). The returned error
+// wraps f, so errors.Is finds the sentinel on the server side.
+func DefaultError(f *Failure) *connect.Error {
+	if f == nil {
+		f = fail(ErrMalformed, nil)
+	}
+	err := connect.NewError(CodeOf(f.Reason), f)
+	if detail, derr := connect.NewErrorDetail(AuthErrorOf(f)); derr == nil {
+		err.AddDetail(detail)
+	}
+	return err
+}
+
+// AuthErrorOf returns the [connectjwtv1.AuthError] detail describing f.
+func AuthErrorOf(f *Failure) *connectjwtv1.AuthError {
+	ae := &connectjwtv1.AuthError{
+		Reason:        f.Reason,
+		Message:       f.Error(),
+		MissingScopes: f.MissingScopes,
+		Retryable:     f.Reason == connectjwtv1.Reason_REASON_UNAVAILABLE,
+	}
+	if c := f.Claims; c != nil {
+		switch f.Reason {
+		case connectjwtv1.Reason_REASON_EXPIRED:
+			ae.ExpiredAt = timestamppb.New(c.ExpiresAt)
+		case connectjwtv1.Reason_REASON_NOT_YET_VALID:
+			nb := c.NotBefore
+			if c.IssuedAt.After(nb) {
+				nb = c.IssuedAt
+			}
+			ae.NotBefore = timestamppb.New(nb)
+		}
+	}
+	return ae
+}
+
+// AuthErrorFrom returns the [connectjwtv1.AuthError] detail of err, a
+// *connect.Error received by a client (or built by [DefaultError]), and
+// whether it has one.
+func AuthErrorFrom(err error) (*connectjwtv1.AuthError, bool) {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return nil, false
+	}
+	for _, d := range ce.Details() {
+		v, derr := d.Value()
+		if derr != nil {
+			continue
+		}
+		if ae, ok := v.(*connectjwtv1.AuthError); ok {
+			return ae, true
+		}
+	}
+	return nil, false
+}

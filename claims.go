@@ -1,0 +1,240 @@
+package connectjwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Claims are the verified claims of a token: registered claims parsed and
+// type-checked, plus the raw payload for everything else. A *Claims is only
+// ever built after the token's signature verified.
+//
+// Handlers read them with [ClaimsFromContext] (Flask's get_jwt) and
+// [IdentityFromContext] (get_jwt_identity); a custom claim is read with
+// [Claims.Value] or decoded into a struct of the application's with
+// [Claims.Decode].
+type Claims struct {
+	// Identity is the value of the identity claim ("sub" by default).
+	Identity string
+	// Subject is the sub claim.
+	Subject string
+	// Issuer is the iss claim.
+	Issuer string
+	// Audience is the aud claim, a string or an array of strings.
+	Audience []string
+	// ExpiresAt is the exp claim; always set.
+	ExpiresAt time.Time
+	// NotBefore is the nbf claim, or zero.
+	NotBefore time.Time
+	// IssuedAt is the iat claim, or zero.
+	IssuedAt time.Time
+	// ID is the jti claim, or empty.
+	ID string
+	// Scopes are the scopes granted: the space-separated "scope" claim
+	// (RFC 8693) and the "scp" claim (a string or an array of strings).
+	Scopes []string
+	// Fresh is the "fresh" claim: the token was minted from a password
+	// login, not from a refresh (Flask's fresh tokens).
+	Fresh bool
+	// Type is the JOSE typ header, e.g. "at+jwt".
+	Type string
+	// KeyID is the kid header, or empty.
+	KeyID string
+	// Algorithm is the alg header the token was verified with.
+	Algorithm string
+
+	payload []byte
+}
+
+// Value returns the raw JSON value of the claim called name, and whether the
+// token has it. Names are matched exactly.
+func (c *Claims) Value(name string) (json.RawMessage, bool) {
+	if c == nil {
+		return nil, false
+	}
+	members, err := jsonObject(c.payload, nil)
+	if err != nil {
+		return nil, false
+	}
+	v, ok := member(members, name)
+	if !ok {
+		return nil, false
+	}
+	return json.RawMessage(slices.Clone(v)), true
+}
+
+// Decode unmarshals the whole payload into v, a pointer to an application's
+// claims struct. The payload's member names are known to be unique even
+// ignoring case, so encoding/json's case-insensitive matching cannot be
+// confused.
+func (c *Claims) Decode(v any) error {
+	if c == nil {
+		return errors.New("connectjwt: no claims")
+	}
+	return json.Unmarshal(c.payload, v)
+}
+
+// HasScope reports whether the token grants scope.
+func (c *Claims) HasScope(scope string) bool {
+	return c != nil && slices.Contains(c.Scopes, scope)
+}
+
+// MarshalJSON returns the verified payload, so claims can be logged or
+// returned as they were sent.
+func (c *Claims) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		return []byte("null"), nil
+	}
+	return slices.Clone(c.payload), nil
+}
+
+type claimsKey struct{}
+
+// authState is what authentication left in the context: who checked it and
+// the claims (nil for an anonymous call on an optional procedure).
+type authState struct {
+	owner  *Interceptor
+	claims *Claims
+}
+
+// ClaimsFromContext returns the verified claims of the call, Flask's
+// get_jwt(). It returns false when the call was not authenticated, e.g. an
+// anonymous call to an optional procedure, or a public one.
+func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
+	st, ok := ctx.Value(claimsKey{}).(*authState)
+	if !ok || st.claims == nil {
+		return nil, false
+	}
+	return st.claims, true
+}
+
+// IdentityFromContext returns the identity of the caller (the identity
+// claim, "sub" by default), Flask's get_jwt_identity().
+func IdentityFromContext(ctx context.Context) (string, bool) {
+	c, ok := ClaimsFromContext(ctx)
+	if !ok {
+		return "", false
+	}
+	return c.Identity, true
+}
+
+// NewContextWithClaims returns a context carrying claims, for tests of
+// handlers that read [ClaimsFromContext].
+func NewContextWithClaims(ctx context.Context, claims *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, &authState{claims: claims})
+}
+
+// Parsing of registered claims. Every function returns an error wrapping
+// ErrInvalidClaims that names the claim but never its value.
+
+// maxNumericDate is 9999-12-31T23:59:59Z: a NumericDate beyond it, or
+// negative, is refused (security.md §2: 1e19 overflows into the past).
+const maxNumericDate = 253402300799
+
+func parseNumericDate(name string, raw []byte) (time.Time, error) {
+	if len(raw) == 0 || !(raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')) {
+		return time.Time{}, fmt.Errorf("%w: %s must be a number", ErrInvalidClaims, name)
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return time.Time{}, fmt.Errorf("%w: %s is out of range", ErrInvalidClaims, name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+}
+
+func parseString(name string, raw []byte) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", fmt.Errorf("%w: %s must be a string", ErrInvalidClaims, name)
+	}
+	inner := raw[1 : len(raw)-1]
+	if !slices.Contains(inner, '\\') {
+		return string(inner), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%w: %s must be a string", ErrInvalidClaims, name)
+	}
+	return s, nil
+}
+
+// parseStrings accepts a string or an array of strings (aud, scp).
+func parseStrings(name string, raw []byte) ([]string, error) {
+	if len(raw) > 0 && raw[0] == '"' {
+		s, err := parseString(name, raw)
+		if err != nil {
+			return nil, err
+		}
+		return []string{s}, nil
+	}
+	var out []string
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &out) != nil {
+		return nil, fmt.Errorf("%w: %s must be a string or an array of strings", ErrInvalidClaims, name)
+	}
+	return out, nil
+}
+
+// parseClaims type-checks the registered claims of a verified payload.
+func parseClaims(c *Claims, members []jsonMember, identityClaim string) error {
+	var err error
+	for _, m := range members {
+		switch string(m.name) {
+		case "iss":
+			c.Issuer, err = parseString("iss", m.value)
+		case "sub":
+			c.Subject, err = parseString("sub", m.value)
+		case "aud":
+			c.Audience, err = parseStrings("aud", m.value)
+		case "exp":
+			c.ExpiresAt, err = parseNumericDate("exp", m.value)
+		case "nbf":
+			c.NotBefore, err = parseNumericDate("nbf", m.value)
+		case "iat":
+			c.IssuedAt, err = parseNumericDate("iat", m.value)
+		case "jti":
+			c.ID, err = parseString("jti", m.value)
+		case "scope":
+			var s string
+			s, err = parseString("scope", m.value)
+			c.Scopes = append(c.Scopes, strings.Fields(s)...)
+		case "scp":
+			var s []string
+			s, err = parseStrings("scp", m.value)
+			c.Scopes = append(c.Scopes, s...)
+		case "fresh":
+			switch string(m.value) {
+			case "true":
+				c.Fresh = true
+			case "false":
+			default:
+				err = fmt.Errorf("%w: fresh must be a boolean", ErrInvalidClaims)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.ExpiresAt.IsZero() {
+		if _, ok := member(members, "exp"); !ok {
+			return fmt.Errorf("%w: exp is required", ErrInvalidClaims)
+		}
+	}
+	if identityClaim == "sub" {
+		c.Identity = c.Subject
+	} else if raw, ok := member(members, identityClaim); ok {
+		if c.Identity, err = parseString("identity claim", raw); err != nil {
+			return err
+		}
+	}
+	if c.Identity == "" {
+		return fmt.Errorf("%w: identity claim is missing or empty", ErrInvalidClaims)
+	}
+	return nil
+}

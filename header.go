@@ -1,0 +1,105 @@
+package connectjwt
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// tokenFromHeader extracts the token from the values of the configured
+// header. It never decodes anything: it checks the count, the size, the scheme
+// and the alphabet (RFC 7515 compact serialization: [A-Za-z0-9_-] and exactly
+// two dots), so nothing larger or stranger reaches a decoder.
+//
+// The rules (security.md §5): exactly one header line; an empty value or one
+// with another scheme counts as missing (it may be meant for another layer);
+// the scheme is matched case-insensitively and followed by one or more
+// spaces; the value is capped at maxBytes.
+func tokenFromHeader(h http.Header, canonicalName, scheme string, maxBytes int) (string, error) {
+	values := h[canonicalName]
+	switch len(values) {
+	case 0:
+		return "", ErrMissing
+	case 1:
+	default:
+		return "", fmt.Errorf("%w: more than one %s header", ErrMalformed, canonicalName)
+	}
+	v := values[0]
+	if v == "" {
+		return "", ErrMissing
+	}
+	if len(v) > maxBytes {
+		return "", fmt.Errorf("%w: %s header is too large", ErrMalformed, canonicalName)
+	}
+	token := v
+	if scheme != "" {
+		// The scheme must be followed by at least one space; "Basic x" or
+		// "BearerX" name another scheme and count as missing.
+		if len(v) < len(scheme) || !asciiEqualFold(v[:len(scheme)], scheme) {
+			return "", ErrMissing
+		}
+		rest := v[len(scheme):]
+		if rest == "" {
+			return "", fmt.Errorf("%w: expected '%s <JWT>'", ErrMalformed, scheme)
+		}
+		if rest[0] != ' ' {
+			return "", ErrMissing
+		}
+		i := 0
+		for i < len(rest) && rest[i] == ' ' {
+			i++
+		}
+		token = rest[i:]
+		if token == "" {
+			return "", fmt.Errorf("%w: expected '%s <JWT>'", ErrMalformed, scheme)
+		}
+	}
+	if !compactJWS(token) {
+		return "", fmt.Errorf("%w: expected '%s <JWT>'", ErrMalformed, scheme)
+	}
+	return token, nil
+}
+
+// compactJWS reports whether s has the shape of a JWS in compact
+// serialization: base64url characters only, exactly two dots, and non-empty
+// header and payload segments. The signature may be empty here (alg "none"
+// is refused later as a disallowed algorithm, not as a parse error).
+func compactJWS(s string) bool {
+	dots, first, second := 0, -1, -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		case c == '.':
+			dots++
+			if dots == 1 {
+				first = i
+			} else {
+				second = i
+			}
+		default:
+			return false
+		}
+	}
+	return dots == 2 && first > 0 && second > first+1
+}
+
+// asciiEqualFold compares ASCII strings case-insensitively without
+// allocating; non-ASCII bytes must match exactly.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

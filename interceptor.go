@@ -1,0 +1,190 @@
+package connectjwt
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+)
+
+// An Interceptor authenticates every RPC a Connect handler serves: unary,
+// client-, server- and bidi-streaming, over the Connect, gRPC and gRPC-web
+// protocols. It verifies the token with a [Validator], applies the
+// procedure's [Policy], puts the verified [Claims] in the context for the
+// handler ([ClaimsFromContext]) and turns every failure into a
+// *connect.Error through the loaders ([Loader]). On the client side it does
+// nothing.
+//
+// Install it with [Interceptor.HandlerOption], which also registers it as a
+// request gate, so unauthenticated calls are refused before any request
+// message is read or decoded. Gate and interceptor share one validation: a
+// call the gate admitted is not validated again.
+//
+// A stream does not outlive its token: once exp (plus leeway) passes, the
+// stream's context is cancelled and the next Send or Receive fails, and the
+// stream ends with the expired-token error.
+//
+// The zero Interceptor refuses every call.
+type Interceptor struct {
+	cfg *config
+	v   *Validator
+}
+
+var _ connect.Interceptor = (*Interceptor)(nil)
+
+// NewInterceptor returns an Interceptor for the given options. It needs at
+// least one [Key]; every procedure requires a valid access token unless
+// marked otherwise ([WithPublicProcedures], [WithOptionalProcedures],
+// [WithProcedurePolicy]).
+func NewInterceptor(opts ...Option) (*Interceptor, error) {
+	cfg, err := newConfig(scopeInterceptor|scopeValidator, "NewInterceptor", opts)
+	if err != nil {
+		return nil, err
+	}
+	v, err := newValidator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Interceptor{cfg: cfg, v: v}, nil
+}
+
+// Validator returns the validator the interceptor uses.
+func (i *Interceptor) Validator() *Validator { return i.v }
+
+// HandlerOption returns the recommended way to install the interceptor: as a
+// request gate (see [Interceptor.RequestGate]) and as the outermost
+// interceptor. Pass it before any other interceptor option.
+func (i *Interceptor) HandlerOption() connect.HandlerOption {
+	return connect.WithHandlerOptions(i.RequestGate(), connect.WithInterceptors(i))
+}
+
+// RequestGate returns the pre-decode check as a handler option
+// ([connect.WithRequestGate]): it runs once the request headers arrive,
+// before any message is read, so an unauthenticated caller cannot make the
+// server decode its body. Use it together with the interceptor, which then
+// reuses the gate's result.
+func (i *Interceptor) RequestGate() connect.HandlerOption {
+	return connect.WithRequestGate(func(ctx context.Context, spec connect.Spec, peer connect.Peer, h http.Header) (context.Context, error) {
+		ctx, err := i.authenticate(ctx, spec, peer, h)
+		if err != nil {
+			return nil, err
+		}
+		return ctx, nil
+	})
+}
+
+// WrapUnary implements [connect.Interceptor].
+func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		ctx, err := i.authenticate(ctx, req.Spec(), req.Peer(), req.Header())
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+// WrapStreamingClient implements [connect.Interceptor]; it does nothing.
+func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler implements [connect.Interceptor].
+func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, err := i.authenticate(ctx, conn.Spec(), conn.Peer(), conn.RequestHeader())
+		if err != nil {
+			return err
+		}
+		claims, ok := ClaimsFromContext(ctx)
+		if !ok {
+			return next(ctx, conn)
+		}
+		return i.untilExpiry(ctx, conn, claims, next)
+	}
+}
+
+// authenticate runs the whole check for one call and returns the context
+// for the handler, or the loader's error. A call already admitted by this
+// interceptor's gate is not checked again.
+func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer connect.Peer, h http.Header) (context.Context, error) {
+	if st, ok := ctx.Value(claimsKey{}).(*authState); ok && st.owner == i && i != nil {
+		return ctx, nil
+	}
+	if i == nil || i.cfg == nil {
+		return ctx, DefaultError(fail(errors.New("connectjwt: interceptor is not configured"), nil))
+	}
+	p := i.cfg.policies[spec.Procedure]
+	if p.Public {
+		return context.WithValue(ctx, claimsKey{}, &authState{owner: i}), nil
+	}
+	claims, f := i.v.validateHeader(ctx, h)
+	if f == nil {
+		f = i.cfg.authorize(ctx, spec.Procedure, p, claims)
+	} else if p.Optional && errors.Is(f, ErrMissing) {
+		return context.WithValue(ctx, claimsKey{}, &authState{owner: i}), nil
+	}
+	if f != nil {
+		f.Procedure = spec.Procedure
+		return ctx, i.reject(ctx, f, peer)
+	}
+	return context.WithValue(ctx, claimsKey{}, &authState{owner: i, claims: claims}), nil
+}
+
+// reject builds the error for f through its loader and, where the protocol
+// can carry it, adds the RFC 6750 WWW-Authenticate header.
+func (i *Interceptor) reject(ctx context.Context, f *Failure, peer connect.Peer) *connect.Error {
+	err := i.cfg.loaders.load(ctx, f)
+	// On gRPC, error metadata travels as trailers, where Go's HTTP/2 server
+	// drops WWW-Authenticate; the AuthError detail carries the same facts.
+	if peer.Protocol != connect.ProtocolGRPC && err.Meta().Get("Www-Authenticate") == "" {
+		err.Meta().Set("Www-Authenticate", wwwAuthenticate(i.cfg.scheme, f))
+	}
+	return err
+}
+
+// wwwAuthenticate renders the RFC 6750 §3 challenge for f. It names the
+// error code only; no token or expected value is ever included.
+func wwwAuthenticate(scheme string, f *Failure) string {
+	if scheme == "" {
+		scheme = DefaultHeaderScheme
+	}
+	switch {
+	case errors.Is(f, ErrMissing):
+		return scheme
+	case errors.Is(f, ErrInsufficientScope):
+		return scheme + ` error="insufficient_scope"`
+	case errors.Is(f, ErrAccessDenied), errors.Is(f, ErrUnavailable):
+		return scheme
+	default:
+		return scheme + ` error="invalid_token"`
+	}
+}
+
+// errStreamExpired is the cancellation cause of a stream whose token expired.
+var errStreamExpired = errors.New("connectjwt: token expired during the stream")
+
+// untilExpiry runs a streaming handler that must stop when the token
+// expires: a timer cancels the context at exp (plus leeway), every Send and
+// Receive checks the clock, and an expired stream ends with the loader's
+// expired error whatever the handler returned.
+func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHandlerConn, claims *Claims, next connect.StreamingHandlerFunc) error {
+	deadline := claims.ExpiresAt.Add(i.cfg.leeway)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(deadline.Sub(i.cfg.now()), func() { cancel(errStreamExpired) })
+	defer timer.Stop()
+	ec := &expiringConn{StreamingHandlerConn: conn, now: i.cfg.now, deadline: deadline}
+	err := next(ctx, ec)
+	if ec.expired.Load() || errors.Is(context.Cause(ctx), errStreamExpired) {
+		f := fail(ErrExpired, claims)
+		f.Procedure = conn.Spec().Procedure
+		return i.reject(ctx, f, conn.Peer())
+	}
+	return err
+}

@@ -1,0 +1,150 @@
+package connectjwt
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// A Key is key material bound to exactly one JWS algorithm (RFC 8725 §3.1):
+// a token is only ever verified with a key whose Algorithm equals its alg
+// header, so an RSA public key can never be used as an HMAC secret.
+//
+// Material is one of:
+//   - []byte: an HMAC secret for HS256, HS384 or HS512, at least 32, 48 or 64
+//     bytes long;
+//   - *rsa.PrivateKey or *rsa.PublicKey (at least 2048 bits) for RS256, RS384,
+//     RS512, PS256, PS384 or PS512;
+//   - *ecdsa.PrivateKey or *ecdsa.PublicKey on P-256, P-384 or P-521 for
+//     ES256, ES384 or ES512 respectively;
+//   - ed25519.PrivateKey or ed25519.PublicKey for EdDSA.
+//
+// A private key (or an HMAC secret) can sign and verify; a public key can only
+// verify. Keys are checked when an [Issuer], [Validator] or [Interceptor] is
+// built, never at the first request.
+type Key struct {
+	// ID is the kid header of tokens signed with this key. Optional when
+	// there is a single key per algorithm.
+	ID string
+	// Algorithm is the JWS alg, e.g. "HS256", "RS256", "ES256", "EdDSA".
+	Algorithm string
+	// Material is the secret or key; see the type documentation.
+	Material any
+}
+
+// HMACKey returns an HS256 key for secret, Flask's JWT_SECRET_KEY. The
+// secret must be at least 32 bytes long.
+func HMACKey(secret []byte) Key {
+	return Key{Algorithm: "HS256", Material: secret}
+}
+
+// ErrInvalidKey is wrapped by every configuration error about a [Key].
+var ErrInvalidKey = errors.New("connectjwt: invalid key")
+
+// boundKey is a checked Key: a method, a verification key and, when the
+// material allows, a signing key.
+type boundKey struct {
+	id     string
+	alg    string
+	method jwt.SigningMethod
+	verify any // []byte, *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
+	sign   any // []byte, *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey or nil
+}
+
+var hmacMinBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
+var ecCurves = map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}
+
+// bindKey checks k and binds it to its algorithm.
+func bindKey(k Key) (*boundKey, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidKey, fmt.Sprintf(format, args...))
+	}
+	if len(k.ID) > maxKeyIDLen {
+		return nil, bad("key ID longer than %d bytes", maxKeyIDLen)
+	}
+	switch k.Algorithm {
+	case "", "none", "None", "NONE":
+		return nil, bad("algorithm %q is not allowed", k.Algorithm)
+	}
+	method := jwt.GetSigningMethod(k.Algorithm)
+	if method == nil {
+		return nil, bad("unsupported algorithm %q", k.Algorithm)
+	}
+	b := &boundKey{id: k.ID, alg: k.Algorithm, method: method}
+	switch m := k.Material.(type) {
+	case []byte:
+		min, ok := hmacMinBytes[k.Algorithm]
+		if !ok {
+			return nil, bad("an HMAC secret cannot be used with %s", k.Algorithm)
+		}
+		if len(m) < min {
+			return nil, bad("%s secret must be at least %d bytes, got %d", k.Algorithm, min, len(m))
+		}
+		secret := append([]byte(nil), m...)
+		b.verify, b.sign = secret, secret
+	case *rsa.PrivateKey:
+		if err := checkRSA(k.Algorithm, &m.PublicKey); err != nil {
+			return nil, bad("%v", err)
+		}
+		b.verify, b.sign = &m.PublicKey, m
+	case *rsa.PublicKey:
+		if err := checkRSA(k.Algorithm, m); err != nil {
+			return nil, bad("%v", err)
+		}
+		b.verify = m
+	case *ecdsa.PrivateKey:
+		if err := checkEC(k.Algorithm, &m.PublicKey); err != nil {
+			return nil, bad("%v", err)
+		}
+		b.verify, b.sign = &m.PublicKey, m
+	case *ecdsa.PublicKey:
+		if err := checkEC(k.Algorithm, m); err != nil {
+			return nil, bad("%v", err)
+		}
+		b.verify = m
+	case ed25519.PrivateKey:
+		if k.Algorithm != "EdDSA" || len(m) != ed25519.PrivateKeySize {
+			return nil, bad("an Ed25519 key needs algorithm EdDSA and %d bytes", ed25519.PrivateKeySize)
+		}
+		b.verify, b.sign = m.Public().(ed25519.PublicKey), m
+	case ed25519.PublicKey:
+		if k.Algorithm != "EdDSA" || len(m) != ed25519.PublicKeySize {
+			return nil, bad("an Ed25519 key needs algorithm EdDSA and %d bytes", ed25519.PublicKeySize)
+		}
+		b.verify = m
+	case nil:
+		return nil, bad("no key material for %s", k.Algorithm)
+	default:
+		return nil, bad("unsupported key material %T for %s", k.Material, k.Algorithm)
+	}
+	return b, nil
+}
+
+func checkRSA(alg string, pub *rsa.PublicKey) error {
+	switch alg {
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+	default:
+		return fmt.Errorf("an RSA key cannot be used with %s", alg)
+	}
+	if pub == nil || pub.N == nil || pub.N.BitLen() < 2048 {
+		return errors.New("RSA keys must be at least 2048 bits")
+	}
+	return nil
+}
+
+func checkEC(alg string, pub *ecdsa.PublicKey) error {
+	curve, ok := ecCurves[alg]
+	if !ok {
+		return fmt.Errorf("an ECDSA key cannot be used with %s", alg)
+	}
+	if pub == nil || pub.Curve != curve {
+		return fmt.Errorf("%s needs a key on %s", alg, curve.Params().Name)
+	}
+	return nil
+}

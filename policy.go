@@ -1,0 +1,99 @@
+package connectjwt
+
+import (
+	"context"
+	"slices"
+	"strings"
+)
+
+// A Policy says what a procedure requires. The zero Policy, which every
+// procedure without one gets, requires a valid access token (fail closed).
+type Policy struct {
+	// Public procedures need no token and never look at one (a login or
+	// health check).
+	Public bool
+	// Optional procedures accept a call without a token as anonymous
+	// (Flask's jwt_optional); a token that is present must still be valid.
+	Optional bool
+	// Scopes are required, all of them (see [Claims.Scopes]).
+	Scopes []string
+	// Fresh requires a token minted from a password login, not a refresh.
+	Fresh bool
+}
+
+// WithPublicProcedures marks procedures, by exact name such as
+// "/connectjwt.v1.AuthService/Login", as needing no token.
+func WithPublicProcedures(procedures ...string) Option {
+	return option{scopeInterceptor, "WithPublicProcedures", func(c *config) {
+		for _, p := range procedures {
+			c.setPolicy(p, Policy{Public: true})
+		}
+	}}
+}
+
+// WithOptionalProcedures marks procedures, by exact name, as accepting
+// anonymous calls: a missing token passes with no claims in the context, an
+// expired or invalid one still fails.
+func WithOptionalProcedures(procedures ...string) Option {
+	return option{scopeInterceptor, "WithOptionalProcedures", func(c *config) {
+		for _, p := range procedures {
+			c.setPolicy(p, Policy{Optional: true})
+		}
+	}}
+}
+
+// WithProcedurePolicy sets the policy of one procedure, by exact name.
+func WithProcedurePolicy(procedure string, p Policy) Option {
+	return option{scopeInterceptor, "WithProcedurePolicy", func(c *config) {
+		p.Scopes = slices.Clone(p.Scopes)
+		c.setPolicy(procedure, p)
+	}}
+}
+
+func (c *config) setPolicy(procedure string, p Policy) {
+	// A procedure is "/package.Service/Method"; anything else is a typo
+	// that would silently leave the procedure protected or open.
+	if !strings.HasPrefix(procedure, "/") || strings.Count(procedure, "/") != 2 || strings.HasSuffix(procedure, "/") {
+		c.errorf("procedure %q is not of the form /package.Service/Method", procedure)
+		return
+	}
+	if p.Public && (p.Optional || len(p.Scopes) > 0 || p.Fresh) {
+		c.errorf("procedure %q cannot be public and require anything", procedure)
+		return
+	}
+	c.policies[procedure] = p
+}
+
+// WithClaimsCheck runs check on the verified claims of every authenticated
+// call (flask-jwt-extended's token_verification_loader). An error refuses the
+// call with [ErrAccessDenied] and permission_denied; the error itself is kept
+// in [Failure.Cause] for the loader and never sent by default.
+func WithClaimsCheck(check func(ctx context.Context, procedure string, claims *Claims) error) Option {
+	return option{scopeInterceptor, "WithClaimsCheck", func(c *config) { c.claimsCheck = check }}
+}
+
+// authorize applies the procedure's requirements to verified claims.
+func (c *config) authorize(ctx context.Context, procedure string, p Policy, claims *Claims) *Failure {
+	if p.Fresh && !claims.Fresh {
+		return fail(ErrFreshTokenRequired, claims)
+	}
+	var missing []string
+	for _, s := range p.Scopes {
+		if !claims.HasScope(s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		f := fail(ErrInsufficientScope, claims)
+		f.MissingScopes = missing
+		return f
+	}
+	if c.claimsCheck != nil {
+		if err := c.claimsCheck(ctx, procedure, claims); err != nil {
+			f := fail(ErrAccessDenied, claims)
+			f.Cause = err
+			return f
+		}
+	}
+	return nil
+}

@@ -1,0 +1,327 @@
+package connectjwt
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// A Validator verifies tokens: Flask's decode_jwt. It holds no connect types,
+// so it serves an [Interceptor], an [AuthService] and any other transport.
+// Build it with [NewValidator]; the zero Validator refuses every token.
+//
+// The checks run in this fixed order, and the first that fails decides the
+// [Reason]:
+//
+//  1. header: exactly one, size cap, scheme, alphabet (missing, malformed);
+//  2. JOSE header: strict base64url, UTF-8, unique names, no crit, no nested
+//     token (malformed);
+//  3. alg is one of the allowed algorithms (invalid algorithm);
+//  4. a key for alg and kid verifies the signature (invalid signature);
+//  5. typ is the expected token type (wrong token type);
+//  6. payload: strict base64url, UTF-8, unique names (malformed);
+//  7. registered claims well-typed, exp present, iss, aud and the identity
+//     claim as configured (invalid claims);
+//  8. exp (expired), then nbf and iat (not yet valid), with leeway;
+//  9. the [Blocklist] (revoked, or unavailable when it fails).
+//
+// No claim is read before step 4 succeeds.
+type Validator struct {
+	cfg       *config
+	headerKey string
+	algs      []string
+	keys      []*boundKey
+	byID      map[string][]*boundKey
+	access    string // normalized token types
+	refresh   string
+}
+
+// NewValidator returns a Validator for the given options. It needs at least
+// one [Key] ([WithKey]); every other option has a default. Bad configuration
+// is an error here, never at the first request.
+func NewValidator(opts ...Option) (*Validator, error) {
+	cfg, err := newConfig(scopeValidator, "NewValidator", opts)
+	if err != nil {
+		return nil, err
+	}
+	return newValidator(cfg)
+}
+
+func newValidator(cfg *config) (*Validator, error) {
+	if len(cfg.keys) == 0 {
+		return nil, errors.New("connectjwt: no key configured; use WithKey")
+	}
+	v := &Validator{
+		cfg:       cfg,
+		headerKey: textproto.CanonicalMIMEHeaderKey(cfg.headerName),
+		byID:      map[string][]*boundKey{},
+		access:    normalizeType(cfg.accessType),
+		refresh:   normalizeType(cfg.refreshType),
+	}
+	if v.access == "" || v.access == v.refresh {
+		return nil, errors.New("connectjwt: access and refresh token types must differ")
+	}
+	for _, a := range cfg.algorithms {
+		if strings.EqualFold(a, "none") {
+			return nil, errors.New(`connectjwt: algorithm "none" is never allowed`)
+		}
+	}
+	for _, k := range cfg.keys {
+		b, err := bindKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if len(cfg.algorithms) > 0 && !slices.Contains(cfg.algorithms, b.alg) {
+			return nil, fmt.Errorf("connectjwt: key algorithm %s is not in WithAlgorithms", b.alg)
+		}
+		v.keys = append(v.keys, b)
+		v.byID[b.id] = append(v.byID[b.id], b)
+		if !slices.Contains(v.algs, b.alg) {
+			v.algs = append(v.algs, b.alg)
+		}
+	}
+	return v, nil
+}
+
+// Validate verifies an access token and returns its claims. Every error is a
+// [*Failure] wrapping one of the sentinel errors.
+func (v *Validator) Validate(ctx context.Context, token string) (*Claims, error) {
+	c, f := v.validateToken(ctx, token, false)
+	if f != nil {
+		return nil, f
+	}
+	return c, nil
+}
+
+// ValidateRefresh verifies a refresh token and returns its claims; an access
+// token fails with [ErrWrongTokenType].
+func (v *Validator) ValidateRefresh(ctx context.Context, token string) (*Claims, error) {
+	c, f := v.validateToken(ctx, token, true)
+	if f != nil {
+		return nil, f
+	}
+	return c, nil
+}
+
+// ValidateHeader extracts the access token from the configured header of h
+// and verifies it.
+func (v *Validator) ValidateHeader(ctx context.Context, h http.Header) (*Claims, error) {
+	c, f := v.validateHeader(ctx, h)
+	if f != nil {
+		return nil, f
+	}
+	return c, nil
+}
+
+func (v *Validator) validateHeader(ctx context.Context, h http.Header) (*Claims, *Failure) {
+	if v == nil || v.cfg == nil {
+		return nil, fail(fmt.Errorf("%w: validator is not configured", ErrInvalidSignature), nil)
+	}
+	token, err := tokenFromHeader(h, v.headerKey, v.cfg.scheme, v.cfg.maxTokenBytes)
+	if err != nil {
+		return nil, fail(err, nil)
+	}
+	return v.validateToken(ctx, token, false)
+}
+
+// joseHeader holds the JOSE header members we act on.
+type joseHeader struct {
+	alg, typ, kid string
+}
+
+// maxKeysTried bounds signature attempts for a token without kid.
+const maxKeysTried = 4
+
+func (v *Validator) validateToken(ctx context.Context, token string, refresh bool) (*Claims, *Failure) {
+	if v == nil || v.cfg == nil {
+		return nil, fail(fmt.Errorf("%w: validator is not configured", ErrInvalidSignature), nil)
+	}
+	if token == "" {
+		return nil, fail(ErrMissing, nil)
+	}
+	if len(token) > v.cfg.maxTokenBytes || !compactJWS(token) {
+		return nil, fail(fmt.Errorf("%w: not a compact JWS", ErrMalformed), nil)
+	}
+	dot1 := strings.IndexByte(token, '.')
+	dot2 := dot1 + 1 + strings.IndexByte(token[dot1+1:], '.')
+
+	// 2. JOSE header.
+	var scratch [8]jsonMember
+	hdr, err := v.parseHeader(token[:dot1], scratch[:0])
+	if err != nil {
+		return nil, fail(err, nil)
+	}
+	// 3. Algorithm.
+	if !slices.Contains(v.algs, hdr.alg) {
+		return nil, fail(ErrInvalidAlgorithm, nil)
+	}
+	// 4. Key and signature.
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(token[dot2+1:])
+	if err != nil {
+		return nil, fail(fmt.Errorf("%w: signature is not canonical base64url", ErrMalformed), nil)
+	}
+	if err := v.verify(token[:dot2], sig, hdr); err != nil {
+		return nil, fail(err, nil)
+	}
+	// 5. Explicit typing (RFC 8725 §3.11).
+	want := v.access
+	if refresh {
+		want = v.refresh
+	}
+	if normalizeType(hdr.typ) != want {
+		return nil, fail(ErrWrongTokenType, nil)
+	}
+	// 6. Payload.
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(token[dot1+1 : dot2])
+	if err != nil {
+		return nil, fail(fmt.Errorf("%w: payload is not canonical base64url", ErrMalformed), nil)
+	}
+	var claimScratch [16]jsonMember
+	members, err := jsonObject(payload, claimScratch[:0])
+	if err != nil {
+		return nil, fail(fmt.Errorf("%w: payload: %w", ErrMalformed, err), nil)
+	}
+	// 7. Registered claims.
+	c := &Claims{Type: hdr.typ, KeyID: hdr.kid, Algorithm: hdr.alg, payload: payload}
+	if err := parseClaims(c, members, v.cfg.identityClaim); err != nil {
+		return nil, fail(err, nil)
+	}
+	if err := v.checkIssuerAudience(c); err != nil {
+		return nil, fail(err, c)
+	}
+	// 8. Time.
+	now := v.cfg.now()
+	leeway := v.cfg.leeway
+	if !now.Before(c.ExpiresAt.Add(leeway)) {
+		return nil, fail(ErrExpired, c)
+	}
+	if !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore) {
+		return nil, fail(ErrNotYetValid, c)
+	}
+	if !c.IssuedAt.IsZero() && now.Add(leeway).Before(c.IssuedAt) {
+		return nil, fail(fmt.Errorf("%w: issued in the future", ErrNotYetValid), c)
+	}
+	// 9. Revocation.
+	if bl := v.cfg.blocklist; bl != nil {
+		revoked, err := bl.IsRevoked(ctx, c)
+		if err != nil {
+			return nil, fail(fmt.Errorf("%w: revocation check failed", ErrUnavailable), c)
+		}
+		if revoked {
+			return nil, fail(ErrRevoked, c)
+		}
+	}
+	return c, nil
+}
+
+func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, error) {
+	var h joseHeader
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return h, fmt.Errorf("%w: header is not canonical base64url", ErrMalformed)
+	}
+	members, err := jsonObject(raw, scratch)
+	if err != nil {
+		return h, fmt.Errorf("%w: header: %w", ErrMalformed, err)
+	}
+	for _, m := range members {
+		var err error
+		switch string(m.name) {
+		case "alg":
+			h.alg, err = parseString("alg", m.value)
+		case "typ":
+			h.typ, err = parseString("typ", m.value)
+		case "kid":
+			h.kid, err = parseString("kid", m.value)
+			if err == nil && len(h.kid) > maxKeyIDLen {
+				err = errors.New("kid is too long")
+			}
+		case "crit":
+			// We understand no extension, so any crit is unsupported
+			// (RFC 7515 §4.1.11).
+			return h, fmt.Errorf("%w: crit header is not supported", ErrMalformed)
+		case "cty":
+			cty, cerr := parseString("cty", m.value)
+			if cerr != nil || normalizeType(cty) == "jwt" {
+				return h, fmt.Errorf("%w: nested tokens are not accepted", ErrMalformed)
+			}
+			// jku, x5u, jwk and x5c are deliberately ignored: keys come
+			// from configuration only (RFC 8725 §3.10).
+		}
+		if err != nil {
+			return h, fmt.Errorf("%w: header member is not a string", ErrMalformed)
+		}
+	}
+	if h.alg == "" {
+		return h, fmt.Errorf("%w: alg header is missing", ErrMalformed)
+	}
+	return h, nil
+}
+
+// verify checks the signature with the keys bound to alg (and kid, when the
+// token names one), classifying golang-jwt's errors by sentinel.
+func (v *Validator) verify(signingString string, sig []byte, hdr joseHeader) error {
+	candidates := v.keys
+	if hdr.kid != "" {
+		candidates = v.byID[hdr.kid]
+	}
+	tried := 0
+	for _, k := range candidates {
+		if k.alg != hdr.alg {
+			continue
+		}
+		if tried == maxKeysTried {
+			break
+		}
+		tried++
+		err := k.method.Verify(signingString, sig, k.verify)
+		if err == nil {
+			return nil
+		}
+		if !isSignatureError(err) {
+			return fmt.Errorf("%w: key cannot verify this token", ErrInvalidSignature)
+		}
+	}
+	if tried == 0 {
+		return fmt.Errorf("%w: no key matches the token", ErrInvalidSignature)
+	}
+	return ErrInvalidSignature
+}
+
+func isSignatureError(err error) bool {
+	return errors.Is(err, jwt.ErrSignatureInvalid) ||
+		errors.Is(err, jwt.ErrECDSAVerification) ||
+		errors.Is(err, jwt.ErrEd25519Verification)
+}
+
+func (v *Validator) checkIssuerAudience(c *Claims) error {
+	if iss := v.cfg.issuer; iss != "" && c.Issuer != iss {
+		return fmt.Errorf("%w: invalid issuer", ErrInvalidClaims)
+	}
+	if len(v.cfg.audience) == 0 {
+		if len(c.Audience) > 0 {
+			return fmt.Errorf("%w: token has an audience but none is configured", ErrInvalidClaims)
+		}
+		return nil
+	}
+	for _, a := range c.Audience {
+		if slices.Contains(v.cfg.audience, a) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: invalid audience", ErrInvalidClaims)
+}
+
+// normalizeType lowercases a typ value and drops an "application/" prefix
+// (RFC 7515 §4.1.9).
+func normalizeType(typ string) string {
+	t := strings.ToLower(typ)
+	return strings.TrimPrefix(t, "application/")
+}
