@@ -1,0 +1,209 @@
+package connectjwt
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
+)
+
+// A TokenSource supplies the access token a client sends.
+type TokenSource interface {
+	AccessToken(ctx context.Context) (string, error)
+}
+
+// StaticToken is a [TokenSource] that always returns the same token.
+type StaticToken string
+
+// AccessToken returns t.
+func (t StaticToken) AccessToken(context.Context) (string, error) {
+	if t == "" {
+		return "", errNoToken
+	}
+	return string(t), nil
+}
+
+var errNoToken = errors.New("connectjwt: no access token; log in first")
+
+// NewClientInterceptor returns a client-side interceptor that sends the
+// token from src as "Authorization: Bearer <token>" on unary and streaming
+// calls. It never refreshes; use [Session.Interceptor] for that.
+func NewClientInterceptor(src TokenSource) connect.Interceptor {
+	return &clientInterceptor{src: src}
+}
+
+// A Session keeps one user's tokens on the client side: it logs in through
+// AuthService, supplies the access token ([TokenSource]) and refreshes it.
+// Its interceptor ([Session.Interceptor]) refreshes once when the server
+// answers REASON_EXPIRED and retries a unary call once; concurrent calls that
+// fail together share one Refresh call. It never retries any other failure.
+//
+// The AuthService client given to [NewSession] must not itself use the
+// session's interceptor. A Session is safe for concurrent use.
+type Session struct {
+	auth connectjwtv1connect.AuthServiceClient
+
+	mu       sync.Mutex
+	access   string
+	refresh  string
+	inflight *refreshCall
+}
+
+type refreshCall struct {
+	done chan struct{}
+	err  error
+}
+
+// NewSession returns a Session that logs in and refreshes through auth.
+func NewSession(auth connectjwtv1connect.AuthServiceClient) *Session {
+	return &Session{auth: auth}
+}
+
+// Login exchanges credentials for tokens and keeps them.
+func (s *Session) Login(ctx context.Context, username, password string) error {
+	res, err := s.auth.Login(ctx, connect.NewRequest(&connectjwtv1.LoginRequest{Username: username, Password: password}))
+	if err != nil {
+		return err
+	}
+	s.SetTokens(res.Msg.GetTokens().GetAccessToken(), res.Msg.GetTokens().GetRefreshToken())
+	return nil
+}
+
+// SetTokens replaces the session's tokens, e.g. with ones stored earlier.
+func (s *Session) SetTokens(access, refresh string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.access, s.refresh = access, refresh
+}
+
+// AccessToken implements [TokenSource].
+func (s *Session) AccessToken(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.access == "" {
+		return "", errNoToken
+	}
+	return s.access, nil
+}
+
+// Refresh replaces the access token stale with a new one through
+// AuthService.Refresh. If the token has already been replaced, it does
+// nothing; if a refresh is under way, it waits for that one.
+func (s *Session) Refresh(ctx context.Context, stale string) error {
+	s.mu.Lock()
+	if s.access != stale {
+		s.mu.Unlock()
+		return nil
+	}
+	call := s.inflight
+	if call == nil {
+		call = &refreshCall{done: make(chan struct{})}
+		s.inflight = call
+		refresh := s.refresh
+		s.mu.Unlock()
+		go s.doRefresh(context.WithoutCancel(ctx), call, refresh)
+	} else {
+		s.mu.Unlock()
+	}
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// refreshTimeout bounds a refresh that waiters share: no caller's
+// cancellation stops it, so it needs its own limit.
+const refreshTimeout = 30 * time.Second
+
+func (s *Session) doRefresh(ctx context.Context, call *refreshCall, refresh string) {
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	var access, next string
+	if refresh == "" {
+		call.err = errNoToken
+	} else if res, err := s.auth.Refresh(ctx, connect.NewRequest(&connectjwtv1.RefreshRequest{RefreshToken: refresh})); err != nil {
+		call.err = err
+	} else {
+		access, next = res.Msg.GetTokens().GetAccessToken(), res.Msg.GetTokens().GetRefreshToken()
+	}
+	s.mu.Lock()
+	if call.err == nil {
+		s.access, s.refresh = access, next
+	}
+	s.inflight = nil
+	s.mu.Unlock()
+	close(call.done)
+}
+
+// Interceptor returns the client interceptor that sends the session's
+// access token and refreshes it on REASON_EXPIRED (retrying unary calls
+// once). When the refresh fails, the call returns its original error.
+func (s *Session) Interceptor() connect.Interceptor {
+	return &clientInterceptor{src: s, session: s}
+}
+
+type clientInterceptor struct {
+	src     TokenSource
+	session *Session
+}
+
+func (c *clientInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if !req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		token, err := c.src.AccessToken(ctx)
+		if err != nil {
+			return nil, connect.NewError(connect.CodeUnauthenticated, err)
+		}
+		setBearer(req.Header(), token)
+		res, err := next(ctx, req)
+		if err == nil || c.session == nil || !isExpired(err) {
+			return res, err
+		}
+		if rerr := c.session.Refresh(ctx, token); rerr != nil {
+			return nil, err
+		}
+		fresh, terr := c.src.AccessToken(ctx)
+		if terr != nil {
+			return nil, err
+		}
+		setBearer(req.Header(), fresh)
+		return next(ctx, req)
+	}
+}
+
+func (c *clientInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if token, err := c.src.AccessToken(ctx); err == nil {
+			setBearer(conn.RequestHeader(), token)
+		}
+		// Without a token the call goes out without one and the server
+		// answers REASON_MISSING, which is the error the caller should see.
+		return conn
+	}
+}
+
+func (c *clientInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+func setBearer(h interface{ Set(string, string) }, token string) {
+	h.Set(DefaultHeaderName, DefaultHeaderScheme+" "+token)
+}
+
+func isExpired(err error) bool {
+	if connect.CodeOf(err) != connect.CodeUnauthenticated {
+		return false
+	}
+	ae, ok := AuthErrorFrom(err)
+	return ok && ae.GetReason() == connectjwtv1.Reason_REASON_EXPIRED
+}

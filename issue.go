@@ -1,0 +1,183 @@
+package connectjwt
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+)
+
+// An Issuer creates tokens, Flask's create_jwt. Build it with [NewIssuer]
+// from the same options as the [Interceptor] that checks its tokens: same
+// [Key], [WithIssuer], [WithAudience], [WithIdentityClaim] and
+// [WithTokenTypes], and its tokens pass with no further wiring.
+//
+// Every token carries iat, nbf, exp, jti, the identity claim, iss and aud
+// when configured, the kid of its key when the key has an ID, and an explicit
+// typ header: "at+jwt" for access tokens and "refresh+jwt" for refresh
+// tokens, so neither is ever accepted as the other. Access tokens also carry
+// "fresh": true when minted from a password login and the claims of the
+// [WithClaimsLoader] hook.
+type Issuer struct {
+	cfg     *config
+	signer  *boundKey
+	refresh *Validator
+}
+
+// NewIssuer returns an Issuer for the given options. It needs a [Key] that
+// can sign (an HMAC secret or a private key); it signs with the last such
+// key, so appending a key rotates signing.
+func NewIssuer(opts ...Option) (*Issuer, error) {
+	cfg, err := newConfig(scopeIssuer, "NewIssuer", opts)
+	if err != nil {
+		return nil, err
+	}
+	v, err := newValidator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	is := &Issuer{cfg: cfg, refresh: v}
+	for i := len(v.keys) - 1; i >= 0; i-- {
+		if v.keys[i].sign != nil {
+			is.signer = v.keys[i]
+			break
+		}
+	}
+	if is.signer == nil {
+		return nil, errors.New("connectjwt: no signing key: give an HMAC secret or a private key")
+	}
+	if cfg.accessTTL <= 0 || cfg.refreshTTL <= 0 {
+		return nil, errors.New("connectjwt: token lifetimes must be positive")
+	}
+	return is, nil
+}
+
+// WithTokenLifetimes sets how long access and refresh tokens live, by default
+// 15 minutes and 30 days (flask-jwt-extended's defaults).
+func WithTokenLifetimes(access, refresh time.Duration) Option {
+	return option{scopeIssuer, "WithTokenLifetimes", func(c *config) { c.accessTTL, c.refreshTTL = access, refresh }}
+}
+
+// WithClaimsLoader sets a hook that returns extra claims for the access
+// tokens of identity (Flask's jwt_data_loader / additional_claims_loader),
+// e.g. {"scope": "read write"} or roles. It may not set a registered claim
+// the issuer writes (iss, sub, aud, exp, nbf, iat, jti, fresh, or the
+// identity claim); doing so fails the issuing call.
+func WithClaimsLoader(load func(ctx context.Context, identity string) (map[string]any, error)) Option {
+	return option{scopeIssuer, "WithClaimsLoader", func(c *config) { c.claimsHook = load }}
+}
+
+// Algorithm returns the alg of the key the issuer signs with.
+func (is *Issuer) Algorithm() string { return is.signer.alg }
+
+// CreateAccessToken returns an access token for identity and when it
+// expires. fresh marks a token minted from a password login (see
+// [Policy.Fresh]).
+func (is *Issuer) CreateAccessToken(ctx context.Context, identity string, fresh bool) (string, time.Time, error) {
+	return is.create(ctx, identity, false, fresh)
+}
+
+// CreateRefreshToken returns a refresh token for identity and when it
+// expires. It is accepted only by [Validator.ValidateRefresh] and
+// [AuthService.Refresh], never as an access token.
+func (is *Issuer) CreateRefreshToken(ctx context.Context, identity string) (string, time.Time, error) {
+	return is.create(ctx, identity, true, false)
+}
+
+// CreateTokenPair returns an access token and the refresh token that renews
+// it, as sent by [AuthService].
+func (is *Issuer) CreateTokenPair(ctx context.Context, identity string, fresh bool) (*connectjwtv1.TokenPair, error) {
+	access, accessExp, err := is.CreateAccessToken(ctx, identity, fresh)
+	if err != nil {
+		return nil, err
+	}
+	refresh, refreshExp, err := is.CreateRefreshToken(ctx, identity)
+	if err != nil {
+		return nil, err
+	}
+	return &connectjwtv1.TokenPair{
+		AccessToken:           access,
+		RefreshToken:          refresh,
+		TokenType:             DefaultHeaderScheme,
+		AccessTokenExpiresAt:  timestamppb.New(accessExp),
+		RefreshTokenExpiresAt: timestamppb.New(refreshExp),
+		ExpiresIn:             int64(is.cfg.accessTTL / time.Second),
+	}, nil
+}
+
+func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bool) (string, time.Time, error) {
+	if is == nil || is.signer == nil {
+		return "", time.Time{}, errors.New("connectjwt: issuer is not configured")
+	}
+	if identity == "" {
+		return "", time.Time{}, errors.New("connectjwt: identity must not be empty")
+	}
+	now := is.cfg.now().Truncate(time.Second)
+	ttl, typ := is.cfg.accessTTL, is.cfg.accessType
+	if refresh {
+		ttl, typ = is.cfg.refreshTTL, is.cfg.refreshType
+	}
+	exp := now.Add(ttl)
+	claims := jwt.MapClaims{}
+	if !refresh && is.cfg.claimsHook != nil {
+		extra, err := is.cfg.claimsHook(ctx, identity)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("connectjwt: claims loader: %w", err)
+		}
+		for k, v := range extra {
+			switch k {
+			case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", is.cfg.identityClaim:
+				return "", time.Time{}, fmt.Errorf("connectjwt: claims loader may not set %q", k)
+			}
+			claims[k] = v
+		}
+	}
+	jti, err := newTokenID()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	claims[is.cfg.identityClaim] = identity
+	claims["iat"] = now.Unix()
+	claims["nbf"] = now.Unix()
+	claims["exp"] = exp.Unix()
+	claims["jti"] = jti
+	if is.cfg.issuer != "" {
+		claims["iss"] = is.cfg.issuer
+	}
+	switch len(is.cfg.audience) {
+	case 0:
+	case 1:
+		claims["aud"] = is.cfg.audience[0]
+	default:
+		claims["aud"] = is.cfg.audience
+	}
+	if !refresh {
+		claims["fresh"] = fresh
+	}
+	t := jwt.NewWithClaims(is.signer.method, claims)
+	t.Header["typ"] = typ
+	if is.signer.id != "" {
+		t.Header["kid"] = is.signer.id
+	}
+	s, err := t.SignedString(is.signer.sign)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("connectjwt: signing: %w", err)
+	}
+	return s, exp, nil
+}
+
+// newTokenID returns a random jti: 128 bits, base64url.
+func newTokenID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("connectjwt: token ID: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
