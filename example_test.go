@@ -1,0 +1,204 @@
+package connectjwt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/connectjwt/connectjwt"
+	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
+	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
+	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+)
+
+// greeter is a ProtectedService that greets the caller by identity.
+type greeter struct {
+	examplev1connect.UnimplementedProtectedServiceHandler
+}
+
+func (greeter) Protected(ctx context.Context, _ *connect.Request[examplev1.ProtectedRequest]) (*connect.Response[examplev1.ProtectedResponse], error) {
+	identity, _ := connectjwt.IdentityFromContext(ctx) // Flask's get_jwt_identity()
+	return connect.NewResponse(&examplev1.ProtectedResponse{Hello: "world", Identity: identity}), nil
+}
+
+// serve starts mux on a loopback port with HTTP/1.1 and h2c and returns its
+// base URL, an HTTP/2 client and a function that stops it.
+func serve(mux *http.ServeMux) (string, *http.Client, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	var cp http.Protocols
+	cp.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &cp}}
+	return "http://" + ln.Addr().String(), client, func() { _ = srv.Close() }
+}
+
+// The whole flow: one set of options builds the issuer and the interceptor,
+// the interceptor (with its request gate) protects a service, and a client
+// calls it with and without a token.
+func Example() {
+	ctx := context.Background()
+	opts := []connectjwt.Option{
+		connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!"))),
+		connectjwt.WithIssuer("https://auth.example.com"),
+		connectjwt.WithAudience("greeter"),
+	}
+	issuer, err := connectjwt.NewIssuer(opts...)
+	if err != nil {
+		panic(err)
+	}
+	auth, err := connectjwt.NewInterceptor(opts...)
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
+	url, httpClient, stop := serve(mux)
+	defer stop()
+
+	token, _, err := issuer.CreateAccessToken(ctx, "alice", true) // Flask's create_jwt
+	if err != nil {
+		panic(err)
+	}
+	client := examplev1connect.NewProtectedServiceClient(httpClient, url,
+		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(token))))
+	res, err := client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("hello", res.Msg.GetHello(), "from", res.Msg.GetIdentity())
+
+	anonymous := examplev1connect.NewProtectedServiceClient(httpClient, url, connect.WithGRPC())
+	_, err = anonymous.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
+	detail, _ := connectjwt.AuthErrorFrom(err)
+	fmt.Println(connect.CodeOf(err), detail.GetReason())
+	// Output:
+	// hello world from alice
+	// unauthenticated REASON_MISSING
+}
+
+// A custom expired-token loader, as Flask's @jwt.expired_token_loader. The
+// failure's claims are verified, so the loader may use them.
+func ExampleWithExpiredTokenLoader() {
+	ctx := context.Background()
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
+	past := func() time.Time { return time.Now().Add(-time.Hour) }
+	issuer, _ := connectjwt.NewIssuer(key, connectjwt.WithClock(past))
+	expired, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+
+	auth, err := connectjwt.NewInterceptor(key,
+		connectjwt.WithExpiredTokenLoader(func(_ context.Context, f *connectjwt.Failure) *connect.Error {
+			err := connect.NewError(connect.CodeUnauthenticated, errors.New("The JWT has expired"))
+			// Keep the standard detail so generic clients still see REASON_EXPIRED.
+			if detail, derr := connect.NewErrorDetail(connectjwt.AuthErrorOf(f)); derr == nil {
+				err.AddDetail(detail)
+			}
+			return err
+		}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
+	url, httpClient, stop := serve(mux)
+	defer stop()
+
+	client := examplev1connect.NewProtectedServiceClient(httpClient, url,
+		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(expired))))
+	_, err = client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
+	detail, _ := connectjwt.AuthErrorFrom(err)
+	fmt.Println(err)
+	fmt.Println(detail.GetReason(), detail.GetExpiredAt().AsTime().Before(time.Now()))
+	// Output:
+	// unauthenticated: The JWT has expired
+	// REASON_EXPIRED true
+}
+
+// Validation on its own, Flask's decode_jwt: every failure wraps a sentinel.
+func ExampleValidator_Validate() {
+	ctx := context.Background()
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
+	issuer, _ := connectjwt.NewIssuer(key)
+	validator, _ := connectjwt.NewValidator(key)
+
+	access, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	claims, err := validator.Validate(ctx, access)
+	fmt.Println(claims.Identity, err)
+
+	refresh, _, _ := issuer.CreateRefreshToken(ctx, "alice")
+	_, err = validator.Validate(ctx, refresh)
+	fmt.Println(errors.Is(err, connectjwt.ErrWrongTokenType), connectjwt.ReasonOf(err))
+
+	_, err = validator.Validate(ctx, access[:len(access)-4]+"AAAA")
+	fmt.Println(errors.Is(err, connectjwt.ErrInvalidSignature), err)
+	// Output:
+	// alice <nil>
+	// true REASON_WRONG_TOKEN_TYPE
+	// true signature verification failed
+}
+
+// Procedures marked public need no token; optional ones accept anonymous
+// calls but still refuse a bad token.
+func ExampleWithPublicProcedures() {
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
+	_, err := connectjwt.NewInterceptor(key,
+		connectjwt.WithPublicProcedures(connectjwt.AuthServiceProcedures...),
+		connectjwt.WithOptionalProcedures(examplev1connect.ProtectedServiceProtectedProcedure),
+	)
+	fmt.Println(err)
+	_, err = connectjwt.NewInterceptor(key, connectjwt.WithPublicProcedures("Login"))
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// connectjwt: procedure "Login" is not of the form /package.Service/Method
+}
+
+// A client Session logs in through AuthService, sends the access token and
+// refreshes it when the server says it expired.
+func ExampleSession() {
+	ctx := context.Background()
+	opts := []connectjwt.Option{connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))}
+	issuer, _ := connectjwt.NewIssuer(opts...)
+	auth, _ := connectjwt.NewInterceptor(opts...)
+	login := func(_ context.Context, user, password string) (string, error) {
+		if user != "test" || password != "test" {
+			return "", connectjwt.ErrInvalidCredentials
+		}
+		return user, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(connectjwt.NewAuthService(issuer, login)))
+	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
+	url, httpClient, stop := serve(mux)
+	defer stop()
+
+	session := connectjwt.NewSession(connectjwtv1connect.NewAuthServiceClient(httpClient, url))
+	if err := session.Login(ctx, "test", "wrong"); err != nil {
+		detail, _ := connectjwt.AuthErrorFrom(err)
+		fmt.Println(detail.GetReason())
+	}
+	if err := session.Login(ctx, "test", "test"); err != nil {
+		panic(err)
+	}
+	client := examplev1connect.NewProtectedServiceClient(httpClient, url, connect.WithInterceptors(session.Interceptor()))
+	res, err := client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(res.Msg.GetHello(), res.Msg.GetIdentity())
+	// Output:
+	// REASON_INVALID_CREDENTIALS
+	// world test
+}
