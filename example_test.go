@@ -11,9 +11,9 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/connectjwt/connectjwt"
-	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
 	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
 )
 
 // greeter is a ProtectedService that greets the caller by identity.

@@ -181,3 +181,7 @@ func newTokenID() (string, error) {
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
+
+// Validator returns a validator that accepts this issuer's tokens, with the
+// issuer's keys, issuer, audience and token types.
+func (is *Issuer) Validator() *Validator { return is.refresh }
