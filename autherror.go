@@ -40,7 +40,9 @@ func DefaultError(f *Failure) *connect.Error {
 	return err
 }
 
-// AuthErrorOf returns the [connectjwtv1.AuthError] detail describing f.
+// AuthErrorOf returns the [connectjwtv1.AuthError] detail describing f. A
+// custom loader that sends its own message should set the detail's Message
+// to that message too, as the .proto promises clients they are the same.
 func AuthErrorOf(f *Failure) *connectjwtv1.AuthError {
 	ae := &connectjwtv1.AuthError{
 		Reason:        f.Reason,

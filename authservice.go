@@ -71,7 +71,10 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwt
 // Refresh implements connectjwt.v1.AuthService.Refresh. The refresh token is
 // verified like an access token (signature, claims, expiry, [Blocklist]) but
 // must carry the refresh typ; an access token is refused with
-// [ErrWrongTokenType]. The new access token is not fresh.
+// [ErrWrongTokenType]. The new access token is not fresh. Failures are
+// answered with [DefaultError]: the interceptor's loaders are for access
+// tokens, and a client that refreshes on REASON_EXPIRED must see a refresh
+// failure as final.
 func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectjwtv1.RefreshRequest]) (*connect.Response[connectjwtv1.RefreshResponse], error) {
 	if s == nil || s.issuer == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("refresh is not configured"))

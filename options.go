@@ -80,6 +80,9 @@ type config struct {
 	claimsCheck func(ctx context.Context, procedure string, claims *Claims) error
 	blocklist   Blocklist
 
+	// Remote key sets, one per issuer (JWKS).
+	remote []*trustedIssuer
+
 	errs []error
 }
 

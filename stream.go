@@ -1,7 +1,6 @@
 package connectjwt
 
 import (
-	"errors"
 	"sync/atomic"
 	"time"
 
@@ -16,12 +15,14 @@ type expiringConn struct {
 	expired  atomic.Bool
 }
 
-var errConnExpired = connect.NewError(connect.CodeUnauthenticated, errors.New("token has expired"))
-
+// check fails once the token has expired. The handler's error is replaced
+// by the expired-token loader's when the stream ends, so this one only has
+// to stop the handler; it is new on every call because *connect.Error is
+// mutable (Meta).
 func (c *expiringConn) check() error {
 	if c.expired.Load() || !c.now().Before(c.deadline) {
 		c.expired.Store(true)
-		return errConnExpired
+		return connect.NewError(connect.CodeUnauthenticated, ErrExpired)
 	}
 	return nil
 }

@@ -36,11 +36,39 @@ import (
 type Validator struct {
 	cfg       *config
 	headerKey string
-	algs      []string
-	keys      []*boundKey
-	byID      map[string][]*boundKey
-	access    string // normalized token types
+	local     *trustedIssuer   // WithKey keys with WithIssuer and WithAudience
+	remote    []*trustedIssuer // picked by the token's iss
+	keys      []*boundKey      // the local keys, for the Issuer
+	access    string           // normalized token types
 	refresh   string
+}
+
+// A keySource finds the keys that may verify a token with this kid and alg.
+// An error means the keys could not be had (a key server is down) and fails
+// the call with ErrUnavailable; no keys means no key matches.
+type keySource interface {
+	lookup(ctx context.Context, kid, alg string) ([]*boundKey, error)
+}
+
+// A trustedIssuer binds an issuer to its keys, algorithms and audience.
+type trustedIssuer struct {
+	issuer   string
+	audience []string
+	algs     []string
+	keys     keySource
+}
+
+// staticKeys are keys fixed at construction.
+type staticKeys struct {
+	all  []*boundKey
+	byID map[string][]*boundKey
+}
+
+func (s *staticKeys) lookup(_ context.Context, kid, _ string) ([]*boundKey, error) {
+	if kid != "" {
+		return s.byID[kid], nil
+	}
+	return s.all, nil
 }
 
 // NewValidator returns a Validator for the given options. It needs at least
@@ -55,13 +83,13 @@ func NewValidator(opts ...Option) (*Validator, error) {
 }
 
 func newValidator(cfg *config) (*Validator, error) {
-	if len(cfg.keys) == 0 {
+	if len(cfg.keys) == 0 && len(cfg.remote) == 0 {
 		return nil, errors.New("connectjwt: no key configured; use WithKey")
 	}
+	static := &staticKeys{byID: map[string][]*boundKey{}}
 	v := &Validator{
 		cfg:       cfg,
 		headerKey: textproto.CanonicalMIMEHeaderKey(cfg.headerName),
-		byID:      map[string][]*boundKey{},
 		access:    normalizeType(cfg.accessType),
 		refresh:   normalizeType(cfg.refreshType),
 	}
@@ -82,10 +110,27 @@ func newValidator(cfg *config) (*Validator, error) {
 			return nil, fmt.Errorf("connectjwt: key algorithm %s is not in WithAlgorithms", b.alg)
 		}
 		v.keys = append(v.keys, b)
-		v.byID[b.id] = append(v.byID[b.id], b)
-		if !slices.Contains(v.algs, b.alg) {
-			v.algs = append(v.algs, b.alg)
+		static.all = append(static.all, b)
+		static.byID[b.id] = append(static.byID[b.id], b)
+	}
+	if len(v.keys) > 0 {
+		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: static}
+		for _, b := range v.keys {
+			if !slices.Contains(v.local.algs, b.alg) {
+				v.local.algs = append(v.local.algs, b.alg)
+			}
 		}
+	}
+	for _, r := range cfg.remote {
+		if r.issuer == "" || r.issuer == cfg.issuer && v.local != nil {
+			return nil, errors.New("connectjwt: every key set needs its own issuer")
+		}
+		for _, other := range v.remote {
+			if other.issuer == r.issuer {
+				return nil, fmt.Errorf("connectjwt: issuer %q is configured twice", r.issuer)
+			}
+		}
+		v.remote = append(v.remote, r)
 	}
 	return v, nil
 }
@@ -158,8 +203,23 @@ func (v *Validator) validateToken(ctx context.Context, token string, refresh boo
 	if err != nil {
 		return nil, fail(err, nil)
 	}
+	// With several issuers, the (unverified) iss picks the key set; nothing
+	// else is read, and the signature must then verify with that set.
+	var payload []byte
+	var members []jsonMember
+	var claimScratch [16]jsonMember
+	src := v.local
+	if len(v.remote) > 0 {
+		if payload, members, err = decodePayload(token[dot1+1:dot2], claimScratch[:0]); err != nil {
+			return nil, fail(err, nil)
+		}
+		src = v.route(members)
+		if src == nil {
+			return nil, fail(fmt.Errorf("%w: no trusted key for this token", ErrInvalidSignature), nil)
+		}
+	}
 	// 3. Algorithm.
-	if !slices.Contains(v.algs, hdr.alg) {
+	if !slices.Contains(src.algs, hdr.alg) {
 		return nil, fail(ErrInvalidAlgorithm, nil)
 	}
 	// 4. Key and signature.
@@ -167,7 +227,7 @@ func (v *Validator) validateToken(ctx context.Context, token string, refresh boo
 	if err != nil {
 		return nil, fail(fmt.Errorf("%w: signature is not canonical base64url", ErrMalformed), nil)
 	}
-	if err := v.verify(token[:dot2], sig, hdr); err != nil {
+	if err := verify(ctx, src.keys, token[:dot2], sig, hdr); err != nil {
 		return nil, fail(err, nil)
 	}
 	// 5. Explicit typing (RFC 8725 §3.11).
@@ -179,21 +239,17 @@ func (v *Validator) validateToken(ctx context.Context, token string, refresh boo
 		return nil, fail(ErrWrongTokenType, nil)
 	}
 	// 6. Payload.
-	payload, err := base64.RawURLEncoding.Strict().DecodeString(token[dot1+1 : dot2])
-	if err != nil {
-		return nil, fail(fmt.Errorf("%w: payload is not canonical base64url", ErrMalformed), nil)
-	}
-	var claimScratch [16]jsonMember
-	members, err := jsonObject(payload, claimScratch[:0])
-	if err != nil {
-		return nil, fail(fmt.Errorf("%w: payload: %w", ErrMalformed, err), nil)
+	if payload == nil {
+		if payload, members, err = decodePayload(token[dot1+1:dot2], claimScratch[:0]); err != nil {
+			return nil, fail(err, nil)
+		}
 	}
 	// 7. Registered claims.
 	c := &Claims{Type: hdr.typ, KeyID: hdr.kid, Algorithm: hdr.alg, payload: payload}
 	if err := parseClaims(c, members, v.cfg.identityClaim); err != nil {
 		return nil, fail(err, nil)
 	}
-	if err := v.checkIssuerAudience(c); err != nil {
+	if err := src.checkIssuerAudience(c); err != nil {
 		return nil, fail(err, c)
 	}
 	// 8. Time.
@@ -265,12 +321,39 @@ func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, e
 	return h, nil
 }
 
+func decodePayload(seg string, scratch []jsonMember) ([]byte, []jsonMember, error) {
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: payload is not canonical base64url", ErrMalformed)
+	}
+	members, err := jsonObject(payload, scratch)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+	}
+	return payload, members, nil
+}
+
+// route picks the trusted issuer named by the payload's iss, falling back
+// to the local keys.
+func (v *Validator) route(members []jsonMember) *trustedIssuer {
+	if raw, ok := member(members, "iss"); ok {
+		if iss, err := parseString("iss", raw); err == nil {
+			for _, r := range v.remote {
+				if r.issuer == iss {
+					return r
+				}
+			}
+		}
+	}
+	return v.local
+}
+
 // verify checks the signature with the keys bound to alg (and kid, when the
 // token names one), classifying golang-jwt's errors by sentinel.
-func (v *Validator) verify(signingString string, sig []byte, hdr joseHeader) error {
-	candidates := v.keys
-	if hdr.kid != "" {
-		candidates = v.byID[hdr.kid]
+func verify(ctx context.Context, keys keySource, signingString string, sig []byte, hdr joseHeader) error {
+	candidates, err := keys.lookup(ctx, hdr.kid, hdr.alg)
+	if err != nil {
+		return fmt.Errorf("%w: keys are unavailable", ErrUnavailable)
 	}
 	tried := 0
 	for _, k := range candidates {
@@ -301,18 +384,18 @@ func isSignatureError(err error) bool {
 		errors.Is(err, jwt.ErrEd25519Verification)
 }
 
-func (v *Validator) checkIssuerAudience(c *Claims) error {
-	if iss := v.cfg.issuer; iss != "" && c.Issuer != iss {
+func (t *trustedIssuer) checkIssuerAudience(c *Claims) error {
+	if t.issuer != "" && c.Issuer != t.issuer {
 		return fmt.Errorf("%w: invalid issuer", ErrInvalidClaims)
 	}
-	if len(v.cfg.audience) == 0 {
+	if len(t.audience) == 0 {
 		if len(c.Audience) > 0 {
 			return fmt.Errorf("%w: token has an audience but none is configured", ErrInvalidClaims)
 		}
 		return nil
 	}
 	for _, a := range c.Audience {
-		if slices.Contains(v.cfg.audience, a) {
+		if slices.Contains(t.audience, a) {
 			return nil
 		}
 	}
