@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/connectjwt/connectjwt"
+	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
+	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
+)
+
+// devSecret is the key used when JWT_SECRET_KEY is not set. It is in the
+// source code, so anyone can forge tokens for a server that uses it: it is
+// for trying the example on a laptop only.
+var devSecret = []byte("connectjwt example development key: NEVER use in production")
+
+// devKeyWarning is printed to stderr when the server falls back to devSecret.
+const devKeyWarning = `WARNING: JWT_SECRET_KEY is not set; using a fixed development key that is
+WARNING: published in the source code. Anyone can forge tokens for this server.
+WARNING: Set JWT_SECRET_KEY to at least 32 random bytes, e.g.
+WARNING:   export JWT_SECRET_KEY="$(openssl rand -hex 32)"
+`
+
+// Limits of the example's RPCs.
+const (
+	minGreetings = 3
+	maxGreetings = 100
+	maxWords     = 1000
+	maxReadBytes = 64 << 10 // per request message
+)
+
+// serverConfig is what the server is built from.
+type serverConfig struct {
+	// secret is the HS256 key, Flask's JWT_SECRET_KEY.
+	secret []byte
+	// accessTTL is the lifetime of access tokens.
+	accessTTL time.Duration
+}
+
+// configFromEnv reads JWT_SECRET_KEY and JWT_ACCESS_TTL. An unset or empty
+// JWT_SECRET_KEY selects the development key and prints a warning to stderr;
+// a key that is too short is refused by newServer.
+func configFromEnv(getenv func(string) string, stderr io.Writer) (serverConfig, error) {
+	cfg := serverConfig{
+		secret:    []byte(getenv("JWT_SECRET_KEY")),
+		accessTTL: connectjwt.DefaultAccessTokenTTL,
+	}
+	if len(cfg.secret) == 0 {
+		cfg.secret = devSecret
+		if _, err := io.WriteString(stderr, devKeyWarning); err != nil {
+			return serverConfig{}, err
+		}
+	}
+	if s := getenv("JWT_ACCESS_TTL"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second {
+			return serverConfig{}, fmt.Errorf("JWT_ACCESS_TTL must be a Go duration of at least 1s, e.g. \"30s\" or \"15m\"; got %q", s)
+		}
+		cfg.accessTTL = d
+	}
+	return cfg, nil
+}
+
+// newServer returns the example's handler: AuthService (no token needed) and
+// ProtectedService (an access token on every call).
+func newServer(cfg serverConfig) (http.Handler, error) {
+	// One slice of options for the issuer and the interceptor, so the
+	// interceptor accepts exactly the tokens the issuer creates.
+	shared := []connectjwt.Option{
+		connectjwt.WithKey(connectjwt.HMACKey(cfg.secret)),
+	}
+
+	issuer, err := connectjwt.NewIssuer(slices.Concat(shared, []connectjwt.Option{
+		connectjwt.WithTokenLifetimes(cfg.accessTTL, connectjwt.DefaultRefreshTokenTTL),
+	})...)
+	if err != nil {
+		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
+	}
+
+	// Flask's @jwt.expired_token_loader: only expired tokens get the custom
+	// answer; every other failure keeps connectjwt's default error.
+	interceptor, err := connectjwt.NewInterceptor(slices.Concat(shared, []connectjwt.Option{
+		connectjwt.WithExpiredTokenLoader(expiredTokenLoader),
+	})...)
+	if err != nil {
+		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
+	}
+
+	limit := connect.WithReadMaxBytes(maxReadBytes)
+	mux := http.NewServeMux()
+	// Login and Refresh need no access token: no interceptor here.
+	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
+		connectjwt.NewAuthService(issuer, authenticate),
+		limit,
+	))
+	// Every ProtectedService call needs one. HandlerOption installs the
+	// request gate (refuses before any message is decoded) and the
+	// interceptor (claims into the context, streams end at exp).
+	mux.Handle(examplev1connect.NewProtectedServiceHandler(
+		protectedService{},
+		interceptor.HandlerOption(),
+		limit,
+	))
+	return mux, nil
+}
+
+// expiredTokenLoader is the port of the Flask docs' custom loader:
+//
+//	@jwt.expired_token_loader
+//	def my_expired_token_callback():
+//	    err_json = {"status": 401, "title": "Expired JWT", "detail": "The JWT has expired"}
+//	    return jsonify(err_json), 401
+//
+// unauthenticated is HTTP 401 on Connect and gRPC-web (gRPC status 16 on
+// gRPC); the JSON body becomes an example.v1.ExpiredTokenError detail.
+// connectjwt's own AuthError detail (REASON_EXPIRED, expired_at) goes along,
+// so generic clients, such as one that refreshes and retries, still
+// recognize the failure.
+func expiredTokenLoader(_ context.Context, f *connectjwt.Failure) *connect.Error {
+	//lint:ignore ST1005 the message is the Flask example's, verbatim
+	err := connect.NewError(connect.CodeUnauthenticated, errors.New("The JWT has expired"))
+	// The Flask body, as a typed detail.
+	if d, derr := connect.NewErrorDetail(&examplev1.ExpiredTokenError{
+		Status: 401,
+		Title:  "Expired JWT",
+		Detail: "The JWT has expired",
+	}); derr == nil {
+		err.AddDetail(d)
+	}
+	// connectjwt's standard detail: REASON_EXPIRED and when it expired. Its
+	// message is, by contract, the error's message.
+	ae := connectjwt.AuthErrorOf(f)
+	ae.Message = err.Message()
+	if d, derr := connect.NewErrorDetail(ae); derr == nil {
+		err.AddDetail(d)
+	}
+	return err
+}
+
+// authenticate accepts username "test" with password "test", as the Flask
+// example does. Both comparisons always run, in constant time, and every
+// wrong answer gets the same error (AuthService sends the same message
+// whatever it says), so a caller cannot tell a wrong user from a wrong
+// password. A real server would look the user up and verify a password
+// hash (bcrypt, scrypt, argon2id), hashing a dummy for unknown users.
+func authenticate(_ context.Context, username, password string) (string, error) {
+	userOK := subtle.ConstantTimeCompare([]byte(username), []byte("test"))
+	passOK := subtle.ConstantTimeCompare([]byte(password), []byte("test"))
+	if userOK&passOK != 1 {
+		return "", errBadCredentials
+	}
+	return "test", nil
+}
+
+var errBadCredentials = errors.New("bad username or password")
+
+// protectedService implements example.v1.ProtectedService. The interceptor
+// has authenticated every call before a method runs; identity reads the
+// caller from the context (Flask's get_jwt_identity).
+type protectedService struct{}
+
+var _ examplev1connect.ProtectedServiceHandler = protectedService{}
+
+// identity returns the caller's identity, failing closed if the interceptor
+// somehow did not run.
+func identity(ctx context.Context) (string, error) {
+	id, ok := connectjwt.IdentityFromContext(ctx)
+	if !ok || id == "" {
+		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("not authenticated"))
+	}
+	return id, nil
+}
+
+// Protected answers {"hello": "world"}, the Flask example's /protected.
+func (protectedService) Protected(ctx context.Context, _ *connect.Request[examplev1.ProtectedRequest]) (*connect.Response[examplev1.ProtectedResponse], error) {
+	id, err := identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&examplev1.ProtectedResponse{Hello: "world", Identity: id}), nil
+}
+
+// ProtectedStream sends count greetings, at least 3 and at most 100.
+func (protectedService) ProtectedStream(ctx context.Context, req *connect.Request[examplev1.ProtectedStreamRequest], stream *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
+	id, err := identity(ctx)
+	if err != nil {
+		return err
+	}
+	n := min(max(req.Msg.GetCount(), minGreetings), maxGreetings)
+	for i := int32(1); i <= n; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := stream.Send(&examplev1.ProtectedStreamResponse{Hello: "world", Sequence: i, Identity: id}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Collect answers with every word received, once the client is done.
+func (protectedService) Collect(ctx context.Context, stream *connect.ClientStream[examplev1.CollectRequest]) (*connect.Response[examplev1.CollectResponse], error) {
+	id, err := identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var words []string
+	for stream.Receive() {
+		if len(words) == maxWords {
+			return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("at most %d words", maxWords))
+		}
+		words = append(words, stream.Msg().GetWord())
+	}
+	if err := stream.Err(); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&examplev1.CollectResponse{Words: words, Identity: id}), nil
+}
+
+// Chat echoes every message until the client closes its side.
+func (protectedService) Chat(ctx context.Context, stream *connect.BidiStream[examplev1.ChatRequest, examplev1.ChatResponse]) error {
+	id, err := identity(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&examplev1.ChatResponse{Text: msg.GetText(), Identity: id}); err != nil {
+			return err
+		}
+	}
+}
