@@ -1,6 +1,8 @@
 package connectjwt
 
 import (
+	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -39,4 +41,27 @@ func (c *expiringConn) Send(msg any) error {
 		return err
 	}
 	return c.StreamingHandlerConn.Send(msg)
+}
+
+// errStreamExpired is the cancellation cause of a stream whose token expired.
+var errStreamExpired = errors.New("connectjwt: token expired during the stream")
+
+// untilExpiry runs a streaming handler that must stop when the token
+// expires: a timer cancels the context at exp (plus leeway), every Send and
+// Receive checks the clock, and an expired stream ends with the loader's
+// expired error whatever the handler returned.
+func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHandlerConn, claims *Claims, next connect.StreamingHandlerFunc) error {
+	deadline := claims.ExpiresAt.Add(i.cfg.leeway)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(deadline.Sub(i.cfg.now()), func() { cancel(errStreamExpired) })
+	defer timer.Stop()
+	ec := &expiringConn{StreamingHandlerConn: conn, now: i.cfg.now, deadline: deadline}
+	err := next(ctx, ec)
+	if ec.expired.Load() || errors.Is(context.Cause(ctx), errStreamExpired) {
+		f := fail(ErrExpired, claims)
+		f.Procedure = conn.Spec().Procedure
+		return i.reject(ctx, f, conn.Peer())
+	}
+	return err
 }
