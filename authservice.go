@@ -22,18 +22,20 @@ type Authenticator func(ctx context.Context, username, password string) (identit
 
 // AuthService implements connectjwt.v1.AuthService: Login exchanges
 // credentials for a fresh access token and a refresh token, Refresh exchanges
-// a refresh token for a new pair. Neither needs an access token: mount it
-// without the [Interceptor], or list its procedures in
-// [WithPublicProcedures] (see [AuthServiceProcedures]).
+// a refresh token for a new pair; neither needs an access token (their
+// .proto options mark them public). Logout and Revoke need one and a
+// [RevocationStore] ([AuthService.WithRevocationStore]): mount the service
+// with the [Interceptor]'s [Interceptor.HandlerOption].
 type AuthService struct {
 	issuer       *Issuer
 	authenticate Authenticator
+	store        RevocationStore
 }
 
 var _ connectjwtv1connect.AuthServiceHandler = (*AuthService)(nil)
 
-// AuthServiceProcedures are the procedures of AuthService, which need no
-// access token.
+// AuthServiceProcedures are the procedures of AuthService that need no
+// access token, for interceptors that do not read .proto options.
 var AuthServiceProcedures = []string{
 	connectjwtv1connect.AuthServiceLoginProcedure,
 	connectjwtv1connect.AuthServiceRefreshProcedure,
@@ -43,6 +45,15 @@ var AuthServiceProcedures = []string{
 // authenticate and issues tokens with issuer.
 func NewAuthService(issuer *Issuer, authenticate Authenticator) *AuthService {
 	return &AuthService{issuer: issuer, authenticate: authenticate}
+}
+
+// WithRevocationStore returns a copy of s that revokes tokens in store on
+// Logout and Revoke. Give the same store to [WithBlocklist] on the
+// interceptor and the issuer, so revoked tokens are refused everywhere.
+func (s *AuthService) WithRevocationStore(store RevocationStore) *AuthService {
+	c := *s
+	c.store = store
+	return &c
 }
 
 // Login implements connectjwt.v1.AuthService.Login.
@@ -89,4 +100,93 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectj
 		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("could not issue tokens"))
 	}
 	return connect.NewResponse(&connectjwtv1.RefreshResponse{Tokens: pair}), nil
+}
+
+// Logout implements connectjwt.v1.AuthService.Logout: it revokes the calling
+// access token, the given refresh token (when it is the caller's) and, with
+// everywhere, every token of the caller issued until now.
+func (s *AuthService) Logout(ctx context.Context, req *connect.Request[connectjwtv1.LogoutRequest]) (*connect.Response[connectjwtv1.LogoutResponse], error) {
+	caller, err := s.revoker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var refresh *Claims
+	if tok := req.Msg.GetRefreshToken(); tok != "" {
+		if refresh, err = s.ownToken(ctx, caller, tok); err != nil {
+			return nil, err
+		}
+	}
+	if req.Msg.GetEverywhere() {
+		now := s.issuer.cfg.now()
+		until := now.Add(max(s.issuer.cfg.accessTTL, s.issuer.cfg.refreshTTL))
+		if err := s.store.RevokeIdentity(ctx, caller.Identity, now, until); err != nil {
+			return nil, storeError(err)
+		}
+	}
+	for _, c := range []*Claims{caller, refresh} {
+		if c == nil || c.ID == "" {
+			continue
+		}
+		if err := s.store.RevokeToken(ctx, c.ID, c.ExpiresAt); err != nil {
+			return nil, storeError(err)
+		}
+	}
+	return connect.NewResponse(&connectjwtv1.LogoutResponse{}), nil
+}
+
+// Revoke implements connectjwt.v1.AuthService.Revoke.
+func (s *AuthService) Revoke(ctx context.Context, req *connect.Request[connectjwtv1.RevokeRequest]) (*connect.Response[connectjwtv1.RevokeResponse], error) {
+	caller, err := s.revoker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target, err := s.ownToken(ctx, caller, req.Msg.GetToken())
+	if err != nil {
+		return nil, err
+	}
+	if target.ID == "" {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("token has no jti and cannot be revoked alone; use Logout with everywhere"))
+	}
+	if err := s.store.RevokeToken(ctx, target.ID, target.ExpiresAt); err != nil {
+		return nil, storeError(err)
+	}
+	return connect.NewResponse(&connectjwtv1.RevokeResponse{}), nil
+}
+
+// revoker returns the caller's verified claims, or why Logout and Revoke
+// cannot run.
+func (s *AuthService) revoker(ctx context.Context) (*Claims, error) {
+	if s == nil || s.issuer == nil || s.store == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("revocation is not configured"))
+	}
+	caller, ok := ClaimsFromContext(ctx)
+	if !ok {
+		return nil, DefaultError(fail(ErrMissing, nil))
+	}
+	return caller, nil
+}
+
+// ownToken verifies tok, an access or a refresh token, and checks it belongs
+// to the caller. Expired tokens are accepted: revoking them is harmless.
+func (s *AuthService) ownToken(ctx context.Context, caller *Claims, tok string) (*Claims, error) {
+	c, f := s.issuer.refresh.validateToken(ctx, tok, true)
+	if f != nil && errors.Is(f, ErrWrongTokenType) {
+		c, f = s.issuer.refresh.validateToken(ctx, tok, false)
+	}
+	if f != nil && (errors.Is(f, ErrExpired) || errors.Is(f, ErrRevoked)) {
+		c, f = f.Claims, nil
+	}
+	if f != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("token to revoke: %w", f))
+	}
+	if c.Identity != caller.Identity {
+		return nil, DefaultError(fail(fmt.Errorf("%w: not your token", ErrAccessDenied), nil))
+	}
+	return c, nil
+}
+
+func storeError(err error) error {
+	f := fail(fmt.Errorf("%w: revocation store failed", ErrUnavailable), nil)
+	f.Cause = err
+	return DefaultError(f)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // An Interceptor authenticates every RPC a Connect handler serves: unary,
@@ -27,8 +29,9 @@ import (
 //
 // The zero Interceptor refuses every call.
 type Interceptor struct {
-	cfg *config
-	v   *Validator
+	cfg      *config
+	v        *Validator
+	policies sync.Map // connect.Spec.Schema (a MethodDescriptor) → Policy
 }
 
 var _ connect.Interceptor = (*Interceptor)(nil)
@@ -118,7 +121,7 @@ func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer 
 	if i == nil || i.cfg == nil {
 		return ctx, DefaultError(fail(errors.New("connectjwt: interceptor is not configured"), nil))
 	}
-	p := i.cfg.policies[spec.Procedure]
+	p := i.policy(spec)
 	if p.Public {
 		return context.WithValue(ctx, claimsKey{}, &authState{owner: i}), nil
 	}
@@ -133,6 +136,24 @@ func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer 
 		return ctx, i.reject(ctx, f, peer)
 	}
 	return context.WithValue(ctx, claimsKey{}, &authState{owner: i, claims: claims}), nil
+}
+
+// policy returns the procedure's policy, resolving .proto options once per
+// method descriptor.
+func (i *Interceptor) policy(spec connect.Spec) Policy {
+	if p, ok := i.cfg.policies[spec.Procedure]; ok {
+		return p
+	}
+	md, ok := spec.Schema.(protoreflect.MethodDescriptor)
+	if !ok {
+		return Policy{}
+	}
+	if p, ok := i.policies.Load(md); ok {
+		return p.(Policy)
+	}
+	p, _ := i.cfg.policyFor(spec.Procedure, md)
+	i.policies.Store(md, p)
+	return p
 }
 
 // reject builds the error for f through its loader and, where the protocol

@@ -4,10 +4,22 @@ import (
 	"context"
 	"slices"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
 // A Policy says what a procedure requires. The zero Policy, which every
 // procedure without one gets, requires a valid access token (fail closed).
+//
+// A procedure's policy comes from, in this order: a Go option
+// ([WithPublicProcedures], [WithOptionalProcedures], [WithProcedurePolicy]);
+// the method's (connectjwt.v1.policy) option in its .proto; its service's
+// (connectjwt.v1.service_policy) option; the zero Policy. The .proto options
+// are read from connect.Spec.Schema, which generated handlers set to the
+// method's descriptor; a handler without a descriptor gets the zero Policy.
 type Policy struct {
 	// Public procedures need no token and never look at one (a login or
 	// health check).
@@ -96,4 +108,75 @@ func (c *config) authorize(ctx context.Context, procedure string, p Policy, clai
 		}
 	}
 	return nil
+}
+
+// PolicySource says where a procedure's effective policy comes from.
+type PolicySource string
+
+// Where a policy can come from.
+const (
+	PolicyFromDefault PolicySource = "default"
+	PolicyFromOption  PolicySource = "go option"
+	PolicyFromMethod  PolicySource = "method option"
+	PolicyFromService PolicySource = "service option"
+)
+
+// ProcedurePolicy is the effective policy of one procedure.
+type ProcedurePolicy struct {
+	Procedure string
+	Policy    Policy
+	Source    PolicySource
+}
+
+// Policies returns the effective policy of every method of the given
+// services, e.g. examplev1.File_example_v1_example_proto.Services(), for
+// startup logs and tests.
+func (i *Interceptor) Policies(services protoreflect.ServiceDescriptors) []ProcedurePolicy {
+	var out []ProcedurePolicy
+	for s := range services.Len() {
+		sd := services.Get(s)
+		for m := range sd.Methods().Len() {
+			md := sd.Methods().Get(m)
+			procedure := "/" + string(sd.FullName()) + "/" + string(md.Name())
+			p, src := i.cfg.policyFor(procedure, md)
+			out = append(out, ProcedurePolicy{Procedure: procedure, Policy: p, Source: src})
+		}
+	}
+	return out
+}
+
+// policyFor resolves a procedure's policy; schema is connect.Spec.Schema.
+func (c *config) policyFor(procedure string, schema any) (Policy, PolicySource) {
+	if p, ok := c.policies[procedure]; ok {
+		return p, PolicyFromOption
+	}
+	md, ok := schema.(protoreflect.MethodDescriptor)
+	if !ok {
+		return Policy{}, PolicyFromDefault
+	}
+	if p, ok := policyOption(md.Options(), connectjwtv1.E_Policy); ok {
+		return p, PolicyFromMethod
+	}
+	if sd, ok := md.Parent().(protoreflect.ServiceDescriptor); ok {
+		if p, ok := policyOption(sd.Options(), connectjwtv1.E_ServicePolicy); ok {
+			return p, PolicyFromService
+		}
+	}
+	return Policy{}, PolicyFromDefault
+}
+
+func policyOption(opts proto.Message, ext protoreflect.ExtensionType) (Policy, bool) {
+	if opts == nil || !proto.HasExtension(opts, ext) {
+		return Policy{}, false
+	}
+	pp, ok := proto.GetExtension(opts, ext).(*connectjwtv1.Policy)
+	if !ok || pp == nil {
+		return Policy{}, false
+	}
+	p := Policy{Public: pp.GetPublic(), Optional: pp.GetOptional(), Scopes: slices.Clone(pp.GetScopes()), Fresh: pp.GetFresh()}
+	if p.Public && (p.Optional || len(p.Scopes) > 0 || p.Fresh) {
+		// Contradictory: fail closed to the strictest reading.
+		p.Public = false
+	}
+	return p, true
 }

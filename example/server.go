@@ -75,8 +75,12 @@ func configFromEnv(getenv func(string) string, stderr io.Writer) (serverConfig, 
 func newServer(cfg serverConfig) (http.Handler, error) {
 	// One slice of options for the issuer and the interceptor, so the
 	// interceptor accepts exactly the tokens the issuer creates.
+	// Logout and Revoke write to the store; the issuer (for refresh tokens)
+	// and the interceptor (for access tokens) read it.
+	revoked := &connectjwt.MemoryStore{}
 	shared := []connectjwt.Option{
 		connectjwt.WithKey(connectjwt.HMACKey(cfg.secret)),
+		connectjwt.WithBlocklist(revoked),
 	}
 
 	issuer, err := connectjwt.NewIssuer(slices.Concat(shared, []connectjwt.Option{
@@ -97,9 +101,11 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 
 	limit := connect.WithReadMaxBytes(maxReadBytes)
 	mux := http.NewServeMux()
-	// Login and Refresh need no access token: no interceptor here.
+	// Login and Refresh need no access token (their .proto options say
+	// public: true); Logout and Revoke need one.
 	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
-		connectjwt.NewAuthService(issuer, authenticate),
+		connectjwt.NewAuthService(issuer, authenticate).WithRevocationStore(revoked),
+		interceptor.HandlerOption(),
 		limit,
 	))
 	// Every ProtectedService call needs one. HandlerOption installs the

@@ -306,11 +306,186 @@ func (x *TokenPair) GetExpiresIn() int64 {
 	return 0
 }
 
+// LogoutRequest says what to revoke besides the calling access token.
+type LogoutRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The refresh token to revoke with it, if any.
+	RefreshToken string `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// Revoke every token of the caller issued until now, on every device.
+	Everywhere    bool `protobuf:"varint,2,opt,name=everywhere,proto3" json:"everywhere,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutRequest) Reset() {
+	*x = LogoutRequest{}
+	mi := &file_connectjwt_v1_auth_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutRequest) ProtoMessage() {}
+
+func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connectjwt_v1_auth_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
+func (*LogoutRequest) Descriptor() ([]byte, []int) {
+	return file_connectjwt_v1_auth_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LogoutRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *LogoutRequest) GetEverywhere() bool {
+	if x != nil {
+		return x.Everywhere
+	}
+	return false
+}
+
+// LogoutResponse is empty.
+type LogoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutResponse) Reset() {
+	*x = LogoutResponse{}
+	mi := &file_connectjwt_v1_auth_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutResponse) ProtoMessage() {}
+
+func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connectjwt_v1_auth_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
+func (*LogoutResponse) Descriptor() ([]byte, []int) {
+	return file_connectjwt_v1_auth_service_proto_rawDescGZIP(), []int{6}
+}
+
+// RevokeRequest names the token to revoke.
+type RevokeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An access or refresh token of the caller's.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeRequest) Reset() {
+	*x = RevokeRequest{}
+	mi := &file_connectjwt_v1_auth_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeRequest) ProtoMessage() {}
+
+func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connectjwt_v1_auth_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeRequest) Descriptor() ([]byte, []int) {
+	return file_connectjwt_v1_auth_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RevokeRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// RevokeResponse is empty.
+type RevokeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeResponse) Reset() {
+	*x = RevokeResponse{}
+	mi := &file_connectjwt_v1_auth_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeResponse) ProtoMessage() {}
+
+func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connectjwt_v1_auth_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
+func (*RevokeResponse) Descriptor() ([]byte, []int) {
+	return file_connectjwt_v1_auth_service_proto_rawDescGZIP(), []int{8}
+}
+
 var File_connectjwt_v1_auth_service_proto protoreflect.FileDescriptor
 
 const file_connectjwt_v1_auth_service_proto_rawDesc = "" +
 	"\n" +
-	" connectjwt/v1/auth_service.proto\x12\rconnectjwt.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n" +
+	" connectjwt/v1/auth_service.proto\x12\rconnectjwt.v1\x1a\x1bconnectjwt/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"F\n" +
 	"\fLoginRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"A\n" +
@@ -328,10 +503,21 @@ const file_connectjwt_v1_auth_service_proto_rawDesc = "" +
 	"\x17access_token_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x14accessTokenExpiresAt\x12S\n" +
 	"\x18refresh_token_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt\x12\x1d\n" +
 	"\n" +
-	"expires_in\x18\x06 \x01(\x03R\texpiresIn2\x9f\x01\n" +
-	"\vAuthService\x12D\n" +
-	"\x05Login\x12\x1b.connectjwt.v1.LoginRequest\x1a\x1c.connectjwt.v1.LoginResponse\"\x00\x12J\n" +
-	"\aRefresh\x12\x1d.connectjwt.v1.RefreshRequest\x1a\x1e.connectjwt.v1.RefreshResponse\"\x00BAZ?github.com/connectjwt/connectjwt/gen/connectjwt/v1;connectjwtv1b\x06proto3"
+	"expires_in\x18\x06 \x01(\x03R\texpiresIn\"T\n" +
+	"\rLogoutRequest\x12#\n" +
+	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\x12\x1e\n" +
+	"\n" +
+	"everywhere\x18\x02 \x01(\bR\n" +
+	"everywhere\"\x10\n" +
+	"\x0eLogoutResponse\"%\n" +
+	"\rRevokeRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\x10\n" +
+	"\x0eRevokeResponse2\xbd\x02\n" +
+	"\vAuthService\x12J\n" +
+	"\x05Login\x12\x1b.connectjwt.v1.LoginRequest\x1a\x1c.connectjwt.v1.LoginResponse\"\x06\x92\xa8\x19\x02\b\x01\x12P\n" +
+	"\aRefresh\x12\x1d.connectjwt.v1.RefreshRequest\x1a\x1e.connectjwt.v1.RefreshResponse\"\x06\x92\xa8\x19\x02\b\x01\x12G\n" +
+	"\x06Logout\x12\x1c.connectjwt.v1.LogoutRequest\x1a\x1d.connectjwt.v1.LogoutResponse\"\x00\x12G\n" +
+	"\x06Revoke\x12\x1c.connectjwt.v1.RevokeRequest\x1a\x1d.connectjwt.v1.RevokeResponse\"\x00BAZ?github.com/connectjwt/connectjwt/gen/connectjwt/v1;connectjwtv1b\x06proto3"
 
 var (
 	file_connectjwt_v1_auth_service_proto_rawDescOnce sync.Once
@@ -345,26 +531,34 @@ func file_connectjwt_v1_auth_service_proto_rawDescGZIP() []byte {
 	return file_connectjwt_v1_auth_service_proto_rawDescData
 }
 
-var file_connectjwt_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_connectjwt_v1_auth_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_connectjwt_v1_auth_service_proto_goTypes = []any{
 	(*LoginRequest)(nil),          // 0: connectjwt.v1.LoginRequest
 	(*LoginResponse)(nil),         // 1: connectjwt.v1.LoginResponse
 	(*RefreshRequest)(nil),        // 2: connectjwt.v1.RefreshRequest
 	(*RefreshResponse)(nil),       // 3: connectjwt.v1.RefreshResponse
 	(*TokenPair)(nil),             // 4: connectjwt.v1.TokenPair
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*LogoutRequest)(nil),         // 5: connectjwt.v1.LogoutRequest
+	(*LogoutResponse)(nil),        // 6: connectjwt.v1.LogoutResponse
+	(*RevokeRequest)(nil),         // 7: connectjwt.v1.RevokeRequest
+	(*RevokeResponse)(nil),        // 8: connectjwt.v1.RevokeResponse
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_connectjwt_v1_auth_service_proto_depIdxs = []int32{
 	4, // 0: connectjwt.v1.LoginResponse.tokens:type_name -> connectjwt.v1.TokenPair
 	4, // 1: connectjwt.v1.RefreshResponse.tokens:type_name -> connectjwt.v1.TokenPair
-	5, // 2: connectjwt.v1.TokenPair.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	5, // 3: connectjwt.v1.TokenPair.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	9, // 2: connectjwt.v1.TokenPair.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	9, // 3: connectjwt.v1.TokenPair.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
 	0, // 4: connectjwt.v1.AuthService.Login:input_type -> connectjwt.v1.LoginRequest
 	2, // 5: connectjwt.v1.AuthService.Refresh:input_type -> connectjwt.v1.RefreshRequest
-	1, // 6: connectjwt.v1.AuthService.Login:output_type -> connectjwt.v1.LoginResponse
-	3, // 7: connectjwt.v1.AuthService.Refresh:output_type -> connectjwt.v1.RefreshResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
+	5, // 6: connectjwt.v1.AuthService.Logout:input_type -> connectjwt.v1.LogoutRequest
+	7, // 7: connectjwt.v1.AuthService.Revoke:input_type -> connectjwt.v1.RevokeRequest
+	1, // 8: connectjwt.v1.AuthService.Login:output_type -> connectjwt.v1.LoginResponse
+	3, // 9: connectjwt.v1.AuthService.Refresh:output_type -> connectjwt.v1.RefreshResponse
+	6, // 10: connectjwt.v1.AuthService.Logout:output_type -> connectjwt.v1.LogoutResponse
+	8, // 11: connectjwt.v1.AuthService.Revoke:output_type -> connectjwt.v1.RevokeResponse
+	8, // [8:12] is the sub-list for method output_type
+	4, // [4:8] is the sub-list for method input_type
 	4, // [4:4] is the sub-list for extension type_name
 	4, // [4:4] is the sub-list for extension extendee
 	0, // [0:4] is the sub-list for field type_name
@@ -375,13 +569,14 @@ func file_connectjwt_v1_auth_service_proto_init() {
 	if File_connectjwt_v1_auth_service_proto != nil {
 		return
 	}
+	file_connectjwt_v1_options_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connectjwt_v1_auth_service_proto_rawDesc), len(file_connectjwt_v1_auth_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -7,6 +7,7 @@
 package examplev1
 
 import (
+	_ "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -495,7 +496,7 @@ var File_example_v1_example_proto protoreflect.FileDescriptor
 const file_example_v1_example_proto_rawDesc = "" +
 	"\n" +
 	"\x18example/v1/example.proto\x12\n" +
-	"example.v1\"\x12\n" +
+	"example.v1\x1a\x1bconnectjwt/v1/options.proto\"\x12\n" +
 	"\x10ProtectedRequest\"E\n" +
 	"\x11ProtectedResponse\x12\x14\n" +
 	"\x05hello\x18\x01 \x01(\tR\x05hello\x12\x1a\n" +
@@ -519,12 +520,12 @@ const file_example_v1_example_proto_rawDesc = "" +
 	"\x11ExpiredTokenError\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail2\xc7\x02\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail2\xcd\x02\n" +
 	"\x10ProtectedService\x12J\n" +
 	"\tProtected\x12\x1c.example.v1.ProtectedRequest\x1a\x1d.example.v1.ProtectedResponse\"\x00\x12^\n" +
 	"\x0fProtectedStream\x12\".example.v1.ProtectedStreamRequest\x1a#.example.v1.ProtectedStreamResponse\"\x000\x01\x12F\n" +
 	"\aCollect\x12\x1a.example.v1.CollectRequest\x1a\x1b.example.v1.CollectResponse\"\x00(\x01\x12?\n" +
-	"\x04Chat\x12\x17.example.v1.ChatRequest\x1a\x18.example.v1.ChatResponse\"\x00(\x010\x01BCZAgithub.com/connectjwt/connectjwt/example/gen/example/v1;examplev1b\x06proto3"
+	"\x04Chat\x12\x17.example.v1.ChatRequest\x1a\x18.example.v1.ChatResponse\"\x00(\x010\x01\x1a\x04\x92\xa8\x19\x00BCZAgithub.com/connectjwt/connectjwt/example/gen/example/v1;examplev1b\x06proto3"
 
 var (
 	file_example_v1_example_proto_rawDescOnce sync.Once

@@ -37,6 +37,10 @@ const (
 	AuthServiceLoginProcedure = "/connectjwt.v1.AuthService/Login"
 	// AuthServiceRefreshProcedure is the fully-qualified name of the AuthService's Refresh RPC.
 	AuthServiceRefreshProcedure = "/connectjwt.v1.AuthService/Refresh"
+	// AuthServiceLogoutProcedure is the fully-qualified name of the AuthService's Logout RPC.
+	AuthServiceLogoutProcedure = "/connectjwt.v1.AuthService/Logout"
+	// AuthServiceRevokeProcedure is the fully-qualified name of the AuthService's Revoke RPC.
+	AuthServiceRevokeProcedure = "/connectjwt.v1.AuthService/Revoke"
 )
 
 // AuthServiceClient is a client for the connectjwt.v1.AuthService service.
@@ -49,6 +53,14 @@ type AuthServiceClient interface {
 	// is refused with REASON_WRONG_TOKEN_TYPE) and returns a new, non-fresh
 	// access token and a rotated refresh token.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
+	// Logout revokes the caller's access token and, when given, its refresh
+	// token; with everywhere set, every token of the caller issued until now.
+	// Needs an access token and a revocation store.
+	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
+	// Revoke revokes one token of the caller's, access or refresh (e.g. one
+	// that leaked). A token of another identity is refused with
+	// permission_denied. Needs an access token and a revocation store.
+	Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the connectjwt.v1.AuthService service. By default,
@@ -74,6 +86,18 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("Refresh")),
 			connect.WithClientOptions(opts...),
 		),
+		logout: connect.NewClient[v1.LogoutRequest, v1.LogoutResponse](
+			httpClient,
+			baseURL+AuthServiceLogoutProcedure,
+			connect.WithSchema(authServiceMethods.ByName("Logout")),
+			connect.WithClientOptions(opts...),
+		),
+		revoke: connect.NewClient[v1.RevokeRequest, v1.RevokeResponse](
+			httpClient,
+			baseURL+AuthServiceRevokeProcedure,
+			connect.WithSchema(authServiceMethods.ByName("Revoke")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -81,6 +105,8 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 type authServiceClient struct {
 	login   *connect.Client[v1.LoginRequest, v1.LoginResponse]
 	refresh *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
+	logout  *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	revoke  *connect.Client[v1.RevokeRequest, v1.RevokeResponse]
 }
 
 // Login calls connectjwt.v1.AuthService.Login.
@@ -93,6 +119,16 @@ func (c *authServiceClient) Refresh(ctx context.Context, req *connect.Request[v1
 	return c.refresh.CallUnary(ctx, req)
 }
 
+// Logout calls connectjwt.v1.AuthService.Logout.
+func (c *authServiceClient) Logout(ctx context.Context, req *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error) {
+	return c.logout.CallUnary(ctx, req)
+}
+
+// Revoke calls connectjwt.v1.AuthService.Revoke.
+func (c *authServiceClient) Revoke(ctx context.Context, req *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error) {
+	return c.revoke.CallUnary(ctx, req)
+}
+
 // AuthServiceHandler is an implementation of the connectjwt.v1.AuthService service.
 type AuthServiceHandler interface {
 	// Login checks a username and password and returns a fresh access token and
@@ -103,6 +139,14 @@ type AuthServiceHandler interface {
 	// is refused with REASON_WRONG_TOKEN_TYPE) and returns a new, non-fresh
 	// access token and a rotated refresh token.
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
+	// Logout revokes the caller's access token and, when given, its refresh
+	// token; with everywhere set, every token of the caller issued until now.
+	// Needs an access token and a revocation store.
+	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
+	// Revoke revokes one token of the caller's, access or refresh (e.g. one
+	// that leaked). A token of another identity is refused with
+	// permission_denied. Needs an access token and a revocation store.
+	Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -124,12 +168,28 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("Refresh")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceLogoutHandler := connect.NewUnaryHandler(
+		AuthServiceLogoutProcedure,
+		svc.Logout,
+		connect.WithSchema(authServiceMethods.ByName("Logout")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceRevokeHandler := connect.NewUnaryHandler(
+		AuthServiceRevokeProcedure,
+		svc.Revoke,
+		connect.WithSchema(authServiceMethods.ByName("Revoke")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/connectjwt.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceLoginProcedure:
 			authServiceLoginHandler.ServeHTTP(w, r)
 		case AuthServiceRefreshProcedure:
 			authServiceRefreshHandler.ServeHTTP(w, r)
+		case AuthServiceLogoutProcedure:
+			authServiceLogoutHandler.ServeHTTP(w, r)
+		case AuthServiceRevokeProcedure:
+			authServiceRevokeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -145,4 +205,12 @@ func (UnimplementedAuthServiceHandler) Login(context.Context, *connect.Request[v
 
 func (UnimplementedAuthServiceHandler) Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("connectjwt.v1.AuthService.Refresh is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("connectjwt.v1.AuthService.Logout is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("connectjwt.v1.AuthService.Revoke is not implemented"))
 }

@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_connectjwt_v1_options } from "./options_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file connectjwt/v1/auth_service.proto.
  */
 export const file_connectjwt_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBjb25uZWN0and0L3YxL2F1dGhfc2VydmljZS5wcm90bxINY29ubmVjdGp3dC52MSIyCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiOQoNTG9naW5SZXNwb25zZRIoCgZ0b2tlbnMYASABKAsyGC5jb25uZWN0and0LnYxLlRva2VuUGFpciInCg5SZWZyZXNoUmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIjsKD1JlZnJlc2hSZXNwb25zZRIoCgZ0b2tlbnMYASABKAsyGC5jb25uZWN0and0LnYxLlRva2VuUGFpciLbAQoJVG9rZW5QYWlyEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnRva2VuX3R5cGUYAyABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZXhwaXJlc19pbhgGIAEoAzKfAQoLQXV0aFNlcnZpY2USRAoFTG9naW4SGy5jb25uZWN0and0LnYxLkxvZ2luUmVxdWVzdBocLmNvbm5lY3Rqd3QudjEuTG9naW5SZXNwb25zZSIAEkoKB1JlZnJlc2gSHS5jb25uZWN0and0LnYxLlJlZnJlc2hSZXF1ZXN0Gh4uY29ubmVjdGp3dC52MS5SZWZyZXNoUmVzcG9uc2UiAEJBWj9naXRodWIuY29tL2Nvbm5lY3Rqd3QvY29ubmVjdGp3dC9nZW4vY29ubmVjdGp3dC92MTtjb25uZWN0and0djFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiBjb25uZWN0and0L3YxL2F1dGhfc2VydmljZS5wcm90bxINY29ubmVjdGp3dC52MSIyCgxMb2dpblJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiOQoNTG9naW5SZXNwb25zZRIoCgZ0b2tlbnMYASABKAsyGC5jb25uZWN0and0LnYxLlRva2VuUGFpciInCg5SZWZyZXNoUmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIjsKD1JlZnJlc2hSZXNwb25zZRIoCgZ0b2tlbnMYASABKAsyGC5jb25uZWN0and0LnYxLlRva2VuUGFpciLbAQoJVG9rZW5QYWlyEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnRva2VuX3R5cGUYAyABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjwKGHJlZnJlc2hfdG9rZW5fZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZXhwaXJlc19pbhgGIAEoAyI6Cg1Mb2dvdXRSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkSEgoKZXZlcnl3aGVyZRgCIAEoCCIQCg5Mb2dvdXRSZXNwb25zZSIeCg1SZXZva2VSZXF1ZXN0Eg0KBXRva2VuGAEgASgJIhAKDlJldm9rZVJlc3BvbnNlMrkCCgtBdXRoU2VydmljZRJKCgVMb2dpbhIbLmNvbm5lY3Rqd3QudjEuTG9naW5SZXF1ZXN0GhwuY29ubmVjdGp3dC52MS5Mb2dpblJlc3BvbnNlIgaSqBkCCAESUAoHUmVmcmVzaBIdLmNvbm5lY3Rqd3QudjEuUmVmcmVzaFJlcXVlc3QaHi5jb25uZWN0and0LnYxLlJlZnJlc2hSZXNwb25zZSIGkqgZAggBEkUKBkxvZ291dBIcLmNvbm5lY3Rqd3QudjEuTG9nb3V0UmVxdWVzdBodLmNvbm5lY3Rqd3QudjEuTG9nb3V0UmVzcG9uc2USRQoGUmV2b2tlEhwuY29ubmVjdGp3dC52MS5SZXZva2VSZXF1ZXN0Gh0uY29ubmVjdGp3dC52MS5SZXZva2VSZXNwb25zZUJBWj9naXRodWIuY29tL2Nvbm5lY3Rqd3QvY29ubmVjdGp3dC9nZW4vY29ubmVjdGp3dC92MTtjb25uZWN0and0djFiBnByb3RvMw", [file_connectjwt_v1_options, file_google_protobuf_timestamp]);
 
 /**
  * LoginRequest carries the credentials to check.
@@ -162,6 +163,85 @@ export const TokenPairSchema: GenMessage<TokenPair> = /*@__PURE__*/
   messageDesc(file_connectjwt_v1_auth_service, 4);
 
 /**
+ * LogoutRequest says what to revoke besides the calling access token.
+ *
+ * @generated from message connectjwt.v1.LogoutRequest
+ */
+export type LogoutRequest = Message<"connectjwt.v1.LogoutRequest"> & {
+  /**
+   * The refresh token to revoke with it, if any.
+   *
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+
+  /**
+   * Revoke every token of the caller issued until now, on every device.
+   *
+   * @generated from field: bool everywhere = 2;
+   */
+  everywhere: boolean;
+};
+
+/**
+ * Describes the message connectjwt.v1.LogoutRequest.
+ * Use `create(LogoutRequestSchema)` to create a new message.
+ */
+export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
+  messageDesc(file_connectjwt_v1_auth_service, 5);
+
+/**
+ * LogoutResponse is empty.
+ *
+ * @generated from message connectjwt.v1.LogoutResponse
+ */
+export type LogoutResponse = Message<"connectjwt.v1.LogoutResponse"> & {
+};
+
+/**
+ * Describes the message connectjwt.v1.LogoutResponse.
+ * Use `create(LogoutResponseSchema)` to create a new message.
+ */
+export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
+  messageDesc(file_connectjwt_v1_auth_service, 6);
+
+/**
+ * RevokeRequest names the token to revoke.
+ *
+ * @generated from message connectjwt.v1.RevokeRequest
+ */
+export type RevokeRequest = Message<"connectjwt.v1.RevokeRequest"> & {
+  /**
+   * An access or refresh token of the caller's.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message connectjwt.v1.RevokeRequest.
+ * Use `create(RevokeRequestSchema)` to create a new message.
+ */
+export const RevokeRequestSchema: GenMessage<RevokeRequest> = /*@__PURE__*/
+  messageDesc(file_connectjwt_v1_auth_service, 7);
+
+/**
+ * RevokeResponse is empty.
+ *
+ * @generated from message connectjwt.v1.RevokeResponse
+ */
+export type RevokeResponse = Message<"connectjwt.v1.RevokeResponse"> & {
+};
+
+/**
+ * Describes the message connectjwt.v1.RevokeResponse.
+ * Use `create(RevokeResponseSchema)` to create a new message.
+ */
+export const RevokeResponseSchema: GenMessage<RevokeResponse> = /*@__PURE__*/
+  messageDesc(file_connectjwt_v1_auth_service, 8);
+
+/**
  * AuthService issues tokens: Login exchanges credentials for an access and a
  * refresh token (Flask's create_jwt behind a login route), Refresh exchanges a
  * refresh token for a new pair. Neither needs an access token.
@@ -192,6 +272,30 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof RefreshRequestSchema;
     output: typeof RefreshResponseSchema;
+  },
+  /**
+   * Logout revokes the caller's access token and, when given, its refresh
+   * token; with everywhere set, every token of the caller issued until now.
+   * Needs an access token and a revocation store.
+   *
+   * @generated from rpc connectjwt.v1.AuthService.Logout
+   */
+  logout: {
+    methodKind: "unary";
+    input: typeof LogoutRequestSchema;
+    output: typeof LogoutResponseSchema;
+  },
+  /**
+   * Revoke revokes one token of the caller's, access or refresh (e.g. one
+   * that leaked). A token of another identity is refused with
+   * permission_denied. Needs an access token and a revocation store.
+   *
+   * @generated from rpc connectjwt.v1.AuthService.Revoke
+   */
+  revoke: {
+    methodKind: "unary";
+    input: typeof RevokeRequestSchema;
+    output: typeof RevokeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_connectjwt_v1_auth_service, 0);

@@ -1,0 +1,125 @@
+package connectjwt
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// A RevocationStore records revoked tokens (Flask's blocklist, with the
+// writes that logout needs). It is a [Blocklist]: give it to [WithBlocklist]
+// on the interceptor and on the issuer, and to [AuthService] for Logout and
+// Revoke. A store shared by every server (see the redisstore module) makes a
+// revocation effective across a fleet.
+//
+// IsRevoked reports a token as revoked when its jti was revoked, or when its
+// identity was revoked at or after the token's iat (a token without iat
+// counts as issued at the beginning of time). Implementations must fail
+// closed: when they cannot answer, they return an error, and the call fails
+// with [ErrUnavailable].
+type RevocationStore interface {
+	Blocklist
+	// RevokeToken revokes the token with this jti. The entry may be dropped
+	// after until (the token's exp), when the token is dead anyway.
+	RevokeToken(ctx context.Context, jti string, until time.Time) error
+	// RevokeIdentity revokes every token of identity issued at or before
+	// issuedBefore. The entry may be dropped after until (when the longest
+	// lived token issued before then has expired).
+	RevokeIdentity(ctx context.Context, identity string, issuedBefore, until time.Time) error
+}
+
+// MemoryStore is a [RevocationStore] in the memory of one process; its
+// entries expire with the tokens they revoke. Use it for a single server or
+// in tests; a fleet needs a shared store. The zero MemoryStore is ready to
+// use and safe for concurrent use.
+type MemoryStore struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	mu         sync.Mutex
+	tokens     map[string]time.Time          // jti → until
+	identities map[string]identityRevocation // identity → cutoff
+	writes     int
+}
+
+type identityRevocation struct {
+	issuedBefore, until time.Time
+}
+
+var _ RevocationStore = (*MemoryStore)(nil)
+
+func (m *MemoryStore) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+// IsRevoked implements [Blocklist].
+func (m *MemoryStore) IsRevoked(_ context.Context, c *Claims) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if c.ID != "" {
+		if until, ok := m.tokens[c.ID]; ok && now.Before(until) {
+			return true, nil
+		}
+	}
+	if r, ok := m.identities[c.Identity]; ok && now.Before(r.until) && !c.IssuedAt.After(r.issuedBefore) {
+		return true, nil
+	}
+	return false, nil
+}
+
+// RevokeToken implements [RevocationStore].
+func (m *MemoryStore) RevokeToken(_ context.Context, jti string, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tokens == nil {
+		m.tokens = map[string]time.Time{}
+	}
+	if until.After(m.tokens[jti]) {
+		m.tokens[jti] = until
+	}
+	m.sweep()
+	return nil
+}
+
+// RevokeIdentity implements [RevocationStore].
+func (m *MemoryStore) RevokeIdentity(_ context.Context, identity string, issuedBefore, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.identities == nil {
+		m.identities = map[string]identityRevocation{}
+	}
+	r := m.identities[identity]
+	if issuedBefore.After(r.issuedBefore) {
+		r.issuedBefore = issuedBefore
+	}
+	if until.After(r.until) {
+		r.until = until
+	}
+	m.identities[identity] = r
+	m.sweep()
+	return nil
+}
+
+// sweep drops expired entries now and then, so memory follows the number of
+// live revoked tokens.
+func (m *MemoryStore) sweep() {
+	m.writes++
+	if m.writes%64 != 0 {
+		return
+	}
+	now := m.now()
+	for k, until := range m.tokens {
+		if !now.Before(until) {
+			delete(m.tokens, k)
+		}
+	}
+	for k, r := range m.identities {
+		if !now.Before(r.until) {
+			delete(m.identities, k)
+		}
+	}
+}
