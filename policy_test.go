@@ -198,10 +198,10 @@ func TestPolicies(t *testing.T) {
 		"/policytest.v1.PolicyTestService/Fresh":         "go option optional",
 		"/policytest.v1.PolicyTestService/Contradictory": "method option scopes=x",
 		"/policytest.v1.ScopelessService/Plain":          "default token",
-		"/connectjwt.v1.AuthService/Login":                                   "method option public",
-		"/connectjwt.v1.AuthService/Refresh":                                 "method option public",
-		"/connectjwt.v1.AuthService/Logout":                                  "default token",
-		"/connectjwt.v1.AuthService/Revoke":                                  "default token",
+		"/connectjwt.v1.AuthService/Login":               "method option public",
+		"/connectjwt.v1.AuthService/Refresh":             "method option public",
+		"/connectjwt.v1.AuthService/Logout":              "default token",
+		"/connectjwt.v1.AuthService/Revoke":              "default token",
 	}
 	for proc, w := range want {
 		if got[proc] != w {
