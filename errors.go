@@ -48,9 +48,10 @@ type Reason = connectjwtv1.Reason
 
 // A Failure is why a token was refused. It is what [Validator] returns and
 // what every loader receives. Err wraps the sentinel for the kind; Claims is
-// set only when the token's signature verified (expired, not yet valid, wrong
-// type, revoked, fresh, scope and access-denied failures), so a loader may use
-// them; it is nil for every failure that happens before that.
+// set only when the token's signature verified and its claims parsed
+// (invalid issuer or audience, expired, not yet valid, revoked, fresh, scope,
+// access-denied and unavailable failures), so a loader may use them; it is nil
+// for every failure before that, including a wrong token type.
 type Failure struct {
 	// Reason is the failure kind, matching the sentinel in Err.
 	Reason Reason
