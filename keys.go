@@ -28,8 +28,13 @@ import (
 // verify. Keys are checked when an [Issuer], [Validator] or [Interceptor] is
 // built, never at the first request.
 type Key struct {
-	// ID is the kid header of tokens signed with this key. Optional when
-	// there is a single key per algorithm.
+	// ID is the kid header of tokens signed with this key. When empty, it
+	// is derived from the key, so every token carries a kid and every
+	// [Issuer] and [Validator] given the same Key computes the same ID: the
+	// RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key for
+	// asymmetric keys, and for an HMAC secret an HMAC-SHA256 of a fixed
+	// label under the secret (a secret's thumbprint would be a plain hash
+	// of it).
 	ID string
 	// Algorithm is the JWS alg, e.g. "HS256", "RS256", "ES256", "EdDSA".
 	Algorithm string
@@ -122,6 +127,9 @@ func bindKey(k Key) (*boundKey, error) {
 		return nil, bad("no key material for %s", k.Algorithm)
 	default:
 		return nil, bad("unsupported key material %T for %s", k.Material, k.Algorithm)
+	}
+	if b.id == "" {
+		b.id = autoKeyID(b.verify) // see jwks_handler.go
 	}
 	return b, nil
 }

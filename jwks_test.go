@@ -1,0 +1,730 @@
+package connectjwt_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/connectjwt/connectjwt"
+	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
+	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+)
+
+const (
+	jwksIssuerA = "https://a.idp.test/"
+	jwksIssuerB = "https://b.idp.test/"
+	jwksAudA    = "api-a"
+	jwksAudB    = "api-b"
+)
+
+// jwksKeys are generated once: RSA is slow.
+var jwksKeys = sync.OnceValue(func() (k struct {
+	rsa           *rsa.PrivateKey
+	ec1, ec2, ec3 *ecdsa.PrivateKey
+	ed            ed25519.PrivateKey
+}) {
+	var err error
+	if k.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+		panic(err)
+	}
+	for _, p := range []**ecdsa.PrivateKey{&k.ec1, &k.ec2, &k.ec3} {
+		if *p, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			panic(err)
+		}
+	}
+	if _, k.ed, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		panic(err)
+	}
+	return k
+})
+
+// jwksServer is a JWK Set endpoint on 127.0.0.1 whose content and health
+// the test switches, counting the requests it gets.
+type jwksServer struct {
+	srv  *httptest.Server
+	url  string
+	hits atomic.Int32
+	mu   sync.Mutex
+	body []byte
+	mode string // "", "500" or "close"
+}
+
+func newJWKSServer(t *testing.T, keys ...connectjwt.Key) *jwksServer {
+	t.Helper()
+	s := &jwksServer{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		s.mu.Lock()
+		body, mode := s.body, s.mode
+		s.mu.Unlock()
+		switch mode {
+		case "500":
+			http.Error(w, "down", http.StatusInternalServerError)
+		case "close":
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		default:
+			w.Header().Set("Content-Type", "application/jwk-set+json")
+			w.Write(body)
+		}
+	}))
+	t.Cleanup(s.srv.Close)
+	s.url = s.srv.URL + "/.well-known/jwks.json"
+	s.publish(t, keys...)
+	return s
+}
+
+// publish serves the public keys of keys, as Issuer.JWKSHandler does.
+func (s *jwksServer) publish(t *testing.T, keys ...connectjwt.Key) {
+	t.Helper()
+	body := []byte(`{"keys":[]}`)
+	if len(keys) > 0 {
+		body = publishedJWKS(t, keys...)
+	}
+	s.setBody(body)
+}
+
+func (s *jwksServer) setBody(body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.body = body
+}
+
+func (s *jwksServer) setMode(mode string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mode = mode
+}
+
+// publishedJWKS returns what an issuer with keys publishes.
+func publishedJWKS(t *testing.T, keys ...connectjwt.Key) []byte {
+	t.Helper()
+	opts := []connectjwt.Option{}
+	for _, k := range keys {
+		opts = append(opts, connectjwt.WithKey(k))
+	}
+	is, err := connectjwt.NewIssuer(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	is.JWKSHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("JWKS handler: %d", rec.Code)
+	}
+	return rec.Body.Bytes()
+}
+
+// tokenFor issues an access token for iss and aud signed with k.
+func tokenFor(t *testing.T, k connectjwt.Key, iss, aud string) string {
+	t.Helper()
+	opts := []connectjwt.Option{connectjwt.WithKey(k), connectjwt.WithIssuer(iss)}
+	if aud != "" {
+		opts = append(opts, connectjwt.WithAudience(aud))
+	}
+	is, err := connectjwt.NewIssuer(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := is.CreateAccessToken(context.Background(), "alice", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// fast is a RemoteKeySet tuned for tests.
+func fast(iss, url, aud string) connectjwt.RemoteKeySet {
+	return connectjwt.RemoteKeySet{
+		Issuer: iss, URL: url, Audience: []string{aud},
+		MinRefreshInterval: 20 * time.Millisecond,
+		MaxWait:            2 * time.Second,
+		FetchTimeout:       2 * time.Second,
+	}
+}
+
+func newRemoteValidator(t *testing.T, sets ...connectjwt.RemoteKeySet) *connectjwt.Validator {
+	t.Helper()
+	var opts []connectjwt.Option
+	for _, s := range sets {
+		opts = append(opts, connectjwt.WithRemoteKeySet(s))
+	}
+	v, err := connectjwt.NewValidator(opts...)
+	if err != nil {
+		t.Fatalf("NewValidator: %v", err)
+	}
+	return v
+}
+
+func wantReason(t *testing.T, err error, want connectjwtv1.Reason) {
+	t.Helper()
+	if got := connectjwt.ReasonOf(err); got != want {
+		t.Fatalf("reason = %v, want %v (err: %v)", got, want, err)
+	}
+}
+
+func TestJWKSAlgorithms(t *testing.T) {
+	k := jwksKeys()
+	for _, key := range []connectjwt.Key{
+		{ID: "rsa-1", Algorithm: "RS256", Material: k.rsa},
+		{ID: "ps-1", Algorithm: "PS256", Material: k.rsa},
+		{ID: "ec-1", Algorithm: "ES256", Material: k.ec1},
+		{ID: "ed-1", Algorithm: "EdDSA", Material: k.ed},
+	} {
+		t.Run(key.Algorithm, func(t *testing.T) {
+			ctx := context.Background()
+			srv := newJWKSServer(t, key)
+			v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
+			claims, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA))
+			if err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if claims.KeyID != key.ID || claims.Algorithm != key.Algorithm || claims.Identity != "alice" {
+				t.Errorf("claims = %+v", claims)
+			}
+			// A token without kid is tried against the keys of its alg.
+			var signer any = key.Material
+			noKID := mintNoKID(t, key.Algorithm, signer, jwksIssuerA, jwksAudA)
+			if _, err := v.Validate(ctx, noKID); err != nil {
+				t.Errorf("token without kid: %v", err)
+			}
+			// Wrong audience, after the signature verified.
+			_, err = v.Validate(ctx, tokenFor(t, key, jwksIssuerA, "other"))
+			wantReason(t, err, connectjwtv1.Reason_REASON_INVALID_CLAIMS)
+			if n := srv.hits.Load(); n != 1 {
+				t.Errorf("%d fetches, want 1", n)
+			}
+		})
+	}
+}
+
+func mintNoKID(t *testing.T, alg string, key any, iss, aud string) string {
+	t.Helper()
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims{
+		"sub": "alice", "iss": iss, "aud": aud, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+	})
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The issuer publishes a new key and signs with it: the first token with the
+// new kid triggers one fetch and verifies, concurrent ones share that fetch,
+// and old tokens keep verifying while their key is listed.
+func TestJWKSRotation(t *testing.T) {
+	ctx := context.Background()
+	k := jwksKeys()
+	oldKey := connectjwt.Key{ID: "2025", Algorithm: "ES256", Material: k.ec1}
+	newKey := connectjwt.Key{ID: "2026", Algorithm: "EdDSA", Material: k.ed}
+	srv := newJWKSServer(t, oldKey)
+	set := fast(jwksIssuerA, srv.url, jwksAudA)
+	set.MinRefreshInterval = time.Minute // only the first token with the new kid may fetch
+	v := newRemoteValidator(t, set)
+	oldToken := tokenFor(t, oldKey, jwksIssuerA, jwksAudA)
+	if _, err := v.Validate(ctx, oldToken); err != nil {
+		t.Fatalf("old token: %v", err)
+	}
+
+	srv.publish(t, oldKey, newKey)
+	newToken := tokenFor(t, newKey, jwksIssuerA, jwksAudA)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() {
+			if _, err := v.Validate(ctx, newToken); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("new token during rotation: %v", err)
+	}
+	if _, err := v.Validate(ctx, tokenFor(t, oldKey, jwksIssuerA, jwksAudA)); err != nil {
+		t.Errorf("old key after rotation: %v", err)
+	}
+	if n := srv.hits.Load(); n != 2 {
+		t.Errorf("%d fetches, want 2", n)
+	}
+
+	// Retired: the old key is removed, and a refresh drops it.
+	srv.publish(t, newKey)
+	v = newRemoteValidator(t, set)
+	_, err := v.Validate(ctx, oldToken)
+	wantReason(t, err, connectjwtv1.Reason_REASON_INVALID_SIGNATURE)
+	if _, err := v.Validate(ctx, newToken); err != nil {
+		t.Errorf("new token: %v", err)
+	}
+}
+
+// The fetched set is refreshed in the background once older than
+// RefreshInterval; requests keep verifying meanwhile.
+func TestJWKSPeriodicRefresh(t *testing.T) {
+	ctx := context.Background()
+	k := jwksKeys()
+	key := connectjwt.Key{ID: "a", Algorithm: "ES256", Material: k.ec1}
+	srv := newJWKSServer(t, key)
+	set := fast(jwksIssuerA, srv.url, jwksAudA)
+	set.RefreshInterval = 50 * time.Millisecond
+	v := newRemoteValidator(t, set)
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.hits.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d fetches", srv.hits.Load())
+		}
+		// A new token each time: the validator's token cache would
+		// answer a repeated one without looking at keys.
+		if _, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA)); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A flood of tokens with random kids makes a bounded number of fetches, and
+// fails as invalid signature (the key server is up), while valid tokens
+// keep verifying.
+func TestJWKSUnknownKIDFlood(t *testing.T) {
+	ctx := context.Background()
+	k := jwksKeys()
+	good := connectjwt.Key{ID: "good", Algorithm: "ES256", Material: k.ec1}
+	srv := newJWKSServer(t, good)
+	set := fast(jwksIssuerA, srv.url, jwksAudA)
+	set.MinRefreshInterval = time.Minute
+	v := newRemoteValidator(t, set)
+	goodToken := tokenFor(t, good, jwksIssuerA, jwksAudA)
+	if _, err := v.Validate(ctx, goodToken); err != nil {
+		t.Fatal(err)
+	}
+	const flood = 200
+	var wg sync.WaitGroup
+	var unexpected atomic.Int32
+	start := time.Now()
+	for i := range flood {
+		forged := tokenFor(t, connectjwt.Key{ID: fmt.Sprintf("random-%d-%d", i, time.Now().UnixNano()), Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA)
+		wg.Go(func() {
+			_, err := v.Validate(ctx, forged)
+			if connectjwt.ReasonOf(err) != connectjwtv1.Reason_REASON_INVALID_SIGNATURE {
+				unexpected.Add(1)
+			}
+			if _, err := v.Validate(ctx, goodToken); err != nil {
+				unexpected.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := unexpected.Load(); n != 0 {
+		t.Errorf("%d unexpected results", n)
+	}
+	if n := srv.hits.Load(); n > 2 {
+		t.Errorf("%d fetches for %d random kids, want at most 2", n, flood)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("flood took %v", d)
+	}
+}
+
+// The key server fails: at startup (construction still succeeds), while a
+// kid is unknown (unavailable, retryable) and keeps failing; known keys keep
+// verifying from the cache; recovery heals without a restart.
+func TestJWKSOutageAndRecovery(t *testing.T) {
+	ctx := context.Background()
+	k := jwksKeys()
+	key1 := connectjwt.Key{ID: "k1", Algorithm: "ES256", Material: k.ec1}
+	key2 := connectjwt.Key{ID: "k2", Algorithm: "ES256", Material: k.ec2}
+	tok1 := tokenFor(t, key1, jwksIssuerA, jwksAudA)
+	tok2 := tokenFor(t, key2, jwksIssuerA, jwksAudA)
+	for _, mode := range []string{"500", "close"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newJWKSServer(t, key1)
+			srv.setMode(mode)
+			started := time.Now()
+			v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA)) // first fetch fails: no error
+			if d := time.Since(started); d > time.Second {
+				t.Errorf("construction took %v", d)
+			}
+			_, err := v.Validate(ctx, tok1)
+			wantReason(t, err, connectjwtv1.Reason_REASON_UNAVAILABLE)
+			if !errors.Is(err, connectjwt.ErrUnavailable) {
+				t.Errorf("err = %v", err)
+			}
+			// Back up: healed within MinRefreshInterval.
+			srv.setMode("")
+			eventually(t, func() error { _, err := v.Validate(ctx, tok1); return err })
+			// Down again: the cached key still verifies; an unknown kid is
+			// unavailable, not a forgery.
+			srv.setMode(mode)
+			if _, err := v.Validate(ctx, tokenFor(t, key1, jwksIssuerA, jwksAudA)); err != nil {
+				t.Errorf("cached key during outage: %v", err)
+			}
+			time.Sleep(30 * time.Millisecond)
+			_, err = v.Validate(ctx, tok2)
+			wantReason(t, err, connectjwtv1.Reason_REASON_UNAVAILABLE)
+			_, err = v.Validate(ctx, tok2) // rate-limited: the last fetch failed
+			wantReason(t, err, connectjwtv1.Reason_REASON_UNAVAILABLE)
+			// Recovery with the new key published.
+			srv.publish(t, key1, key2)
+			srv.setMode("")
+			eventually(t, func() error { _, err := v.Validate(ctx, tok2); return err })
+		})
+	}
+}
+
+// A key server that accepts but never answers costs a request MaxWait.
+func TestJWKSSlowKeyServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	k := jwksKeys()
+	key := connectjwt.Key{ID: "k1", Algorithm: "ES256", Material: k.ec1}
+	set := fast(jwksIssuerA, "http://"+ln.Addr().String()+"/jwks", jwksAudA)
+	set.MaxWait = 200 * time.Millisecond
+	set.FetchTimeout = time.Second
+	v := newRemoteValidator(t, set)
+	start := time.Now()
+	_, err = v.Validate(context.Background(), tokenFor(t, key, jwksIssuerA, jwksAudA))
+	wantReason(t, err, connectjwtv1.Reason_REASON_UNAVAILABLE)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("request blocked %v", d)
+	}
+}
+
+func eventually(t *testing.T, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Each issuer has its own key set and audience: tokens are not
+// interchangeable, and a token claiming issuer A signed with B's key fails.
+func TestJWKSTwoIssuers(t *testing.T) {
+	ctx := context.Background()
+	k := jwksKeys()
+	keyA := connectjwt.Key{ID: "a", Algorithm: "RS256", Material: k.rsa}
+	keyB := connectjwt.Key{ID: "b", Algorithm: "ES256", Material: k.ec2}
+	srvA, srvB := newJWKSServer(t, keyA), newJWKSServer(t, keyB)
+	v := newRemoteValidator(t, fast(jwksIssuerA, srvA.url, jwksAudA), fast(jwksIssuerB, srvB.url, jwksAudB))
+
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  connectjwtv1.Reason
+	}{
+		{"A", tokenFor(t, keyA, jwksIssuerA, jwksAudA), connectjwtv1.Reason_REASON_UNSPECIFIED},
+		{"B", tokenFor(t, keyB, jwksIssuerB, jwksAudB), connectjwtv1.Reason_REASON_UNSPECIFIED},
+		{"claims A, signed by B", tokenFor(t, keyB, jwksIssuerA, jwksAudA), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"claims B, signed by A", tokenFor(t, keyA, jwksIssuerB, jwksAudB), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"claims A, signed by B, B's kid renamed", tokenFor(t, connectjwt.Key{ID: "a", Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"A's token for B's audience", tokenFor(t, keyA, jwksIssuerA, jwksAudB), connectjwtv1.Reason_REASON_INVALID_CLAIMS},
+		{"B's token for A's audience", tokenFor(t, keyB, jwksIssuerB, jwksAudA), connectjwtv1.Reason_REASON_INVALID_CLAIMS},
+		{"unknown issuer", tokenFor(t, keyA, "https://c.idp.test/", jwksAudA), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"no issuer", mintNoKID(t, "RS256", k.rsa, "", jwksAudA), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Validate(ctx, tc.token)
+			wantReason(t, err, tc.want)
+		})
+	}
+}
+
+// Symmetric keys in a JWKS are never used, HMAC algorithms cannot be
+// enabled for a remote set, and keys are bound to their alg and use.
+func TestJWKSIgnoresSymmetricAndMisboundKeys(t *testing.T) {
+	ctx := context.Background()
+	k := jwksKeys()
+	secret := []byte("a published HMAC secret of at least 32 bytes")
+	rsaPub := &k.rsa.PublicKey
+	b64 := base64.RawURLEncoding.EncodeToString
+	set := map[string]any{"keys": []map[string]any{
+		{"kty": "oct", "kid": "hmac", "alg": "HS256", "k": b64(secret)},
+		{"kty": "oct", "kid": "hmac-noalg", "k": b64(secret)},
+		{"kty": "RSA", "kid": "rs-only", "alg": "RS256", "use": "sig", "n": b64(rsaPub.N.Bytes()), "e": b64(big.NewInt(int64(rsaPub.E)).Bytes())},
+		{"kty": "EC", "kid": "enc", "use": "enc", "crv": "P-256", "x": b64(k.ec1.X.FillBytes(make([]byte, 32))), "y": b64(k.ec1.Y.FillBytes(make([]byte, 32)))},
+		{"kty": "EC", "kid": "wrap", "key_ops": []string{"wrapKey"}, "crv": "P-256", "x": b64(k.ec2.X.FillBytes(make([]byte, 32))), "y": b64(k.ec2.Y.FillBytes(make([]byte, 32)))},
+	}}
+	body, _ := json.Marshal(set)
+	srv := newJWKSServer(t)
+	srv.setBody(body)
+	v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
+
+	mintKID := func(alg string, key any, kid string) string {
+		now := time.Now()
+		tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims{
+			"sub": "alice", "iss": jwksIssuerA, "aud": jwksAudA, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+		})
+		tok.Header["typ"] = "at+jwt"
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if _, err := v.Validate(ctx, mintKID("RS256", k.rsa, "rs-only")); err != nil {
+		t.Fatalf("RS256 key: %v", err)
+	}
+	for _, tc := range []struct {
+		name, token string
+		want        connectjwtv1.Reason
+	}{
+		{"HS256 with the oct key", mintKID("HS256", secret, "hmac"), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"HS256 with the RSA key as secret", mintKID("HS256", []byte(b64(rsaPub.N.Bytes())), "rs-only"), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"PS256 with an RS256-only key", mintKID("PS256", k.rsa, "rs-only"), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"encryption key", mintKID("ES256", k.ec1, "enc"), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"key_ops without verify", mintKID("ES256", k.ec2, "wrap"), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Validate(ctx, tc.token)
+			wantReason(t, err, tc.want)
+		})
+	}
+
+	for _, bad := range []connectjwt.RemoteKeySet{
+		{Issuer: jwksIssuerA, URL: srv.url, Algorithms: []string{"HS256"}},
+		{Issuer: jwksIssuerA, URL: srv.url, Algorithms: []string{"none"}},
+		{Issuer: "", URL: srv.url},
+		{Issuer: jwksIssuerA, URL: "http://idp.example.com/jwks"}, // not https
+		{Issuer: jwksIssuerA, URL: "/jwks"},
+		{Issuer: jwksIssuerA, URL: srv.url, MaxWait: -1},
+	} {
+		if _, err := connectjwt.NewValidator(connectjwt.WithRemoteKeySet(bad)); err == nil {
+			t.Errorf("NewValidator accepted %+v", bad)
+		}
+	}
+	if _, err := connectjwt.NewIssuer(connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithJWKS(jwksIssuerA, srv.url)); err == nil {
+		t.Error("NewIssuer accepted WithJWKS")
+	}
+	if _, err := connectjwt.NewValidator(connectjwt.WithJWKS(jwksIssuerA, srv.url), connectjwt.WithJWKS(jwksIssuerA, srv.url)); err == nil {
+		t.Error("the same issuer twice was accepted")
+	}
+}
+
+// The publishing handler: public parameters only, never an HMAC secret,
+// caching headers, conditional and HEAD requests.
+func TestJWKSHandler(t *testing.T) {
+	k := jwksKeys()
+	is, err := connectjwt.NewIssuer(
+		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
+		connectjwt.WithKey(connectjwt.Key{ID: "rsa", Algorithm: "RS256", Material: k.rsa}),
+		connectjwt.WithKey(connectjwt.Key{ID: "ec", Algorithm: "ES256", Material: &k.ec1.PublicKey}),
+		connectjwt.WithKey(connectjwt.Key{Algorithm: "EdDSA", Material: k.ed}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(is.JWKSHandler())
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&set)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/jwk-set+json" ||
+		res.Header.Get("Cache-Control") != "public, max-age=300" || res.Header.Get("ETag") == "" {
+		t.Errorf("response %d, headers %v", res.StatusCode, res.Header)
+	}
+	if len(set.Keys) != 3 {
+		t.Fatalf("%d keys published, want 3 (no HMAC): %v", len(set.Keys), set.Keys)
+	}
+	want := map[string][]string{
+		"RSA": {"kty", "kid", "alg", "use", "n", "e"},
+		"EC":  {"kty", "kid", "alg", "use", "crv", "x", "y"},
+		"OKP": {"kty", "kid", "alg", "use", "crv", "x"},
+	}
+	for _, key := range set.Keys {
+		members := want[fmt.Sprint(key["kty"])]
+		if len(key) != len(members) || key["use"] != "sig" || key["kid"] == "" {
+			t.Errorf("published key %v", key)
+		}
+		for _, m := range members {
+			if _, ok := key[m]; !ok {
+				t.Errorf("key %v lacks %q", key["kid"], m)
+			}
+		}
+	}
+	if ed := set.Keys[2]; ed["alg"] != "EdDSA" || ed["crv"] != "Ed25519" {
+		t.Errorf("Ed25519 key %v", ed)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+	if res, err := http.Head(srv.URL); err != nil || res.StatusCode != 200 || res.ContentLength <= 0 {
+		t.Errorf("HEAD: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+	if res, err := http.Post(srv.URL, "text/plain", strings.NewReader("x")); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+}
+
+// A key without ID gets its RFC 7638 thumbprint (the RFC's own example),
+// and issued tokens carry it.
+func TestJWKSThumbprintKeyID(t *testing.T) {
+	const n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+	nb, _ := base64.RawURLEncoding.DecodeString(n)
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: 65537}
+	body := publishedJWKS(t, connectjwt.Key{Algorithm: "RS256", Material: pub}, connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
+	if !strings.Contains(string(body), `"kid":"NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"`) {
+		t.Errorf("published %s", body)
+	}
+	// Issuer and validator given the same key agree on its ID.
+	k := jwksKeys()
+	key := connectjwt.Key{Algorithm: "ES256", Material: k.ec3}
+	tok := tokenFor(t, key, jwksIssuerA, "")
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: &k.ec3.PublicKey}), connectjwt.WithIssuer(jwksIssuerA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := v.Validate(context.Background(), tok)
+	if err != nil || len(claims.KeyID) != 43 {
+		t.Errorf("claims %+v, err %v", claims, err)
+	}
+	hs := tokenFor(t, connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")), jwksIssuerA, "")
+	if parts := strings.Split(hs, "."); !strings.Contains(mustB64(t, parts[0]), `"kid":"`) {
+		t.Errorf("HMAC token without kid: %s", mustB64(t, parts[0]))
+	}
+}
+
+func mustB64(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Publish with the handler, verify with WithJWKS pointing at it: every
+// asymmetric algorithm round-trips, including across a rotation.
+func TestJWKSPublishRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	k := jwksKeys()
+	keys := []connectjwt.Key{
+		{Algorithm: "RS256", Material: k.rsa},
+		{Algorithm: "ES256", Material: k.ec1},
+		{Algorithm: "EdDSA", Material: k.ed},
+	}
+	var opts []connectjwt.Option
+	for _, key := range keys {
+		opts = append(opts, connectjwt.WithKey(key))
+	}
+	opts = append(opts, connectjwt.WithIssuer(jwksIssuerA), connectjwt.WithAudience(jwksAudA))
+	issuer, err := connectjwt.NewIssuer(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /.well-known/jwks.json", issuer.JWKSHandler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	v := newRemoteValidator(t, fast(jwksIssuerA, srv.URL+"/.well-known/jwks.json", jwksAudA))
+	// Tokens of each configured key (older keys as a rotated issuer had).
+	for _, key := range keys {
+		if _, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA)); err != nil {
+			t.Errorf("%s: %v", key.Algorithm, err)
+		}
+	}
+	tok, _, _ := issuer.CreateAccessToken(ctx, "bob", false)
+	if c, err := v.Validate(ctx, tok); err != nil || c.Algorithm != "EdDSA" || c.Identity != "bob" {
+		t.Errorf("issuer's token: %+v %v", c, err)
+	}
+}
+
+// Through the interceptor over HTTP, on every protocol: a key server outage
+// is CodeUnavailable with REASON_UNAVAILABLE; once it is back, calls pass.
+func TestJWKSInterceptorUnavailable(t *testing.T) {
+	k := jwksKeys()
+	key := connectjwt.Key{ID: "k", Algorithm: "ES256", Material: k.ec1}
+	jwks := newJWKSServer(t, key)
+	jwks.setMode("500")
+	auth, err := connectjwt.NewInterceptor(connectjwt.WithRemoteKeySet(fast(jwksIssuerA, jwks.url, jwksAudA)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
+	url, httpClient, stop := serve(mux)
+	defer stop()
+	token := tokenFor(t, key, jwksIssuerA, jwksAudA)
+	call := func(opts []connect.ClientOption) (*connect.Response[examplev1.ProtectedResponse], error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client := examplev1connect.NewProtectedServiceClient(httpClient, url, opts...)
+		req := connect.NewRequest(&examplev1.ProtectedRequest{})
+		req.Header().Set("Authorization", "Bearer "+token)
+		return client.Protected(ctx, req)
+	}
+	for _, proto := range wireProtocols {
+		t.Run(proto.name+"/down", func(t *testing.T) {
+			_, err := call(proto.opts)
+			if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwtv1.Reason_REASON_UNAVAILABLE {
+				t.Errorf("err = %v (reason %v)", err, reasonOf(err))
+			}
+		})
+	}
+	jwks.setMode("")
+	for _, proto := range wireProtocols {
+		t.Run(proto.name+"/up", func(t *testing.T) {
+			eventually(t, func() error {
+				res, err := call(proto.opts)
+				if err == nil && res.Msg.GetIdentity() != "alice" {
+					err = fmt.Errorf("identity %q", res.Msg.GetIdentity())
+				}
+				return err
+			})
+		})
+	}
+}
