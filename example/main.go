@@ -106,6 +106,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("example", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free port)")
+	alg := fs.String("alg", "HS256", "signing `algorithm`: HS256 (JWT_SECRET_KEY), or ES256 or EdDSA with a key pair generated at startup, published at "+jwksPath)
+	webDir := fs.String("web-dir", defaultWebDir, "`dir` of the built browser page (example/web), served at /")
+	var corsOrigins originsFlag
+	fs.Var(&corsOrigins, "cors-origin", "let browser pages on `origin` (e.g. http://127.0.0.1:5173) call the API; repeatable or comma-separated (default: same origin only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,10 +121,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.alg = *alg
 	handler, err := newServer(cfg)
 	if err != nil {
 		return err
 	}
+	// The browser page at / (web.go), and CORS for pages on other origins
+	// (cors.go) around everything, so preflights need no token.
+	handler = withCORS(withWebPage(handler, *webDir), corsOrigins)
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -141,6 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr()); err != nil {
 		ln.Close()
 		return err
+	}
+	if cfg.alg != "HS256" {
+		fmt.Fprintf(stdout, "public keys (JWKS) at http://%s%s\n", ln.Addr(), jwksPath)
 	}
 
 	serveErr := make(chan error, 1)

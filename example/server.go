@@ -44,6 +44,9 @@ type serverConfig struct {
 	secret []byte
 	// accessTTL is the lifetime of access tokens.
 	accessTTL time.Duration
+	// alg is the -alg flag: HS256 (secret) or ES256/EdDSA (generated key
+	// pair, public key at jwksPath); see keys.go.
+	alg string
 }
 
 // configFromEnv reads JWT_SECRET_KEY and JWT_ACCESS_TTL. An unset or empty
@@ -78,8 +81,12 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	// Logout and Revoke write to the store; the issuer (for refresh tokens)
 	// and the interceptor (for access tokens) read it.
 	revoked := &connectjwt.MemoryStore{}
+	key, err := signingKey(cfg.alg, cfg.secret)
+	if err != nil {
+		return nil, err
+	}
 	shared := []connectjwt.Option{
-		connectjwt.WithKey(connectjwt.HMACKey(cfg.secret)),
+		connectjwt.WithKey(key),
 		connectjwt.WithBlocklist(revoked),
 	}
 
@@ -101,6 +108,8 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 
 	limit := connect.WithReadMaxBytes(maxReadBytes)
 	mux := http.NewServeMux()
+	// The public keys, for services that verify our tokens (empty with HS256).
+	mux.Handle("GET "+jwksPath, issuer.JWKSHandler())
 	// Login and Refresh need no access token (their .proto options say
 	// public: true); Logout and Revoke need one.
 	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
