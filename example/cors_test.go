@@ -24,7 +24,7 @@ const (
 func newBrowserServer(t *testing.T, webDir string, origins ...string) *httptest.Server {
 	t.Helper()
 	env := map[string]string{"JWT_SECRET_KEY": testSecret}
-	cfg, err := configFromEnv(func(k string) string { return env[k] }, io.Discard)
+	cfg, err := configFromEnv("HS256", func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

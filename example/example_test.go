@@ -59,12 +59,12 @@ type server struct {
 // startServer runs the example exactly as main does, on a free loopback
 // port, with the environment as the test set it. The server is shut down
 // (and must exit cleanly) when the test ends.
-func startServer(t *testing.T) *server {
+func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, s.stdout, s.stderr) }()
+	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), s.stdout, s.stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -340,6 +340,7 @@ func mintExpired(t *testing.T, secret []byte) string {
 	t.Helper()
 	issuer, err := connectjwt.NewIssuer(
 		connectjwt.WithKey(connectjwt.HMACKey(secret)),
+		connectjwt.WithIssuer(issuerName),
 		connectjwt.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }),
 	)
 	if err != nil {
@@ -730,6 +731,49 @@ func TestSessionRefreshesThroughCustomLoader(t *testing.T) {
 			}
 			if tok, _ := session.AccessToken(callCtx(t)); tok == expired || tok == "" {
 				t.Error("the session did not refresh its access token")
+			}
+		})
+	}
+}
+
+// In ES256 and EdDSA mode the server publishes its public keys, and another
+// service verifies its tokens through them alone, with no shared secret.
+func TestJWKSMode(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			t.Setenv("JWT_SECRET_KEY", "")
+			s := startServer(t, "-alg", alg)
+			if strings.Contains(s.stderr.String(), "WARNING") {
+				t.Errorf("secret warning in %s mode, which uses no secret:\n%s", alg, s.stderr)
+			}
+			if !strings.Contains(s.stdout.String(), "public keys (JWKS) at "+s.baseURL+jwksPath) {
+				t.Errorf("stdout does not announce the JWKS: %q", s.stdout)
+			}
+			hc := h2cClient(t)
+			pair := mustLogin(t, newClients(hc, s.baseURL, protocols[0]))
+
+			res, err := hc.Get(s.baseURL + jwksPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var set struct {
+				Keys []map[string]any `json:"keys"`
+			}
+			if err := json.NewDecoder(res.Body).Decode(&set); err != nil || len(set.Keys) != 1 {
+				t.Fatalf("JWKS = %v, %v", set, err)
+			}
+			if _, private := set.Keys[0]["d"]; private || set.Keys[0]["alg"] != alg {
+				t.Errorf("published key = %v", set.Keys[0])
+			}
+
+			verifier, err := connectjwt.NewValidator(connectjwt.WithJWKS(issuerName, s.baseURL+jwksPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, err := verifier.Validate(callCtx(t), pair.GetAccessToken())
+			if err != nil || claims.Identity != "test" || claims.Algorithm != alg || claims.KeyID != set.Keys[0]["kid"] {
+				t.Errorf("verified through the JWKS: %+v, %v", claims, err)
 			}
 		})
 	}

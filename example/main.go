@@ -117,11 +117,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 
-	cfg, err := configFromEnv(os.Getenv, stderr)
+	cfg, err := configFromEnv(*alg, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
-	cfg.alg = *alg
 	handler, err := newServer(cfg)
 	if err != nil {
 		return err

@@ -52,12 +52,14 @@ type serverConfig struct {
 // configFromEnv reads JWT_SECRET_KEY and JWT_ACCESS_TTL. An unset or empty
 // JWT_SECRET_KEY selects the development key and prints a warning to stderr;
 // a key that is too short is refused by newServer.
-func configFromEnv(getenv func(string) string, stderr io.Writer) (serverConfig, error) {
+func configFromEnv(alg string, getenv func(string) string, stderr io.Writer) (serverConfig, error) {
 	cfg := serverConfig{
+		alg:       alg,
 		secret:    []byte(getenv("JWT_SECRET_KEY")),
 		accessTTL: connectjwt.DefaultAccessTokenTTL,
 	}
-	if len(cfg.secret) == 0 {
+	// Only HS256 uses the secret; key pairs are generated (keys.go).
+	if len(cfg.secret) == 0 && (alg == "" || alg == "HS256") {
 		cfg.secret = devSecret
 		if _, err := io.WriteString(stderr, devKeyWarning); err != nil {
 			return serverConfig{}, err
@@ -73,6 +75,10 @@ func configFromEnv(getenv func(string) string, stderr io.Writer) (serverConfig, 
 	return cfg, nil
 }
 
+// issuerName is the iss of the example's tokens; services that verify them
+// through the JWKS (-alg ES256 or EdDSA) trust this issuer at that URL.
+const issuerName = "connectjwt-example"
+
 // newServer returns the example's handler: AuthService (no token needed) and
 // ProtectedService (an access token on every call).
 func newServer(cfg serverConfig) (http.Handler, error) {
@@ -87,6 +93,7 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	}
 	shared := []connectjwt.Option{
 		connectjwt.WithKey(key),
+		connectjwt.WithIssuer(issuerName),
 		connectjwt.WithBlocklist(revoked),
 	}
 
