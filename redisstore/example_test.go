@@ -1,0 +1,46 @@
+package redisstore_test
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/connectjwt/connectjwt"
+	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
+	"github.com/connectjwt/connectjwt/redisstore"
+)
+
+// Every server of a fleet builds the same store on the shared Redis and
+// gives it to the issuer, the interceptor and AuthService, so a Logout on
+// any server is refused on all of them. (Not run: it needs a Redis server.)
+func Example() {
+	client := redis.NewClient(&redis.Options{
+		Addr:                  "redis.internal:6379",
+		ContextTimeoutEnabled: true, // let the store's timeout cut socket I/O short
+	})
+	store := redisstore.New(client, redisstore.WithTimeout(300*time.Millisecond))
+
+	opts := []connectjwt.Option{
+		connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!"))),
+		connectjwt.WithBlocklist(store), // refused: REASON_REVOKED; Redis down: REASON_UNAVAILABLE
+	}
+	issuer, err := connectjwt.NewIssuer(opts...)
+	if err != nil {
+		panic(err)
+	}
+	auth, err := connectjwt.NewInterceptor(opts...)
+	if err != nil {
+		panic(err)
+	}
+	login := func(ctx context.Context, user, password string) (string, error) {
+		return "", connectjwt.ErrInvalidCredentials // check the password here
+	}
+	mux := http.NewServeMux()
+	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
+		connectjwt.NewAuthService(issuer, login).WithRevocationStore(store), auth.HandlerOption()))
+	mux.Handle(examplev1connect.NewProtectedServiceHandler(examplev1connect.UnimplementedProtectedServiceHandler{}, auth.HandlerOption()))
+	_ = http.ListenAndServe("127.0.0.1:8080", mux)
+}

@@ -1,0 +1,21 @@
+module github.com/connectjwt/connectjwt/redisstore
+
+go 1.26.0
+
+require (
+	connectrpc.com/connect v1.21.1
+	github.com/connectjwt/connectjwt v0.0.0
+	github.com/redis/go-redis/v9 v9.23.0
+)
+
+require (
+	github.com/MicahParks/jwkset v0.11.4 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/time v0.15.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace github.com/connectjwt/connectjwt => ../

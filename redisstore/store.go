@@ -1,0 +1,281 @@
+// Package redisstore is a [connectjwt.RevocationStore] in Redis, so that
+// every server of a fleet sees the revocations made on any of them.
+//
+// Give one [Store] to [connectjwt.WithBlocklist] on the interceptor and the
+// issuer and to [connectjwt.AuthService.WithRevocationStore]:
+//
+//	client := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})
+//	store := redisstore.New(client)
+//	auth, err := connectjwt.NewInterceptor(append(opts, connectjwt.WithBlocklist(store))...)
+//	svc := connectjwt.NewAuthService(issuer, login).WithRevocationStore(store)
+//
+// The store answers exactly as [connectjwt.MemoryStore] does; its entries
+// expire in Redis with the tokens they revoke. It fails closed: when Redis
+// cannot answer within the store's timeout, IsRevoked returns an error and
+// the call fails with [connectjwt.ErrUnavailable] (connect.CodeUnavailable),
+// never letting a revoked token through.
+//
+// It is a module of its own, so that the connectjwt core does not depend on
+// go-redis.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/connectjwt/connectjwt"
+)
+
+// Defaults of the options.
+const (
+	// DefaultPrefix is the prefix of every key the store writes.
+	DefaultPrefix = "connectjwt:"
+	// DefaultTimeout bounds every call of the store (see [WithTimeout]).
+	DefaultTimeout = 500 * time.Millisecond
+)
+
+// Store is a [connectjwt.RevocationStore] in Redis. Create it with [New]; it
+// is safe for concurrent use.
+//
+// A revoked token is a key prefix+"jti:"+jti that expires at the token's
+// exp. A revoked identity is a key prefix+"sub:"+identity that holds the
+// cutoff (tokens issued at or before it are revoked) as "<unix seconds>
+// <nanoseconds> <expiry in unix milliseconds>" and expires when the last
+// token it revokes has expired. Both are written by Lua scripts, so
+// concurrent revocations never lower a cutoff or shorten an expiry. Keys are
+// not escaped: Redis keys are binary-safe, and the two namespaces differ in
+// their prefix.
+type Store struct {
+	client  redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+}
+
+var _ connectjwt.RevocationStore = (*Store)(nil)
+
+// An Option configures a [Store].
+type Option func(*Store)
+
+// WithPrefix sets the prefix of the store's keys, by default
+// [DefaultPrefix]; services that share a Redis but not their tokens use
+// different prefixes.
+func WithPrefix(prefix string) Option {
+	return func(s *Store) { s.prefix = prefix }
+}
+
+// WithTimeout bounds every call of the store, by default [DefaultTimeout]:
+// a call returns an error when Redis has not answered by then (or by the
+// context's own deadline, if that is earlier), so a hung Redis makes
+// requests fail as unavailable instead of hanging them. Zero or less leaves
+// only the context's deadline.
+//
+// go-redis honours context deadlines on its sockets only with
+// redis.Options.ContextTimeoutEnabled; without it, the store still returns at
+// the deadline, but the abandoned command holds its connection until the
+// client's ReadTimeout.
+func WithTimeout(d time.Duration) Option {
+	return func(s *Store) { s.timeout = d }
+}
+
+// New returns a Store that keeps revocations in client, which may be a
+// single server, a sentinel failover or a cluster client.
+func New(client redis.UniversalClient, opts ...Option) *Store {
+	s := &Store{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	return s
+}
+
+func (s *Store) tokenKey(jti string) string         { return s.prefix + "jti:" + jti }
+func (s *Store) identityKey(identity string) string { return s.prefix + "sub:" + identity }
+
+// IsRevoked implements [connectjwt.Blocklist] in one round trip (one per
+// node, in parallel, when the two keys are on different cluster nodes): a
+// token is
+// revoked when its jti was revoked, or when its identity was revoked with a
+// cutoff at or after its iat (a token without iat counts as issued at the
+// beginning of time). Any Redis error is returned, so the call fails closed.
+func (s *Store) IsRevoked(ctx context.Context, c *connectjwt.Claims) (bool, error) {
+	if c == nil {
+		return false, errors.New("redisstore: no claims")
+	}
+	return do(ctx, s, func(ctx context.Context) (bool, error) {
+		// A pipeline rather than MGET: the two keys may live in different
+		// cluster slots.
+		var token *redis.IntCmd
+		var identity *redis.StringCmd
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if c.ID != "" {
+				token = p.Exists(ctx, s.tokenKey(c.ID))
+			}
+			identity = p.Get(ctx, s.identityKey(c.Identity))
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return false, err
+		}
+		if token != nil {
+			n, err := token.Result()
+			if err != nil {
+				return false, err
+			}
+			if n > 0 {
+				return true, nil
+			}
+		}
+		v, err := identity.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		cutoff, err := parseCutoff(v)
+		if err != nil {
+			return false, err
+		}
+		return !c.IssuedAt.After(cutoff), nil
+	})
+}
+
+// revokeTokenScript sets KEYS[1] to ARGV[1], the entry's expiry in Unix
+// milliseconds, and expires it then, unless it already holds a later one.
+// An expiry in the past deletes the key.
+var revokeTokenScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '')
+if cur and cur >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+`)
+
+// RevokeToken implements [connectjwt.RevocationStore]: the key of jti
+// expires at until (the later one, when the token was already revoked). A
+// token whose until has passed is not written: it is dead anyway.
+func (s *Store) RevokeToken(ctx context.Context, jti string, until time.Time) error {
+	if !time.Now().Before(until) {
+		return nil
+	}
+	_, err := do(ctx, s, func(ctx context.Context) (struct{}, error) {
+		ms := strconv.FormatInt(unixMilli(until), 10)
+		return struct{}{}, revokeTokenScript.Run(ctx, s.client, []string{s.tokenKey(jti)}, ms).Err()
+	})
+	return err
+}
+
+// revokeIdentityScript merges the revocation ARGV = {cutoff seconds, cutoff
+// nanoseconds, expiry in Unix milliseconds} into KEYS[1], which holds the
+// same three numbers separated by spaces: the later cutoff and the later
+// expiry win. Numbers are compared as Lua doubles, which are exact for all
+// three (seconds and milliseconds stay far below 2^53), and written back as
+// the strings they came as. An expiry in the past deletes the key.
+var revokeIdentityScript = redis.NewScript(`
+local sec, nsec, untl = ARGV[1], ARGV[2], ARGV[3]
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local s, n, u = string.match(cur, '^(%-?%d+) (%d+) (%-?%d+)$')
+  if not s then
+    return redis.error_reply('redisstore: malformed identity revocation')
+  end
+  if tonumber(s) > tonumber(sec) or (tonumber(s) == tonumber(sec) and tonumber(n) > tonumber(nsec)) then
+    sec, nsec = s, n
+  end
+  if tonumber(u) > tonumber(untl) then
+    untl = u
+  end
+end
+redis.call('SET', KEYS[1], sec .. ' ' .. nsec .. ' ' .. untl)
+redis.call('PEXPIREAT', KEYS[1], untl)
+return 1
+`)
+
+// RevokeIdentity implements [connectjwt.RevocationStore]: it revokes every
+// token of identity issued at or before issuedBefore, until until. An
+// existing revocation keeps the later cutoff and the later expiry, even
+// when revocations race.
+func (s *Store) RevokeIdentity(ctx context.Context, identity string, issuedBefore, until time.Time) error {
+	_, err := do(ctx, s, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, revokeIdentityScript.Run(ctx, s.client, []string{s.identityKey(identity)},
+			strconv.FormatInt(issuedBefore.Unix(), 10),
+			strconv.Itoa(issuedBefore.Nanosecond()),
+			strconv.FormatInt(unixMilli(until), 10),
+		).Err()
+	})
+	return err
+}
+
+// do runs f with the store's timeout and returns when f does or when the
+// deadline passes, whichever is first, so a client that ignores context
+// deadlines on its sockets cannot hold the caller. Errors are wrapped with
+// the package name.
+func do[T any](ctx context.Context, s *Store, f func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if s == nil || s.client == nil {
+		return zero, errors.New("redisstore: no Redis client")
+	}
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, fmt.Errorf("redisstore: %w", err)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return zero, fmt.Errorf("redisstore: %w", r.err)
+		}
+		return r.v, nil
+	case <-ctx.Done():
+		return zero, fmt.Errorf("redisstore: %w", ctx.Err())
+	}
+}
+
+// unixMilli is t in Unix milliseconds, kept within what Redis and Lua's
+// doubles represent exactly: at least 1 (an expiry in the past) and at most
+// 2^53-1 (the year 287396).
+func unixMilli(t time.Time) int64 {
+	const maxMilli = 1<<53 - 1
+	switch {
+	case t.Before(time.UnixMilli(1)):
+		return 1
+	case t.After(time.UnixMilli(maxMilli)):
+		return maxMilli
+	}
+	return t.UnixMilli()
+}
+
+// parseCutoff reads the cutoff of an identity revocation, "sec nsec until".
+func parseCutoff(v string) (time.Time, error) {
+	f := strings.Fields(v)
+	if len(f) != 3 {
+		return time.Time{}, errors.New("malformed identity revocation")
+	}
+	sec, err1 := strconv.ParseInt(f[0], 10, 64)
+	nsec, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || nsec < 0 || nsec >= 1e9 {
+		return time.Time{}, errors.New("malformed identity revocation")
+	}
+	return time.Unix(sec, nsec), nil
+}
