@@ -24,8 +24,10 @@ import (
 // call the gate admitted is not validated again.
 //
 // A stream does not outlive its token: once exp (plus leeway) passes, the
-// stream's context is cancelled and the next Send or Receive fails, and the
-// stream ends with the expired-token error.
+// stream's context is cancelled, the next Send or Receive fails, a Receive
+// waiting for the client returns at once, and the stream ends with the
+// expired-token error. (A handler blocked in Send because the client stopped
+// reading is not woken; see SECURITY.md.)
 //
 // The zero Interceptor refuses every call.
 type Interceptor struct {
