@@ -20,6 +20,12 @@ import (
 // [IdentityFromContext] (get_jwt_identity); a custom claim is read with
 // [Claims.Value] or decoded into a struct of the application's with
 // [Claims.Decode].
+//
+// Claims are read-only: the same *Claims is shared by every call that
+// presents the same token while it is in the verified-token cache
+// ([WithCacheSize]), and by the loaders and [Blocklist] of those calls, so
+// modifying one (its fields or the slices they hold) would change what other
+// calls see. Copy what you need to change.
 type Claims struct {
 	// Identity is the value of the identity claim ("sub" by default).
 	Identity string
@@ -150,6 +156,23 @@ func parseNumericDate(name string, raw []byte) (time.Time, error) {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
 
+// parseKnownString is parseString, returning the equal one of known
+// instead of a new string when there is one (a configured issuer, an
+// algorithm name), so the hot path does not allocate for them.
+func parseKnownString(name string, raw []byte, known ...string) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' {
+		inner := raw[1 : len(raw)-1]
+		if !slices.Contains(inner, '\\') {
+			for _, k := range known {
+				if string(inner) == k {
+					return k, nil
+				}
+			}
+		}
+	}
+	return parseString(name, raw)
+}
+
 func parseString(name string, raw []byte) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", fmt.Errorf("%w: %s must be a string", ErrInvalidClaims, name)
@@ -166,9 +189,9 @@ func parseString(name string, raw []byte) (string, error) {
 }
 
 // parseStrings accepts a string or an array of strings (aud, scp).
-func parseStrings(name string, raw []byte) ([]string, error) {
+func parseStrings(name string, raw []byte, known ...string) ([]string, error) {
 	if len(raw) > 0 && raw[0] == '"' {
-		s, err := parseString(name, raw)
+		s, err := parseKnownString(name, raw, known...)
 		if err != nil {
 			return nil, err
 		}
@@ -181,17 +204,24 @@ func parseStrings(name string, raw []byte) ([]string, error) {
 	return out, nil
 }
 
-// parseClaims type-checks the registered claims of a verified payload.
-func parseClaims(c *Claims, members []jsonMember, identityClaim string) error {
+// parseClaims type-checks the registered claims of a verified payload. The
+// issuer and audience of known, if not nil, are reused for equal iss and aud
+// values instead of allocating.
+func parseClaims(c *Claims, members []jsonMember, identityClaim string, known *trustedIssuer) error {
+	var knownIssuer string
+	var knownAudience []string
+	if known != nil {
+		knownIssuer, knownAudience = known.issuer, known.audience
+	}
 	var err error
 	for _, m := range members {
 		switch string(m.name) {
 		case "iss":
-			c.Issuer, err = parseString("iss", m.value)
+			c.Issuer, err = parseKnownString("iss", m.value, knownIssuer)
 		case "sub":
 			c.Subject, err = parseString("sub", m.value)
 		case "aud":
-			c.Audience, err = parseStrings("aud", m.value)
+			c.Audience, err = parseStrings("aud", m.value, knownAudience...)
 		case "exp":
 			c.ExpiresAt, err = parseNumericDate("exp", m.value)
 		case "nbf":

@@ -79,6 +79,7 @@ type config struct {
 	policies    map[string]Policy
 	claimsCheck func(ctx context.Context, procedure string, claims *Claims) error
 	blocklist   Blocklist
+	cacheSize   int // verified-token cache entries: 0 default, < 0 off (cache.go)
 
 	// Remote key sets, one per issuer (JWKS).
 	remote []*trustedIssuer

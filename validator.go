@@ -2,13 +2,21 @@ package connectjwt
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"net/textproto"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+	"weak"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -33,6 +41,10 @@ import (
 //  9. the [Blocklist] (revoked, or unavailable when it fails).
 //
 // No claim is read before step 4 succeeds.
+//
+// Access tokens that pass steps 1–8 are remembered (see [WithCacheSize]):
+// when the same token comes again, steps 1–7 are skipped, and steps 8 and 9
+// run as for any token, so the answer is the same with or without the cache.
 type Validator struct {
 	cfg       *config
 	headerKey string
@@ -41,6 +53,8 @@ type Validator struct {
 	keys      []*boundKey      // the local keys, for the Issuer
 	access    string           // normalized token types
 	refresh   string
+	cache     *tokenCache       // verified access tokens, or nil
+	keyIDs    map[string]string // the IDs of the local keys, as JSON string contents
 }
 
 // A keySource finds the keys that may verify a token with this kid and alg.
@@ -96,6 +110,12 @@ func newValidator(cfg *config) (*Validator, error) {
 	if v.access == "" || v.access == v.refresh {
 		return nil, errors.New("connectjwt: access and refresh token types must differ")
 	}
+	switch {
+	case cfg.cacheSize == 0:
+		v.cache = newTokenCache(DefaultCacheSize)
+	case cfg.cacheSize > 0:
+		v.cache = newTokenCache(cfg.cacheSize)
+	}
 	for _, a := range cfg.algorithms {
 		if strings.EqualFold(a, "none") {
 			return nil, errors.New(`connectjwt: algorithm "none" is never allowed`)
@@ -110,6 +130,14 @@ func newValidator(cfg *config) (*Validator, error) {
 			return nil, fmt.Errorf("connectjwt: key algorithm %s is not in WithAlgorithms", b.alg)
 		}
 		v.keys = append(v.keys, b)
+		if b.id != "" {
+			if v.keyIDs == nil {
+				v.keyIDs = map[string]string{}
+			}
+			if raw, err := json.Marshal(b.id); err == nil && !strings.Contains(string(raw), `\\`) {
+				v.keyIDs[string(raw[1:len(raw)-1])] = b.id
+			}
+		}
 		static.all = append(static.all, b)
 		static.byID[b.id] = append(static.byID[b.id], b)
 	}
@@ -188,6 +216,24 @@ func (v *Validator) validateToken(ctx context.Context, token string, refresh boo
 	if v == nil || v.cfg == nil {
 		return nil, fail(fmt.Errorf("%w: validator is not configured", ErrInvalidSignature), nil)
 	}
+	if v.cache != nil && !refresh {
+		return v.validateCached(ctx, token)
+	}
+	return v.validateUncached(ctx, token, refresh)
+}
+
+// validateUncached runs every step.
+func (v *Validator) validateUncached(ctx context.Context, token string, refresh bool) (*Claims, *Failure) {
+	c, f := v.verifyToken(ctx, token, refresh)
+	if f != nil {
+		return nil, f
+	}
+	return v.checkRevoked(ctx, c)
+}
+
+// verifyToken runs steps 1–8: everything but the revocation check, whose
+// answer can change at any time and so is never cached.
+func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool) (*Claims, *Failure) {
 	if token == "" {
 		return nil, fail(ErrMissing, nil)
 	}
@@ -223,11 +269,13 @@ func (v *Validator) validateToken(ctx context.Context, token string, refresh boo
 		return nil, fail(ErrInvalidAlgorithm, nil)
 	}
 	// 4. Key and signature.
-	sig, err := base64.RawURLEncoding.Strict().DecodeString(token[dot2+1:])
+	sig, sigBuf, err := decodeScratch(token[dot2+1:])
 	if err != nil {
 		return nil, fail(fmt.Errorf("%w: signature is not canonical base64url", ErrMalformed), nil)
 	}
-	if err := verify(ctx, src.keys, token[:dot2], sig, hdr); err != nil {
+	err = verify(ctx, src.keys, token[:dot2], sig, hdr)
+	releaseScratch(sigBuf)
+	if err != nil {
 		return nil, fail(err, nil)
 	}
 	// 5. Explicit typing (RFC 8725 §3.11).
@@ -235,7 +283,7 @@ func (v *Validator) validateToken(ctx context.Context, token string, refresh boo
 	if refresh {
 		want = v.refresh
 	}
-	if normalizeType(hdr.typ) != want {
+	if !typeMatches(hdr.typ, want) {
 		return nil, fail(ErrWrongTokenType, nil)
 	}
 	// 6. Payload.
@@ -246,29 +294,52 @@ func (v *Validator) validateToken(ctx context.Context, token string, refresh boo
 	}
 	// 7. Registered claims.
 	c := &Claims{Type: hdr.typ, KeyID: hdr.kid, Algorithm: hdr.alg, payload: payload}
-	if err := parseClaims(c, members, v.cfg.identityClaim); err != nil {
+	if err := parseClaims(c, members, v.cfg.identityClaim, src); err != nil {
 		return nil, fail(err, nil)
 	}
 	if err := src.checkIssuerAudience(c); err != nil {
 		return nil, fail(err, c)
 	}
 	// 8. Time.
-	now := v.cfg.now()
+	if f := v.checkTime(c, v.cfg.now()); f != nil {
+		return nil, f
+	}
+	return c, nil
+}
+
+// checkLive runs steps 8 and 9 on claims that passed steps 1–7 before (a
+// cache hit).
+func (v *Validator) checkLive(ctx context.Context, c *Claims, now time.Time) (*Claims, *Failure) {
+	if f := v.checkTime(c, now); f != nil {
+		return nil, f
+	}
+	return v.checkRevoked(ctx, c)
+}
+
+// checkTime is step 8: exp (expired), then nbf and iat (not yet valid),
+// with leeway.
+func (v *Validator) checkTime(c *Claims, now time.Time) *Failure {
 	leeway := v.cfg.leeway
 	if !now.Before(c.ExpiresAt.Add(leeway)) {
-		return nil, fail(ErrExpired, c)
+		return fail(ErrExpired, c)
 	}
 	if !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore) {
-		return nil, fail(ErrNotYetValid, c)
+		return fail(ErrNotYetValid, c)
 	}
 	if !c.IssuedAt.IsZero() && now.Add(leeway).Before(c.IssuedAt) {
-		return nil, fail(fmt.Errorf("%w: issued in the future", ErrNotYetValid), c)
+		return fail(fmt.Errorf("%w: issued in the future", ErrNotYetValid), c)
 	}
-	// 9. Revocation.
+	return nil
+}
+
+// checkRevoked is step 9: the Blocklist, when one is configured.
+func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Failure) {
 	if bl := v.cfg.blocklist; bl != nil {
 		revoked, err := bl.IsRevoked(ctx, c)
 		if err != nil {
-			return nil, fail(fmt.Errorf("%w: revocation check failed", ErrUnavailable), c)
+			f := fail(fmt.Errorf("%w: revocation check failed", ErrUnavailable), c)
+			f.Cause = err // for logs; never sent by default
+			return nil, f
 		}
 		if revoked {
 			return nil, fail(ErrRevoked, c)
@@ -277,9 +348,42 @@ func (v *Validator) validateToken(ctx context.Context, token string, refresh boo
 	return c, nil
 }
 
+// knownAlgorithms are the alg values parseHeader returns without
+// allocating: every algorithm golang-jwt implements.
+var knownAlgorithms = []string{
+	"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+}
+
+// scratchBuffers hold a decoded JOSE header or signature while it is read;
+// nothing that outlives the read points into them.
+var scratchBuffers = sync.Pool{New: func() any { return new([512]byte) }}
+
+// decodeScratch decodes seg (strict base64url) into a pooled buffer when it
+// fits. releaseScratch(buf) gives the buffer back, after which b must not be
+// used.
+func decodeScratch(seg string) (b []byte, buf *[512]byte, err error) {
+	enc := base64.RawURLEncoding.Strict()
+	n := enc.DecodedLen(len(seg))
+	if n > len(buf) {
+		b, err = enc.DecodeString(seg)
+		return b, nil, err
+	}
+	buf = scratchBuffers.Get().(*[512]byte)
+	n, err = enc.Decode(buf[:n], []byte(seg))
+	return buf[:n], buf, err
+}
+
+func releaseScratch(buf *[512]byte) {
+	if buf != nil {
+		scratchBuffers.Put(buf)
+	}
+}
+
 func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, error) {
 	var h joseHeader
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	raw, buf, err := decodeScratch(seg)
+	defer releaseScratch(buf)
 	if err != nil {
 		return h, fmt.Errorf("%w: header is not canonical base64url", ErrMalformed)
 	}
@@ -291,11 +395,11 @@ func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, e
 		var err error
 		switch string(m.name) {
 		case "alg":
-			h.alg, err = parseString("alg", m.value)
+			h.alg, err = parseKnownString("alg", m.value, knownAlgorithms...)
 		case "typ":
-			h.typ, err = parseString("typ", m.value)
+			h.typ, err = parseKnownString("typ", m.value, v.cfg.accessType, v.cfg.refreshType)
 		case "kid":
-			h.kid, err = parseString("kid", m.value)
+			h.kid, err = v.parseKeyID(m.value)
 			if err == nil && len(h.kid) > maxKeyIDLen {
 				err = errors.New("kid is too long")
 			}
@@ -305,7 +409,7 @@ func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, e
 			return h, fmt.Errorf("%w: crit header is not supported", ErrMalformed)
 		case "cty":
 			cty, cerr := parseString("cty", m.value)
-			if cerr != nil || normalizeType(cty) == "jwt" {
+			if cerr != nil || typeMatches(cty, "jwt") {
 				return h, fmt.Errorf("%w: nested tokens are not accepted", ErrMalformed)
 			}
 			// jku, x5u, jwk and x5c are deliberately ignored: keys come
@@ -319,6 +423,17 @@ func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, e
 		return h, fmt.Errorf("%w: alg header is missing", ErrMalformed)
 	}
 	return h, nil
+}
+
+// parseKeyID returns the kid, reusing the ID of a configured key when it is
+// one.
+func (v *Validator) parseKeyID(raw []byte) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' {
+		if id, ok := v.keyIDs[string(raw[1:len(raw)-1])]; ok {
+			return id, nil
+		}
+	}
+	return parseString("kid", raw)
 }
 
 func decodePayload(seg string, scratch []jsonMember) ([]byte, []jsonMember, error) {
@@ -364,7 +479,7 @@ func verify(ctx context.Context, keys keySource, signingString string, sig []byt
 			break
 		}
 		tried++
-		err := k.method.Verify(signingString, sig, k.verify)
+		err := verifySignature(k, signingString, sig)
 		if err == nil {
 			return nil
 		}
@@ -376,6 +491,57 @@ func verify(ctx context.Context, keys keySource, signingString string, sig []byt
 		return fmt.Errorf("%w: no key matches the token", ErrInvalidSignature)
 	}
 	return ErrInvalidSignature
+}
+
+// verifySignature is k.method.Verify, with HMAC keys served from a pool of
+// keyed hashes: hmac.New derives the pads from the key and allocates on
+// every call, which need not happen per token.
+func verifySignature(k *boundKey, signingString string, sig []byte) error {
+	m, ok := k.method.(*jwt.SigningMethodHMAC)
+	if !ok || !m.Hash.Available() {
+		return k.method.Verify(signingString, sig, k.verify)
+	}
+	secret, ok := k.verify.([]byte)
+	if !ok {
+		return k.method.Verify(signingString, sig, k.verify)
+	}
+	p := hmacPool(k, m, secret)
+	st := p.Get().(*hmacState)
+	defer p.Put(st)
+	st.mac.Reset()
+	st.buf = append(st.buf[:0], signingString...)
+	st.mac.Write(st.buf)
+	st.buf = st.mac.Sum(st.buf[:0])
+	if !hmac.Equal(sig, st.buf) {
+		return jwt.ErrSignatureInvalid
+	}
+	return nil
+}
+
+// hmacState is a keyed hash and a scratch buffer for the signing input.
+type hmacState struct {
+	mac hash.Hash
+	buf []byte
+}
+
+// hmacPools holds a pool of hmacStates per HMAC key, weakly: the entry goes
+// when the key does (a key set refreshed, a Validator dropped).
+var hmacPools sync.Map // weak.Pointer[boundKey] -> *sync.Pool
+
+func hmacPool(k *boundKey, m *jwt.SigningMethodHMAC, secret []byte) *sync.Pool {
+	wp := weak.Make(k)
+	if p, ok := hmacPools.Load(wp); ok {
+		return p.(*sync.Pool)
+	}
+	newHash := m.Hash.New
+	p := &sync.Pool{New: func() any {
+		return &hmacState{mac: hmac.New(newHash, secret)}
+	}}
+	actual, loaded := hmacPools.LoadOrStore(wp, p)
+	if !loaded {
+		runtime.AddCleanup(k, func(wp weak.Pointer[boundKey]) { hmacPools.Delete(wp) }, wp)
+	}
+	return actual.(*sync.Pool)
 }
 
 func isSignatureError(err error) bool {
@@ -400,6 +566,32 @@ func (t *trustedIssuer) checkIssuerAudience(c *Claims) error {
 		}
 	}
 	return fmt.Errorf("%w: invalid audience", ErrInvalidClaims)
+}
+
+// typeMatches reports whether normalizeType(typ) == want, without
+// allocating when typ is ASCII (as every sensible typ is).
+func typeMatches(typ, want string) bool {
+	if asciiEqualFoldType(typ, want) {
+		return true
+	}
+	for i := 0; i < len(typ); i++ {
+		if typ[i] >= utf8.RuneSelf {
+			// strings.ToLower folds a few non-ASCII letters to ASCII
+			// (the Kelvin sign to k): keep its exact answer.
+			return normalizeType(typ) == want
+		}
+	}
+	return false
+}
+
+// asciiEqualFoldType compares typ, ignoring ASCII case and an
+// "application/" prefix, with want, a normalized type.
+func asciiEqualFoldType(typ, want string) bool {
+	const prefix = "application/"
+	if len(typ) >= len(prefix) && asciiEqualFold(typ[:len(prefix)], prefix) {
+		typ = typ[len(prefix):]
+	}
+	return asciiEqualFold(typ, want)
 }
 
 // normalizeType lowercases a typ value and drops an "application/" prefix

@@ -1,0 +1,24 @@
+module github.com/connectjwt/connectjwt/bench
+
+go 1.26.0
+
+replace github.com/connectjwt/connectjwt => ../
+
+require (
+	connectrpc.com/connect v1.21.1
+	github.com/auth0/go-jwt-middleware/v2 v2.3.1
+	github.com/connectjwt/connectjwt v0.0.0-00010101000000-000000000000
+	github.com/golang-jwt/jwt/v5 v5.3.1
+)
+
+require (
+	github.com/MicahParks/jwkset v0.11.4 // indirect
+	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da // indirect
+	golang.org/x/time v0.15.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+	gopkg.in/go-jose/go-jose.v2 v2.6.3 // indirect
+)
+
+tool golang.org/x/perf/cmd/benchstat

@@ -1,0 +1,301 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	jwtmiddleware "github.com/auth0/go-jwt-middleware/v2"
+	"github.com/auth0/go-jwt-middleware/v2/validator"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/connectjwt/connectjwt"
+	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
+	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+)
+
+// streamMessages is how many messages each server-stream call receives.
+const streamMessages = 3
+
+// impls are the ways of protecting the service, in table order: the first
+// (no auth at all) is benchstat's baseline for the round-trip ratios.
+var impls = []string{"none", "connectjwt-nocache", "connectjwt-cache", "handwritten", "auth0"}
+
+// service is example.v1.ProtectedService as the example implements it: it
+// answers with the caller's identity, read the way each impl stores it.
+type service struct {
+	examplev1connect.UnimplementedProtectedServiceHandler
+	identity func(context.Context) string
+}
+
+func (s *service) Protected(ctx context.Context, _ *connect.Request[examplev1.ProtectedRequest]) (*connect.Response[examplev1.ProtectedResponse], error) {
+	return connect.NewResponse(&examplev1.ProtectedResponse{Hello: "world", Identity: s.identity(ctx)}), nil
+}
+
+func (s *service) ProtectedStream(ctx context.Context, req *connect.Request[examplev1.ProtectedStreamRequest], stream *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
+	id := s.identity(ctx)
+	for i := int32(1); i <= req.Msg.GetCount(); i++ {
+		if err := stream.Send(&examplev1.ProtectedStreamResponse{Hello: "world", Sequence: i, Identity: id}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func anonymous(context.Context) string { return "" }
+
+func connectjwtIdentity(ctx context.Context) string {
+	id, _ := connectjwt.IdentityFromContext(ctx)
+	return id
+}
+
+// newHandler returns the service protected by impl for alg's fixture.
+func newHandler(tb testing.TB, impl string, f *fixture) http.Handler {
+	tb.Helper()
+	mux := http.NewServeMux()
+	switch impl {
+	case "none":
+		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: anonymous}))
+	case "connectjwt-nocache", "connectjwt-cache":
+		auth, err := connectjwt.NewInterceptor(f.sharedOptions(cacheOption(impl == "connectjwt-cache"))...)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: connectjwtIdentity}, auth.HandlerOption()))
+	case "handwritten":
+		hw := newHandwritten(f)
+		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: hw.identity}, connect.WithInterceptors(hw)))
+	case "auth0":
+		mux.Handle(auth0Handler(tb, f))
+	default:
+		tb.Fatalf("unknown impl %s", impl)
+	}
+	return mux
+}
+
+// handwritten is the interceptor most Connect users write from the docs:
+// read the header, strip "Bearer ", jwt.Parse, put the claims in the
+// context. It implements the whole connect.Interceptor so it also guards
+// streams.
+type handwritten struct {
+	keyFunc jwt.Keyfunc
+	opts    []jwt.ParserOption
+}
+
+type handwrittenKey struct{}
+
+func newHandwritten(f *fixture) *handwritten {
+	return &handwritten{
+		keyFunc: func(*jwt.Token) (any, error) { return f.verify, nil },
+		opts: []jwt.ParserOption{
+			jwt.WithValidMethods([]string{f.alg}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuer(benchIssuer),
+			jwt.WithAudience(benchAudience),
+		},
+	}
+}
+
+func (h *handwritten) check(ctx context.Context, header http.Header) (context.Context, error) {
+	raw, ok := strings.CutPrefix(header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("missing token"))
+	}
+	tok, err := jwt.Parse(raw, h.keyFunc, h.opts...)
+	if err != nil || !tok.Valid {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid token"))
+	}
+	return context.WithValue(ctx, handwrittenKey{}, tok.Claims), nil
+}
+
+func (h *handwritten) identity(ctx context.Context) string {
+	c, _ := ctx.Value(handwrittenKey{}).(jwt.Claims)
+	if c == nil {
+		return ""
+	}
+	sub, _ := c.GetSubject()
+	return sub
+}
+
+func (h *handwritten) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		ctx, err := h.check(ctx, req.Header())
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (h *handwritten) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (h *handwritten) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, err := h.check(ctx, conn.RequestHeader())
+		if err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}
+
+// auth0Handler wraps the Connect handler in auth0/go-jwt-middleware/v2, as
+// its README shows for net/http.
+func auth0Handler(tb testing.TB, f *fixture) (string, http.Handler) {
+	tb.Helper()
+	v, err := validator.New(
+		func(context.Context) (any, error) { return f.verify, nil },
+		validator.SignatureAlgorithm(f.alg),
+		benchIssuer,
+		[]string{benchAudience},
+	)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	identity := func(ctx context.Context) string {
+		c, _ := ctx.Value(jwtmiddleware.ContextKey{}).(*validator.ValidatedClaims)
+		if c == nil {
+			return ""
+		}
+		return c.RegisteredClaims.Subject
+	}
+	path, h := examplev1connect.NewProtectedServiceHandler(&service{identity: identity})
+	return path, jwtmiddleware.New(v.ValidateToken).CheckJWT(h)
+}
+
+// startServer serves h over cleartext HTTP/2 on loopback and returns a
+// client for it; both are closed when the benchmark ends.
+func startServer(tb testing.TB, h http.Handler) examplev1connect.ProtectedServiceClient {
+	tb.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	var sp http.Protocols
+	sp.SetHTTP1(true)
+	sp.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &sp
+	srv.Config.ReadHeaderTimeout = 10 * time.Second
+	srv.Start()
+	tb.Cleanup(srv.Close)
+	var cp http.Protocols
+	cp.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &cp, MaxIdleConnsPerHost: 64}
+	tb.Cleanup(tr.CloseIdleConnections)
+	return examplev1connect.NewProtectedServiceClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}, srv.URL)
+}
+
+// call is one round trip of the benchmarked shape.
+type call func(ctx context.Context, client examplev1connect.ProtectedServiceClient, token string) error
+
+func unaryCall(ctx context.Context, client examplev1connect.ProtectedServiceClient, token string) error {
+	req := connect.NewRequest(&examplev1.ProtectedRequest{})
+	req.Header().Set("Authorization", "Bearer "+token)
+	res, err := client.Protected(ctx, req)
+	if err != nil {
+		return err
+	}
+	if res.Msg.GetHello() != "world" {
+		return errors.New("bad response")
+	}
+	return nil
+}
+
+func streamCall(ctx context.Context, client examplev1connect.ProtectedServiceClient, token string) error {
+	req := connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: streamMessages})
+	req.Header().Set("Authorization", "Bearer "+token)
+	stream, err := client.ProtectedStream(ctx, req)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for stream.Receive() {
+		n++
+	}
+	if err := stream.Err(); err != nil {
+		return err
+	}
+	if n != streamMessages {
+		return errors.New("short stream")
+	}
+	return stream.Close()
+}
+
+// runRoundTrips runs shape for every alg and impl, serially and with
+// RunParallel. Every sub-benchmark starts its own server and stops it.
+func runRoundTrips(b *testing.B, shape call) {
+	for _, mode := range []string{"serial", "parallel"} {
+		for _, alg := range algs {
+			f := fixtureFor(b, alg)
+			for _, impl := range impls {
+				b.Run("mode="+mode+"/alg="+alg+"/impl="+impl, func(b *testing.B) {
+					client := startServer(b, newHandler(b, impl, f))
+					ctx := context.Background()
+					if err := shape(ctx, client, f.token); err != nil { // warm up: connection, cache
+						b.Fatal(err)
+					}
+					b.ReportAllocs()
+					b.ResetTimer()
+					if mode == "serial" {
+						for b.Loop() {
+							if err := shape(ctx, client, f.token); err != nil {
+								b.Fatal(err)
+							}
+						}
+						return
+					}
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if err := shape(ctx, client, f.token); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkUnary is a unary round trip (client and server in this process,
+// over loopback HTTP/2), for each way of protecting the service.
+func BenchmarkUnary(b *testing.B) { runRoundTrips(b, unaryCall) }
+
+// BenchmarkServerStream is a server-stream round trip of streamMessages
+// messages.
+func BenchmarkServerStream(b *testing.B) { runRoundTrips(b, streamCall) }
+
+// BenchmarkHandler is the server side of a unary call alone: the request is
+// handed to the handler in process (httptest, no network, no client), so
+// the cost of each way of protecting the service stands out from the
+// noise of a loopback round trip.
+func BenchmarkHandler(b *testing.B) {
+	for _, alg := range algs {
+		f := fixtureFor(b, alg)
+		for _, impl := range impls {
+			b.Run("alg="+alg+"/impl="+impl, func(b *testing.B) {
+				h := newHandler(b, impl, f)
+				serve := func() {
+					req := httptest.NewRequest(http.MethodPost, examplev1connect.ProtectedServiceProtectedProcedure, http.NoBody)
+					req.Header.Set("Content-Type", "application/proto")
+					req.Header.Set("Authorization", "Bearer "+f.token)
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+				}
+				serve()
+				b.ReportAllocs()
+				for b.Loop() {
+					serve()
+				}
+			})
+		}
+	}
+}

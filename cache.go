@@ -1,0 +1,259 @@
+package connectjwt
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultCacheSize is the number of verified access tokens a [Validator]
+// (and so an [Interceptor]) remembers unless told otherwise
+// ([WithCacheSize], [WithoutCache]).
+const DefaultCacheSize = 4096
+
+// maxCacheSize bounds WithCacheSize.
+const maxCacheSize = 1 << 20
+
+// cacheMaxAge bounds how long one verification is reused, whatever the
+// token's exp: a key that disappears from a key set (rotation, compromise)
+// stops being trusted through the cache within this time.
+const cacheMaxAge = 5 * time.Minute
+
+// maxCacheShards is the number of independently locked parts of the cache.
+const maxCacheShards = 16
+
+// WithCacheSize sets how many verified access tokens are remembered, by
+// default [DefaultCacheSize]; 0 turns the cache off (as [WithoutCache]).
+//
+// The cache is Envoy jwt_authn's: a token whose signature, type and claims
+// verified is remembered, keyed by its exact bytes, so the next call that
+// presents the same token skips decoding and signature verification. It is
+// safe by construction:
+//
+//   - only access tokens that passed every check up to and including the
+//     time checks enter it; failures and refresh tokens never do;
+//   - an entry lives until the token's exp, and never longer than five
+//     minutes, so a key removed from a remote key set stops being trusted
+//     through the cache within that time;
+//   - a hit still checks exp, nbf and iat (with leeway) against the clock,
+//     and still asks the [Blocklist] when one is configured, so revocation
+//     takes effect on the next call, cached or not;
+//   - concurrent calls that miss on the same token verify it once and share
+//     the result;
+//   - it holds at most size entries (sharded, each shard evicting the least
+//     recently used entries approximately, CLOCK style), and only tokens
+//     that verified can fill it, so an attacker cannot flush it with forged
+//     tokens; an entry takes about twice the token's length plus 300
+//     bytes (some 5 MiB for 4096 tokens of 500 bytes).
+//
+// The trade-off: claims are shared between the calls that present the same
+// token, so [Claims] must be treated as read-only (they always should be),
+// and a token stays accepted for up to five minutes after its key is
+// removed from a remote key set. Use [WithoutCache] when that is not
+// acceptable.
+func WithCacheSize(n int) Option {
+	return option{scopeVerify, "WithCacheSize", func(c *config) {
+		if n < 0 || n > maxCacheSize {
+			c.errorf("WithCacheSize must be between 0 and %d", maxCacheSize)
+		}
+		c.cacheSize = n
+		if n == 0 {
+			c.cacheSize = -1
+		}
+	}}
+}
+
+// WithoutCache turns off the verified-token cache (see [WithCacheSize]):
+// every call decodes the token and verifies its signature.
+func WithoutCache() Option {
+	return option{scopeVerify, "WithoutCache", func(c *config) { c.cacheSize = -1 }}
+}
+
+// tokenCache remembers verified access tokens. It is sharded by a seeded
+// hash of the token; each shard has its own lock, map and CLOCK ring.
+type tokenCache struct {
+	seed   maphash.Seed
+	mask   uint64
+	shards []cacheShard
+}
+
+type cacheShard struct {
+	mu      sync.RWMutex
+	entries map[string]*cacheEntry
+	ring    []*cacheEntry // the shard's capacity, allocated at the first insert
+	size    int
+	hand    int
+	calls   map[string]*cacheCall // verifications in flight
+	_       [64]byte              // keep shards on separate cache lines
+}
+
+// A cacheEntry is one verified token. Only used changes after insertion.
+type cacheEntry struct {
+	token   string
+	claims  *Claims
+	expires time.Time // no later than the token's exp
+	slot    int
+	used    atomic.Bool
+}
+
+// A cacheCall is a verification in flight; claims is set, before done is
+// closed, when it succeeded.
+type cacheCall struct {
+	done   chan struct{}
+	claims *Claims
+}
+
+// newTokenCache returns a cache of at most size entries, or nil for size
+// <= 0.
+func newTokenCache(size int) *tokenCache {
+	if size <= 0 {
+		return nil
+	}
+	n := 1
+	for n*2 <= maxCacheShards && n*2 <= size {
+		n *= 2
+	}
+	per := size / n
+	c := &tokenCache{seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]cacheShard, n)}
+	for i := range c.shards {
+		c.shards[i].size = per
+	}
+	return c
+}
+
+func (c *tokenCache) shard(token string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, token)&c.mask]
+}
+
+// get returns the entry for token if it is still live at now.
+func (s *cacheShard) get(token string, now time.Time) *cacheEntry {
+	s.mu.RLock()
+	e := s.entries[token]
+	s.mu.RUnlock()
+	if e == nil || !now.Before(e.expires) {
+		return nil
+	}
+	if !e.used.Load() {
+		e.used.Store(true)
+	}
+	return e
+}
+
+// len returns the number of entries, for tests.
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.entries)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// insertLocked remembers claims for token until expires. s.mu is held.
+func (s *cacheShard) insertLocked(token string, claims *Claims, expires, now time.Time) {
+	if s.ring == nil {
+		s.ring = make([]*cacheEntry, s.size)
+		s.entries = make(map[string]*cacheEntry, s.size)
+	}
+	e := &cacheEntry{token: token, claims: claims, expires: expires}
+	if old := s.entries[token]; old != nil {
+		e.slot = old.slot
+		s.ring[e.slot] = e
+		s.entries[token] = e
+		return
+	}
+	// CLOCK: take a free or expired slot, else the first entry not used
+	// since the hand last passed it. Two turns always find one.
+	for range 2 * len(s.ring) {
+		i := s.hand
+		s.hand = (s.hand + 1) % len(s.ring)
+		victim := s.ring[i]
+		if victim != nil && now.Before(victim.expires) && victim.used.Load() {
+			victim.used.Store(false)
+			continue
+		}
+		if victim != nil {
+			delete(s.entries, victim.token)
+		}
+		e.slot = i
+		s.ring[i] = e
+		s.entries[token] = e
+		return
+	}
+}
+
+// validateCached is validateToken for access tokens when the cache is on:
+// a hit skips steps 1–7 (the token verified before), a miss verifies once
+// for all concurrent callers of the same token. Steps 8 and 9 run on every
+// call.
+func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, *Failure) {
+	now := v.cfg.now()
+	s := v.cache.shard(token)
+	if e := s.get(token, now); e != nil {
+		return v.checkLive(ctx, e.claims, now)
+	}
+	s.mu.Lock()
+	if e := s.entries[token]; e != nil && now.Before(e.expires) {
+		s.mu.Unlock()
+		return v.checkLive(ctx, e.claims, now)
+	}
+	if call := s.calls[token]; call != nil {
+		s.mu.Unlock()
+		select {
+		case <-call.done:
+		case <-ctx.Done():
+			// Do not wait for another call's verification past our own
+			// deadline; verify (and most likely fail) on our own.
+			return v.validateUncached(ctx, token, false)
+		}
+		if call.claims == nil {
+			// The other call failed, maybe for a reason of its own (its
+			// context, a key server): never share a failure.
+			return v.validateUncached(ctx, token, false)
+		}
+		return v.checkLive(ctx, call.claims, v.cfg.now())
+	}
+	if token == "" || len(token) > v.cfg.maxTokenBytes {
+		// Not a token: no key in the maps.
+		s.mu.Unlock()
+		return v.validateUncached(ctx, token, false)
+	}
+	key := string([]byte(token)) // do not pin the request's memory
+	call := &cacheCall{done: make(chan struct{})}
+	if s.calls == nil {
+		s.calls = make(map[string]*cacheCall)
+	}
+	s.calls[key] = call
+	s.mu.Unlock()
+	c, f := v.verifyShared(ctx, s, key, call, now)
+	if f != nil {
+		return nil, f
+	}
+	return v.checkRevoked(ctx, c)
+}
+
+// verifyShared runs steps 1–8 for the calls waiting on call, remembers a
+// success and wakes the waiters, also when verification panics.
+func (v *Validator) verifyShared(ctx context.Context, s *cacheShard, key string, call *cacheCall, now time.Time) (c *Claims, f *Failure) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.calls, key)
+		if c != nil && f == nil {
+			call.claims = c
+			expires := c.ExpiresAt
+			if limit := now.Add(cacheMaxAge); limit.Before(expires) {
+				expires = limit
+			}
+			if now.Before(expires) {
+				s.insertLocked(key, c, expires, now)
+			}
+		}
+		s.mu.Unlock()
+		close(call.done)
+	}()
+	return v.verifyToken(ctx, key, false)
+}
