@@ -1,0 +1,169 @@
+package connectjwt
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// A syntactically valid compact JWS (the header extractor never decodes).
+const shapeToken = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"
+
+func TestTokenFromHeader(t *testing.T) {
+	const name = "Authorization"
+	long := strings.Repeat("a", 4000) + "." + strings.Repeat("b", 4000) + "." + strings.Repeat("c", 4000)
+	// A value of exactly maxBytes passes the size cap.
+	atCap := "Bearer " + strings.Repeat("a", 100) + "." + strings.Repeat("b", 100) + "."
+	atCap += strings.Repeat("c", 8192-len(atCap))
+
+	tests := []struct {
+		name     string
+		values   []string // nil: no header at all
+		scheme   string
+		maxBytes int
+		want     string // expected token when wantErr is nil
+		wantErr  error  // sentinel; nil means success
+		anyErr   bool   // only require an error (behaviour left open)
+	}{
+		{name: "no header", values: nil, wantErr: ErrMissing},
+		{name: "two headers", values: []string{"Bearer " + shapeToken, "Bearer " + shapeToken}, wantErr: ErrMalformed},
+		{name: "two headers one empty", values: []string{"", "Bearer " + shapeToken}, wantErr: ErrMalformed},
+		{name: "empty value", values: []string{""}, wantErr: ErrMissing},
+		{name: "other scheme", values: []string{"Basic abc"}, wantErr: ErrMissing},
+		{name: "other scheme with jwt", values: []string{"Basic " + shapeToken}, wantErr: ErrMissing},
+		{name: "scheme prefix without space", values: []string{"Bearer" + shapeToken}, wantErr: ErrMissing},
+		{name: "longer scheme", values: []string{"BearerX " + shapeToken}, wantErr: ErrMissing},
+		{name: "short value", values: []string{"Bea"}, wantErr: ErrMissing},
+		{name: "non-ascii scheme", values: []string{"Beärer " + shapeToken}, wantErr: ErrMissing},
+		{name: "tab separator", values: []string{"Bearer\t" + shapeToken}, anyErr: true},
+		{name: "canonical", values: []string{"Bearer " + shapeToken}, want: shapeToken},
+		{name: "lower case scheme", values: []string{"bearer " + shapeToken}, want: shapeToken},
+		{name: "upper case scheme", values: []string{"BEARER " + shapeToken}, want: shapeToken},
+		{name: "several spaces", values: []string{"Bearer    " + shapeToken}, want: shapeToken},
+		{name: "scheme alone", values: []string{"Bearer"}, wantErr: ErrMalformed},
+		{name: "scheme and space", values: []string{"Bearer "}, wantErr: ErrMalformed},
+		{name: "scheme and spaces", values: []string{"Bearer     "}, wantErr: ErrMalformed},
+		{name: "trailing space", values: []string{"Bearer " + shapeToken + " "}, wantErr: ErrMalformed},
+		{name: "newline inside", values: []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIi\nOiJhIn0.c2ln"}, wantErr: ErrMalformed},
+		{name: "trailing newline", values: []string{"Bearer " + shapeToken + "\n"}, wantErr: ErrMalformed},
+		{name: "trailing CRLF", values: []string{"Bearer " + shapeToken + "\r\n"}, wantErr: ErrMalformed},
+		{name: "padding", values: []string{"Bearer " + shapeToken + "="}, wantErr: ErrMalformed},
+		{name: "padding in payload", values: []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0=.c2ln"}, wantErr: ErrMalformed},
+		{name: "standard base64 alphabet", values: []string{"Bearer ab+c.de/f.ghi"}, wantErr: ErrMalformed},
+		{name: "three dots", values: []string{"Bearer a.b.c.d"}, wantErr: ErrMalformed},
+		{name: "one dot", values: []string{"Bearer a.b"}, wantErr: ErrMalformed},
+		{name: "no dot", values: []string{"Bearer abc"}, wantErr: ErrMalformed},
+		{name: "empty header segment", values: []string{"Bearer .b.c"}, wantErr: ErrMalformed},
+		{name: "empty payload segment", values: []string{"Bearer a..c"}, wantErr: ErrMalformed},
+		{name: "empty signature allowed here", values: []string{"Bearer a.b."}, want: "a.b."},
+		{name: "oversize", values: []string{"Bearer " + long}, wantErr: ErrMalformed},
+		{name: "at size cap", values: []string{atCap}, want: strings.TrimPrefix(atCap, "Bearer ")},
+		{name: "one over size cap", values: []string{atCap + "c"}, wantErr: ErrMalformed},
+		{name: "small cap", values: []string{"Bearer " + shapeToken}, maxBytes: 16, wantErr: ErrMalformed},
+		{name: "bare scheme token", scheme: "-", values: []string{shapeToken}, want: shapeToken},
+		{name: "bare scheme rejects Bearer prefix", scheme: "-", values: []string{"Bearer " + shapeToken}, wantErr: ErrMalformed},
+		{name: "bare scheme empty", scheme: "-", values: []string{""}, wantErr: ErrMissing},
+		{name: "custom scheme", scheme: "JWT", values: []string{"jwt " + shapeToken}, want: shapeToken},
+		{name: "custom scheme refuses Bearer", scheme: "JWT", values: []string{"Bearer " + shapeToken}, wantErr: ErrMissing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.values != nil {
+				h[name] = tt.values
+			}
+			scheme := tt.scheme
+			switch scheme {
+			case "":
+				scheme = "Bearer"
+			case "-":
+				scheme = ""
+			}
+			maxBytes := tt.maxBytes
+			if maxBytes == 0 {
+				maxBytes = DefaultMaxTokenBytes
+			}
+			got, err := tokenFromHeader(h, name, scheme, maxBytes)
+			switch {
+			case tt.anyErr:
+				if err == nil {
+					t.Fatalf("tokenFromHeader accepted %q as %q", tt.values, got)
+				}
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				if got != "" {
+					t.Errorf("token = %q on error", got)
+				}
+			default:
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				if got != tt.want {
+					t.Fatalf("token = %q, want %q", got, tt.want)
+				}
+			}
+			if err != nil {
+				for _, v := range tt.values {
+					tok := strings.TrimSpace(strings.TrimPrefix(v, "Bearer "))
+					if strings.Contains(tok, ".") && strings.Contains(err.Error(), tok) {
+						t.Errorf("error %q contains the header value", err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The configured header name is canonicalized, and an empty scheme means the
+// header carries the bare token, end to end through a Validator.
+func TestValidateHeaderCustomHeader(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	now := time.Unix(1_700_000_000, 0)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()})
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewValidator(WithKey(HMACKey(secret)), WithHeader("x-token", ""), WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		header  http.Header
+		wantErr error
+	}{
+		{"bare token", http.Header{"X-Token": {s}}, nil},
+		{"bearer prefix refused", http.Header{"X-Token": {"Bearer " + s}}, ErrMalformed},
+		{"authorization ignored", http.Header{"Authorization": {"Bearer " + s}}, ErrMissing},
+		{"two headers", http.Header{"X-Token": {s, s}}, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := v.ValidateHeader(context.Background(), tt.header)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("ValidateHeader: %v", err)
+				}
+				if c.Identity != "alice" {
+					t.Fatalf("identity = %q", c.Identity)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) || c != nil {
+				t.Fatalf("err = %v, claims = %v; want %v", err, c, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("error contains the token")
+			}
+		})
+	}
+}

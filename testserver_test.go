@@ -1,0 +1,506 @@
+package connectjwt_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/connectjwt/connectjwt"
+	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
+	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+)
+
+// ---------------------------------------------------------------------------
+// Keys and token minting, with golang-jwt directly (no Issuer involved).
+
+const (
+	testIssuer   = "https://issuer.test"
+	testAudience = "api.test"
+	testSubject  = "alice"
+	anonymous    = "<anonymous>" // identity the test service reports without claims
+)
+
+type testKeySet struct {
+	hs256, hs384, hs512 []byte
+	otherHS256          []byte
+	rsa                 *rsa.PrivateKey
+	ec256               *ecdsa.PrivateKey
+	ec384               *ecdsa.PrivateKey
+	ed                  ed25519.PrivateKey
+}
+
+var testKeys = sync.OnceValue(func() *testKeySet {
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	k := &testKeySet{
+		hs256:      []byte("0123456789abcdef0123456789abcdef"),
+		hs384:      []byte(strings.Repeat("h384-key", 6)),
+		hs512:      []byte(strings.Repeat("h512-key", 8)),
+		otherHS256: []byte("fedcba9876543210fedcba9876543210"),
+	}
+	var err error
+	k.rsa, err = rsa.GenerateKey(rand.Reader, 2048)
+	must(err)
+	k.ec256, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	k.ec384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	must(err)
+	_, k.ed, err = ed25519.GenerateKey(rand.Reader)
+	must(err)
+	return k
+})
+
+// claimsAt returns the claims of a valid access token for the test issuer and
+// audience, issued at now and expiring after ttl.
+func claimsAt(now time.Time, ttl time.Duration) jwt.MapClaims {
+	return jwt.MapClaims{
+		"sub": testSubject,
+		"iss": testIssuer,
+		"aud": testAudience,
+		"iat": now.Unix(),
+		"exp": now.Add(ttl).Unix(),
+	}
+}
+
+// mint signs claims with golang-jwt. The typ header is "at+jwt" unless
+// header overrides it; a nil value in header deletes that member.
+func mint(t testing.TB, method jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["typ"] = "at+jwt"
+	for k, v := range header {
+		if v == nil {
+			delete(tok.Header, k)
+		} else {
+			tok.Header[k] = v
+		}
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatalf("mint: %v", err)
+	}
+	return s
+}
+
+// mintHS256 is mint with the shared HS256 secret.
+func mintHS256(t testing.TB, claims jwt.MapClaims, header map[string]any) string {
+	t.Helper()
+	return mint(t, jwt.SigningMethodHS256, testKeys().hs256, claims, header)
+}
+
+// signRaw builds a token from raw header and payload JSON bytes (so tests can
+// send duplicate names, invalid UTF-8 and the like) and MACs it with secret
+// under HS256.
+func signRaw(t testing.TB, header, payload []byte, secret []byte) string {
+	t.Helper()
+	return signSegments(t, b64(header), b64(payload), secret)
+}
+
+func signSegments(t testing.TB, h, p string, secret []byte) string {
+	t.Helper()
+	sig, err := jwt.SigningMethodHS256.Sign(h+"."+p, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h + "." + p + "." + b64(sig)
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// ---------------------------------------------------------------------------
+// The service under test.
+
+// testService implements examplev1connect.ProtectedServiceHandler. Every reply
+// carries the identity from IdentityFromContext (or anonymous), and it counts
+// calls and calls without claims.
+type testService struct {
+	calls      atomic.Int64
+	anonCalls  atomic.Int64
+	streamWait time.Duration // pause before each server-stream message
+
+	mu       sync.Mutex
+	received []time.Time // when each client message reached the handler
+}
+
+func (s *testService) gotMessage() {
+	s.mu.Lock()
+	s.received = append(s.received, time.Now())
+	s.mu.Unlock()
+}
+
+// lastReceived is when the handler last got a client message.
+func (s *testService) lastReceived() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.received) == 0 {
+		return time.Time{}
+	}
+	return s.received[len(s.received)-1]
+}
+
+var _ examplev1connect.ProtectedServiceHandler = (*testService)(nil)
+
+func (s *testService) identity(ctx context.Context) string {
+	s.calls.Add(1)
+	c, ok := connectjwt.ClaimsFromContext(ctx)
+	id, idOK := connectjwt.IdentityFromContext(ctx)
+	if ok != idOK || (ok && c.Identity != id) {
+		panic("ClaimsFromContext and IdentityFromContext disagree")
+	}
+	if !ok {
+		s.anonCalls.Add(1)
+		return anonymous
+	}
+	return id
+}
+
+func (s *testService) Protected(ctx context.Context, _ *connect.Request[examplev1.ProtectedRequest]) (*connect.Response[examplev1.ProtectedResponse], error) {
+	return connect.NewResponse(&examplev1.ProtectedResponse{Hello: "world", Identity: s.identity(ctx)}), nil
+}
+
+func (s *testService) ProtectedStream(ctx context.Context, req *connect.Request[examplev1.ProtectedStreamRequest], stream *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
+	id := s.identity(ctx)
+	n := min(max(req.Msg.GetCount(), 3), 100)
+	for i := int32(1); i <= n; i++ {
+		if s.streamWait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(s.streamWait):
+			}
+		}
+		if err := stream.Send(&examplev1.ProtectedStreamResponse{Hello: "world", Sequence: i, Identity: id}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *testService) Collect(ctx context.Context, stream *connect.ClientStream[examplev1.CollectRequest]) (*connect.Response[examplev1.CollectResponse], error) {
+	id := s.identity(ctx)
+	var words []string
+	for stream.Receive() {
+		s.gotMessage()
+		words = append(words, stream.Msg().GetWord())
+	}
+	if err := stream.Err(); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&examplev1.CollectResponse{Words: words, Identity: id}), nil
+}
+
+func (s *testService) Chat(ctx context.Context, stream *connect.BidiStream[examplev1.ChatRequest, examplev1.ChatResponse]) error {
+	id := s.identity(ctx)
+	for {
+		msg, err := stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.gotMessage()
+		if err := stream.Send(&examplev1.ChatResponse{Text: msg.GetText(), Identity: id}); err != nil {
+			return err
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Server and clients.
+
+type testServer struct {
+	URL  string
+	svc  *testService
+	http *http.Client // HTTP/2 cleartext (prior knowledge) with per-call headers
+}
+
+// mountMode says how the interceptor is installed.
+type mountMode int
+
+const (
+	mountGate        mountMode = iota // interceptor.HandlerOption(): gate + interceptor
+	mountInterceptor                  // connect.WithInterceptors(interceptor) only
+)
+
+func (m mountMode) String() string {
+	if m == mountGate {
+		return "gate"
+	}
+	return "interceptor-only"
+}
+
+// startServer serves a testService protected by ic on 127.0.0.1 over HTTP/1.1
+// and h2c.
+func startServer(t testing.TB, ic *connectjwt.Interceptor, mode mountMode, svc *testService) *testServer {
+	t.Helper()
+	if svc == nil {
+		svc = &testService{}
+	}
+	var opt connect.HandlerOption
+	switch mode {
+	case mountGate:
+		opt = ic.HandlerOption()
+	default:
+		opt = connect.WithInterceptors(ic)
+	}
+	path, h := examplev1connect.NewProtectedServiceHandler(svc, opt)
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+
+	srv := httptest.NewUnstartedServer(mux)
+	if host, _, _ := net.SplitHostPort(srv.Listener.Addr().String()); host != "127.0.0.1" {
+		srv.Listener.Close()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Listener = l
+	}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &p
+	srv.Config.ReadHeaderTimeout = 10 * time.Second
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	var cp http.Protocols
+	cp.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &cp}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &testServer{
+		URL:  srv.URL,
+		svc:  svc,
+		http: &http.Client{Transport: headerTransport{tr}},
+	}
+}
+
+// headerTransport adds the headers stored in the request context by
+// withHeaders, so every RPC shape can carry a token the same way.
+type headerTransport struct{ base http.RoundTripper }
+
+type headersKey struct{}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if extra, ok := r.Context().Value(headersKey{}).(http.Header); ok {
+		r = r.Clone(r.Context())
+		for k, vs := range extra {
+			r.Header.Del(k)
+			for _, v := range vs {
+				r.Header.Add(k, v)
+			}
+		}
+	}
+	return h.base.RoundTrip(r)
+}
+
+// withHeaders makes calls under ctx send h.
+func withHeaders(ctx context.Context, h http.Header) context.Context {
+	return context.WithValue(ctx, headersKey{}, h)
+}
+
+// withBearer makes calls under ctx send "Authorization: Bearer tok"; an empty
+// tok sends no header.
+func withBearer(ctx context.Context, tok string) context.Context {
+	if tok == "" {
+		return ctx
+	}
+	return withHeaders(ctx, http.Header{"Authorization": {"Bearer " + tok}})
+}
+
+type protocol struct {
+	name string
+	opts []connect.ClientOption
+}
+
+var protocols = []protocol{
+	{"connect", nil},
+	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+}
+
+func (s *testServer) client(p protocol) examplev1connect.ProtectedServiceClient {
+	return examplev1connect.NewProtectedServiceClient(s.http, s.URL, p.opts...)
+}
+
+// shape is an RPC shape of ProtectedService.
+type shape int
+
+const (
+	unary shape = iota
+	serverStream
+	clientStream
+	bidiStream
+)
+
+var shapes = []shape{unary, serverStream, clientStream, bidiStream}
+
+func (s shape) String() string {
+	return [...]string{"unary", "server-stream", "client-stream", "bidi"}[s]
+}
+
+func (s shape) procedure() string {
+	return [...]string{
+		examplev1connect.ProtectedServiceProtectedProcedure,
+		examplev1connect.ProtectedServiceProtectedStreamProcedure,
+		examplev1connect.ProtectedServiceCollectProcedure,
+		examplev1connect.ProtectedServiceChatProcedure,
+	}[s]
+}
+
+var allProcedures = []string{
+	examplev1connect.ProtectedServiceProtectedProcedure,
+	examplev1connect.ProtectedServiceProtectedStreamProcedure,
+	examplev1connect.ProtectedServiceCollectProcedure,
+	examplev1connect.ProtectedServiceChatProcedure,
+}
+
+// callTimeout bounds every RPC a test makes.
+const callTimeout = 5 * time.Second
+
+// call makes one RPC of shape sh and returns the identities in the replies
+// (one per reply message) and the error where a Go client sees it.
+func call(ctx context.Context, c examplev1connect.ProtectedServiceClient, sh shape) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	switch sh {
+	case unary:
+		res, err := c.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
+		if err != nil {
+			return nil, err
+		}
+		if res.Msg.GetHello() != "world" {
+			return nil, errors.New("bad reply")
+		}
+		return []string{res.Msg.GetIdentity()}, nil
+	case serverStream:
+		st, err := c.ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 3}))
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		var ids []string
+		for st.Receive() {
+			ids = append(ids, st.Msg().GetIdentity())
+		}
+		if err := st.Err(); err != nil {
+			return ids, err
+		}
+		if len(ids) != 3 {
+			return ids, errors.New("wrong number of messages")
+		}
+		return ids, nil
+	case clientStream:
+		st := c.Collect(ctx)
+		for _, w := range []string{"a", "b"} {
+			if err := st.Send(&examplev1.CollectRequest{Word: w}); err != nil {
+				break // the server may have answered already; CloseAndReceive has the error
+			}
+		}
+		res, err := st.CloseAndReceive()
+		if err != nil {
+			return nil, err
+		}
+		if strings.Join(res.Msg.GetWords(), ",") != "a,b" {
+			return nil, errors.New("wrong words")
+		}
+		return []string{res.Msg.GetIdentity()}, nil
+	case bidiStream:
+		st := c.Chat(ctx)
+		defer st.CloseResponse()
+		var ids []string
+		for _, w := range []string{"x", "y"} {
+			_ = st.Send(&examplev1.ChatRequest{Text: w}) // may return nil or io.EOF on rejection
+			msg, err := st.Receive()
+			if err != nil {
+				return ids, err
+			}
+			if msg.GetText() != w {
+				return ids, errors.New("wrong echo")
+			}
+			ids = append(ids, msg.GetIdentity())
+		}
+		if err := st.CloseRequest(); err != nil {
+			return ids, err
+		}
+		if _, err := st.Receive(); !errors.Is(err, io.EOF) {
+			return ids, err
+		}
+		return ids, nil
+	}
+	panic("unknown shape")
+}
+
+// wantAuthError checks that err is a *connect.Error with code and an
+// AuthError detail with reason, and returns the detail.
+func wantAuthError(t testing.TB, err error, code connect.Code, reason connectjwtv1.Reason) *connectjwtv1.AuthError {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("call succeeded, want %v / %v", code, reason)
+	}
+	if got := connect.CodeOf(err); got != code {
+		t.Fatalf("code = %v, want %v (err: %v)", got, code, err)
+	}
+	ae, ok := connectjwt.AuthErrorFrom(err)
+	if !ok {
+		t.Fatalf("no AuthError detail in %v", err)
+	}
+	if ae.GetReason() != reason {
+		t.Fatalf("reason = %v, want %v (err: %v)", ae.GetReason(), reason, err)
+	}
+	return ae
+}
+
+// wantIdentities checks a successful call's replies all carry want.
+func wantIdentities(t testing.TB, ids []string, err error, want string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("call failed: %v", err)
+	}
+	if len(ids) == 0 {
+		t.Fatal("no replies")
+	}
+	for _, id := range ids {
+		if id != want {
+			t.Fatalf("identity = %q, want %q", id, want)
+		}
+	}
+}
+
+// newInterceptor builds an interceptor with the shared HS256 key, the test
+// issuer and audience, plus opts.
+func newInterceptor(t testing.TB, opts ...connectjwt.Option) *connectjwt.Interceptor {
+	t.Helper()
+	base := []connectjwt.Option{
+		connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)),
+		connectjwt.WithIssuer(testIssuer),
+		connectjwt.WithAudience(testAudience),
+	}
+	ic, err := connectjwt.NewInterceptor(append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("NewInterceptor: %v", err)
+	}
+	return ic
+}

@@ -1,0 +1,504 @@
+package connectjwt_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/connectjwt/connectjwt"
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+)
+
+func TestConstructionErrors(t *testing.T) {
+	k := testKeys()
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(alg string, m any) connectjwt.Option {
+		return connectjwt.WithKey(connectjwt.Key{Algorithm: alg, Material: m})
+	}
+	hs := connectjwt.WithKey(connectjwt.HMACKey(k.hs256))
+	tests := []struct {
+		name string
+		opts []connectjwt.Option
+		// interceptorOnly: the option is valid only for NewInterceptor.
+		interceptorOnly bool
+	}{
+		{name: "no key"},
+		{name: "no key but options", opts: []connectjwt.Option{connectjwt.WithIssuer(testIssuer)}},
+		{name: "HS256 secret 31 bytes", opts: []connectjwt.Option{key("HS256", k.hs256[:31])}},
+		{name: "HS256 empty secret", opts: []connectjwt.Option{key("HS256", []byte{})}},
+		{name: "HS384 secret 47 bytes", opts: []connectjwt.Option{key("HS384", k.hs384[:47])}},
+		{name: "HS384 secret 32 bytes", opts: []connectjwt.Option{key("HS384", k.hs256)}},
+		{name: "HS512 secret 63 bytes", opts: []connectjwt.Option{key("HS512", k.hs512[:63])}},
+		{name: "HMACKey short", opts: []connectjwt.Option{connectjwt.WithKey(connectjwt.HMACKey([]byte("secret")))}},
+		{name: "RSA 1024 private", opts: []connectjwt.Option{key("RS256", rsa1024)}},
+		{name: "RSA 1024 public", opts: []connectjwt.Option{key("PS256", &rsa1024.PublicKey)}},
+		{name: "alg none", opts: []connectjwt.Option{key("none", k.hs256)}},
+		{name: "alg NONE", opts: []connectjwt.Option{key("NONE", k.hs256)}},
+		{name: "alg nOnE", opts: []connectjwt.Option{key("nOnE", k.hs256)}},
+		{name: "alg empty", opts: []connectjwt.Option{key("", k.hs256)}},
+		{name: "alg unknown", opts: []connectjwt.Option{key("HS1024", k.hs512)}},
+		{name: "WithAlgorithms none", opts: []connectjwt.Option{hs, connectjwt.WithAlgorithms("HS256", "none")}},
+		{name: "key outside WithAlgorithms", opts: []connectjwt.Option{hs, connectjwt.WithAlgorithms("RS256")}},
+		{name: "RSA public key with HS256", opts: []connectjwt.Option{key("HS256", &k.rsa.PublicKey)}},
+		{name: "RSA private key with ES256", opts: []connectjwt.Option{key("ES256", k.rsa)}},
+		{name: "secret with RS256", opts: []connectjwt.Option{key("RS256", k.hs512)}},
+		{name: "PEM string as material", opts: []connectjwt.Option{key("RS256", string(publicPEM(t, &k.rsa.PublicKey)))}},
+		{name: "P-384 key with ES256", opts: []connectjwt.Option{key("ES256", k.ec384)}},
+		{name: "P-256 public key with ES384", opts: []connectjwt.Option{key("ES384", &k.ec256.PublicKey)}},
+		{name: "EC key with EdDSA", opts: []connectjwt.Option{key("EdDSA", k.ec256)}},
+		{name: "Ed25519 key with ES256", opts: []connectjwt.Option{key("ES256", k.ed)}},
+		{name: "Ed25519 key with HS256", opts: []connectjwt.Option{key("HS256", k.ed.Public())}},
+		{name: "Ed25519 short public key", opts: []connectjwt.Option{key("EdDSA", ed25519.PublicKey(k.ed.Public().(ed25519.PublicKey)[:16]))}},
+		{name: "nil material", opts: []connectjwt.Option{key("HS256", nil)}},
+		{name: "key ID too long", opts: []connectjwt.Option{connectjwt.WithKey(connectjwt.Key{ID: strings.Repeat("k", 257), Algorithm: "HS256", Material: k.hs256})}},
+		{name: "leeway negative", opts: []connectjwt.Option{hs, connectjwt.WithLeeway(-time.Second)}},
+		{name: "leeway too large", opts: []connectjwt.Option{hs, connectjwt.WithLeeway(time.Hour)}},
+		{name: "same token types", opts: []connectjwt.Option{hs, connectjwt.WithTokenTypes("at+jwt", "application/AT+JWT")}},
+		{name: "empty access type", opts: []connectjwt.Option{hs, connectjwt.WithTokenTypes("", "refresh+jwt")}},
+		{name: "empty header name", opts: []connectjwt.Option{hs, connectjwt.WithHeader("", "Bearer")}},
+		{name: "nil clock", opts: []connectjwt.Option{hs, connectjwt.WithClock(nil)}},
+		{name: "max token size tiny", opts: []connectjwt.Option{hs, connectjwt.WithMaxTokenSize(1)}},
+		{name: "empty identity claim", opts: []connectjwt.Option{hs, connectjwt.WithIdentityClaim("")}},
+		{name: "public procedure without slash", opts: []connectjwt.Option{hs, connectjwt.WithPublicProcedures("Login")}, interceptorOnly: true},
+		{name: "public procedure without method", opts: []connectjwt.Option{hs, connectjwt.WithPublicProcedures("/connectjwt.v1.AuthService/")}, interceptorOnly: true},
+		{name: "public procedure with three parts", opts: []connectjwt.Option{hs, connectjwt.WithPublicProcedures("/a/b/c")}, interceptorOnly: true},
+		{name: "optional procedure without slash", opts: []connectjwt.Option{hs, connectjwt.WithOptionalProcedures("example.v1.ProtectedService/Protected")}, interceptorOnly: true},
+		{name: "public policy that requires scopes", opts: []connectjwt.Option{hs, connectjwt.WithProcedurePolicy("/a.B/C", connectjwt.Policy{Public: true, Scopes: []string{"x"}})}, interceptorOnly: true},
+		{name: "nil loader", opts: []connectjwt.Option{hs, connectjwt.WithExpiredTokenLoader(nil)}, interceptorOnly: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !tt.interceptorOnly {
+				if v, err := connectjwt.NewValidator(tt.opts...); err == nil || v != nil {
+					t.Errorf("NewValidator: got %v, %v; want an error", v, err)
+				} else if strings.Contains(err.Error(), string(k.hs256)) {
+					t.Errorf("error leaks key material: %v", err)
+				}
+			}
+			if ic, err := connectjwt.NewInterceptor(tt.opts...); err == nil || ic != nil {
+				t.Errorf("NewInterceptor: got %v, %v; want an error", ic, err)
+			}
+		})
+	}
+	// Options that belong to the interceptor only are refused by
+	// NewValidator instead of being silently ignored.
+	for _, o := range []connectjwt.Option{
+		connectjwt.WithPublicProcedures("/a.B/C"),
+		connectjwt.WithOptionalProcedures("/a.B/C"),
+		connectjwt.WithProcedurePolicy("/a.B/C", connectjwt.Policy{Fresh: true}),
+		connectjwt.WithClaimsCheck(func(context.Context, string, *connectjwt.Claims) error { return nil }),
+		connectjwt.WithExpiredTokenLoader(func(context.Context, *connectjwt.Failure) *connect.Error { return nil }),
+	} {
+		if _, err := connectjwt.NewValidator(hs, o); err == nil {
+			t.Errorf("NewValidator accepted an interceptor-only option %T", o)
+		}
+		if _, err := connectjwt.NewInterceptor(hs, o); err != nil {
+			t.Errorf("NewInterceptor refused a valid option: %v", err)
+		}
+	}
+	// The minimal valid configurations build.
+	for _, opts := range [][]connectjwt.Option{
+		{hs},
+		{key("HS384", k.hs384)},
+		{key("HS512", k.hs512)},
+		{key("RS256", &k.rsa.PublicKey)},
+		{key("PS512", k.rsa)},
+		{key("ES256", &k.ec256.PublicKey)},
+		{key("ES384", k.ec384)},
+		{key("EdDSA", k.ed)},
+		{key("EdDSA", k.ed.Public())},
+	} {
+		if _, err := connectjwt.NewValidator(opts...); err != nil {
+			t.Errorf("NewValidator: %v", err)
+		}
+	}
+}
+
+func publicPEM(t testing.TB, pub any) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func TestAlgorithmRoundTrips(t *testing.T) {
+	k := testKeys()
+	now := time.Now()
+	tests := []struct {
+		alg          string
+		method       jwt.SigningMethod
+		sign, verify any
+	}{
+		{"HS256", jwt.SigningMethodHS256, k.hs256, k.hs256},
+		{"HS384", jwt.SigningMethodHS384, k.hs384, k.hs384},
+		{"HS512", jwt.SigningMethodHS512, k.hs512, k.hs512},
+		{"RS256", jwt.SigningMethodRS256, k.rsa, &k.rsa.PublicKey},
+		{"RS512", jwt.SigningMethodRS512, k.rsa, k.rsa},
+		{"PS256", jwt.SigningMethodPS256, k.rsa, &k.rsa.PublicKey},
+		{"ES256", jwt.SigningMethodES256, k.ec256, &k.ec256.PublicKey},
+		{"ES384", jwt.SigningMethodES384, k.ec384, &k.ec384.PublicKey},
+		{"EdDSA", jwt.SigningMethodEdDSA, k.ed, k.ed.Public()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.alg, func(t *testing.T) {
+			v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.Key{Algorithm: tt.alg, Material: tt.verify}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := mint(t, tt.method, tt.sign, jwt.MapClaims{"sub": "bob", "exp": now.Add(time.Hour).Unix()}, nil)
+			c, err := v.Validate(context.Background(), tok)
+			if err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if c.Identity != "bob" || c.Algorithm != tt.alg || c.Type != "at+jwt" || c.ExpiresAt.Unix() != now.Add(time.Hour).Unix() {
+				t.Errorf("claims = %+v", c)
+			}
+			// One flipped signature byte fails as a bad signature.
+			parts := strings.Split(tok, ".")
+			sig := []byte(parts[2])
+			if sig[3] == 'A' {
+				sig[3] = 'B'
+			} else {
+				sig[3] = 'A'
+			}
+			_, err = v.Validate(context.Background(), parts[0]+"."+parts[1]+"."+string(sig))
+			if connectjwt.ReasonOf(err) != connectjwtv1.Reason_REASON_INVALID_SIGNATURE || !errors.Is(err, connectjwt.ErrInvalidSignature) {
+				t.Errorf("tampered signature: %v (%v)", err, connectjwt.ReasonOf(err))
+			}
+		})
+	}
+}
+
+// Tokens that must not verify with a given configuration: algorithm
+// confusion and disallowed algorithms.
+func TestAlgorithmConfusion(t *testing.T) {
+	k := testKeys()
+	now := time.Now()
+	claims := jwt.MapClaims{"sub": "bob", "exp": now.Add(time.Hour).Unix()}
+	pemBytes := publicPEM(t, &k.rsa.PublicKey)
+	hsKey := connectjwt.WithKey(connectjwt.HMACKey(k.hs256))
+	rsKey := connectjwt.WithKey(connectjwt.Key{Algorithm: "RS256", Material: &k.rsa.PublicKey})
+	esKey := connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: &k.ec256.PublicKey})
+	tests := []struct {
+		name   string
+		opts   []connectjwt.Option
+		token  string
+		reason connectjwtv1.Reason
+	}{
+		{"HS512 MAC with the HS256 secret", []connectjwt.Option{hsKey}, mint(t, jwt.SigningMethodHS512, k.hs256, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"HS384 MAC with the HS256 secret", []connectjwt.Option{hsKey}, mint(t, jwt.SigningMethodHS384, k.hs256, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"alg none", []connectjwt.Option{hsKey}, mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"alg none with signature", []connectjwt.Option{hsKey}, signRawAlg(t, "none", claims), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"alg NONE", []connectjwt.Option{hsKey}, signRawAlg(t, "NONE", claims), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"alg hs256 lower case", []connectjwt.Option{hsKey}, signRawAlg(t, "hs256", claims), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"RSA public key PEM as HMAC secret, RS256 only", []connectjwt.Option{rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"RSA public key PEM as HMAC secret, HS256 and RS256", []connectjwt.Option{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"RSA DER as HMAC secret", []connectjwt.Option{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), claims, nil), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"PS256 token with RS256 key", []connectjwt.Option{rsKey}, mint(t, jwt.SigningMethodPS256, k.rsa, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"ES384 token with ES256 key", []connectjwt.Option{esKey}, mint(t, jwt.SigningMethodES384, k.ec384, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"ES256 token from another key", []connectjwt.Option{esKey}, mint(t, jwt.SigningMethodES256, mustEC(t), claims, nil), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"unknown kid", []connectjwt.Option{hsKey}, mint(t, jwt.SigningMethodHS256, k.hs256, claims, map[string]any{"kid": "other"}), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"WithAlgorithms excludes", []connectjwt.Option{hsKey, rsKey, connectjwt.WithAlgorithms("RS256", "HS256")}, mint(t, jwt.SigningMethodES256, k.ec256, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := connectjwt.NewValidator(tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := v.Validate(context.Background(), tt.token)
+			if err == nil || c != nil {
+				t.Fatalf("token accepted: %+v", c)
+			}
+			if got := connectjwt.ReasonOf(err); got != tt.reason {
+				t.Errorf("reason = %v, want %v (%v)", got, tt.reason, err)
+			}
+			var f *connectjwt.Failure
+			if !errors.As(err, &f) || f.Claims != nil {
+				t.Errorf("failure %#v carries claims of an unverified token", f)
+			}
+		})
+	}
+}
+
+func mustEC(t testing.TB) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(testKeys().ec256.Curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// signRawAlg MACs claims with the HS256 secret but writes alg into the header.
+func signRawAlg(t testing.TB, alg string, claims jwt.MapClaims) string {
+	t.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signRaw(t, []byte(fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, alg)), payload, testKeys().hs256)
+}
+
+// TestClaimsAndEncoding checks how hand-built tokens (all correctly MAC'd
+// with the HS256 secret) are classified, with a fixed clock.
+func TestClaimsAndEncoding(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	n := now.Unix()
+	secret := testKeys().hs256
+	const hdr = `{"alg":"HS256","typ":"at+jwt"}`
+	raw := func(header, payload string) string { return signRaw(t, []byte(header), []byte(payload), secret) }
+	pl := func(extra string) string {
+		return fmt.Sprintf(`{"sub":"alice","exp":%d%s}`, n+60, extra)
+	}
+	// Non-canonical base64url: change the last character so that only the
+	// unused trailing bits differ. The decoded bytes are the same.
+	nonCanonical := func(seg string) string {
+		last := seg[len(seg)-1]
+		alphabet := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		i := strings.IndexByte(alphabet, last)
+		out := seg[:len(seg)-1] + string(alphabet[i|1])
+		if out == seg {
+			t.Fatalf("segment %q has no unused bits", seg)
+		}
+		return out
+	}
+	hSeg := b64([]byte(hdr))
+	// Pad the payload so its encoding has unused trailing bits.
+	payload := pl(``)
+	for len(payload)%3 == 0 {
+		payload = strings.Replace(payload, `{`, `{ `, 1)
+	}
+	pSeg := b64([]byte(payload))
+	hdrOdd := `{"alg":"HS256","typ":"at+jwt" }`
+	for len(hdrOdd)%3 == 0 {
+		hdrOdd = strings.Replace(hdrOdd, `{`, `{ `, 1)
+	}
+	hOddSeg := b64([]byte(hdrOdd))
+	validTok := signSegments(t, hSeg, pSeg, secret)
+	sig := validTok[strings.LastIndexByte(validTok, '.')+1:]
+
+	type tc struct {
+		name    string
+		token   string
+		opts    []connectjwt.Option
+		wantErr error // nil: valid
+	}
+	tests := []tc{
+		{name: "valid", token: raw(hdr, pl(``))},
+		{name: "valid non-canonical control", token: validTok},
+		{name: "duplicate claim", token: raw(hdr, fmt.Sprintf(`{"sub":"alice","exp":%d,"exp":%d}`, n-60, n+60)), wantErr: connectjwt.ErrMalformed},
+		{name: "duplicate sub", token: raw(hdr, pl(`,"sub":"mallory"`)), wantErr: connectjwt.ErrMalformed},
+		{name: "case-colliding names", token: raw(hdr, fmt.Sprintf(`{"sub":"alice","exp":%d,"EXP":%d}`, n-60, n+60)), wantErr: connectjwt.ErrMalformed},
+		{name: "escaped duplicate name", token: raw(hdr, pl(`,"\u0073ub":"mallory"`)), wantErr: connectjwt.ErrMalformed},
+		{name: "duplicate header member", token: raw(`{"alg":"HS256","typ":"at+jwt","typ":"refresh+jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "case-colliding header", token: raw(`{"alg":"HS256","ALG":"none","typ":"at+jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "only EXP upper case", token: raw(hdr, fmt.Sprintf(`{"sub":"alice","EXP":%d}`, n+60)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "exp as string", token: raw(hdr, fmt.Sprintf(`{"sub":"alice","exp":"%d"}`, n+60)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "exp null", token: raw(hdr, `{"sub":"alice","exp":null}`), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "exp missing", token: raw(hdr, `{"sub":"alice"}`), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "exp 1e19", token: raw(hdr, `{"sub":"alice","exp":1e19}`), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "exp negative", token: raw(hdr, `{"sub":"alice","exp":-1}`), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "exp zero", token: raw(hdr, `{"sub":"alice","exp":0}`), wantErr: connectjwt.ErrExpired},
+		{name: "exp fractional", token: raw(hdr, fmt.Sprintf(`{"sub":"alice","exp":%d.5}`, n))},
+		{name: "nbf 1e19", token: raw(hdr, pl(`,"nbf":1e19`)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "nbf in future", token: raw(hdr, pl(fmt.Sprintf(`,"nbf":%d`, n+30))), wantErr: connectjwt.ErrNotYetValid},
+		{name: "nbf now", token: raw(hdr, pl(fmt.Sprintf(`,"nbf":%d`, n)))},
+		{name: "iat in future", token: raw(hdr, pl(fmt.Sprintf(`,"iat":%d`, n+30))), wantErr: connectjwt.ErrNotYetValid},
+		{name: "iat as string", token: raw(hdr, pl(`,"iat":"now"`)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "aud but none configured", token: raw(hdr, pl(`,"aud":"api"`)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "aud empty array, none configured", token: raw(hdr, pl(`,"aud":[]`))},
+		{name: "aud as number", token: raw(hdr, pl(`,"aud":1`)), opts: []connectjwt.Option{connectjwt.WithAudience("api")}, wantErr: connectjwt.ErrInvalidClaims},
+		{name: "aud array match", token: raw(hdr, pl(`,"aud":["x","api"]`)), opts: []connectjwt.Option{connectjwt.WithAudience("api")}},
+		{name: "iss wrong", token: raw(hdr, pl(`,"iss":"evil"`)), opts: []connectjwt.Option{connectjwt.WithIssuer("good")}, wantErr: connectjwt.ErrInvalidClaims},
+		{name: "iss as number", token: raw(hdr, pl(`,"iss":1`)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "sub a number", token: raw(hdr, fmt.Sprintf(`{"sub":42,"exp":%d}`, n+60)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "sub an object", token: raw(hdr, fmt.Sprintf(`{"sub":{"id":"alice"},"exp":%d}`, n+60)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "sub empty", token: raw(hdr, fmt.Sprintf(`{"sub":"","exp":%d}`, n+60)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "fresh not a boolean", token: raw(hdr, pl(`,"fresh":"yes"`)), wantErr: connectjwt.ErrInvalidClaims},
+		{name: "payload is an array", token: raw(hdr, `["sub","alice"]`), wantErr: connectjwt.ErrMalformed},
+		{name: "payload trailing garbage", token: raw(hdr, pl(``)+`x`), wantErr: connectjwt.ErrMalformed},
+		{name: "crit header", token: raw(`{"alg":"HS256","typ":"at+jwt","crit":["exp"],"exp":1}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "crit empty", token: raw(`{"alg":"HS256","typ":"at+jwt","crit":[]}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "cty JWT", token: raw(`{"alg":"HS256","typ":"at+jwt","cty":"JWT"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "cty application/jwt", token: raw(`{"alg":"HS256","typ":"at+jwt","cty":"application/jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "alg missing", token: raw(`{"typ":"at+jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "alg not a string", token: raw(`{"alg":["HS256"],"typ":"at+jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "typ refresh", token: raw(`{"alg":"HS256","typ":"refresh+jwt"}`, pl(``)), wantErr: connectjwt.ErrWrongTokenType},
+		{name: "non-canonical signature", token: signSegments(t, hSeg, pSeg, secret)[:len(validTok)-len(sig)] + nonCanonical(sig), wantErr: connectjwt.ErrMalformed},
+		{name: "non-canonical payload", token: signSegments(t, hSeg, nonCanonical(pSeg), secret), wantErr: connectjwt.ErrMalformed},
+		{name: "non-canonical header", token: signSegments(t, nonCanonical(hOddSeg), pSeg, secret), wantErr: connectjwt.ErrMalformed},
+		{name: "invalid UTF-8 in payload", token: raw(hdr, fmt.Sprintf(`{"sub":"al`+"\xff"+`ice","exp":%d}`, n+60)), wantErr: connectjwt.ErrMalformed},
+		{name: "invalid UTF-8 in other claim", token: raw(hdr, pl(`,"name":"`+"\xc3\x28"+`"`)), wantErr: connectjwt.ErrMalformed},
+		{name: "invalid UTF-8 in header", token: raw(`{"alg":"HS256","typ":"at+jwt","x":"`+"\xff"+`"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "header not JSON", token: raw(`alg=HS256`, pl(``)), wantErr: connectjwt.ErrMalformed},
+		{name: "custom identity claim", token: raw(hdr, pl(`,"uid":"u-1"`)), opts: []connectjwt.Option{connectjwt.WithIdentityClaim("uid")}},
+		{name: "custom identity claim missing", token: raw(hdr, pl(``)), opts: []connectjwt.Option{connectjwt.WithIdentityClaim("uid")}, wantErr: connectjwt.ErrInvalidClaims},
+		{name: "custom identity claim not a string", token: raw(hdr, pl(`,"uid":7`)), opts: []connectjwt.Option{connectjwt.WithIdentityClaim("uid")}, wantErr: connectjwt.ErrInvalidClaims},
+	}
+	// The payload check must not run before the signature check: a forged
+	// expired token is a bad signature, not "expired".
+	forged := raw(hdr, fmt.Sprintf(`{"sub":"alice","exp":%d}`, n-60))
+	forged = forged[:strings.LastIndexByte(forged, '.')+1] + sig
+	tests = append(tests, tc{name: "forged expired token", token: forged, wantErr: connectjwt.ErrInvalidSignature})
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := append([]connectjwt.Option{connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithClock(func() time.Time { return now })}, tt.opts...)
+			v, err := connectjwt.NewValidator(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := v.Validate(context.Background(), tt.token)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				if c.Identity == "" {
+					t.Fatalf("no identity in %+v", c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted: %+v", c)
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if c != nil {
+				t.Errorf("claims returned with an error")
+			}
+			if want := connectjwt.ReasonOf(tt.wantErr); connectjwt.ReasonOf(err) != want {
+				t.Errorf("ReasonOf = %v, want %v", connectjwt.ReasonOf(err), want)
+			}
+			for _, part := range strings.Split(tt.token, ".") {
+				if len(part) > 4 && strings.Contains(err.Error(), part) {
+					t.Errorf("error %q leaks the token", err)
+				}
+			}
+		})
+	}
+}
+
+func TestLeewayBoundaries(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	n := now.Unix()
+	const leeway = 30 * time.Second
+	tests := []struct {
+		name    string
+		claims  jwt.MapClaims
+		leeway  time.Duration
+		wantErr error
+	}{
+		{"exp now, no leeway", jwt.MapClaims{"exp": n}, 0, connectjwt.ErrExpired},
+		{"exp now+1, no leeway", jwt.MapClaims{"exp": n + 1}, 0, nil},
+		{"exp now-30 at leeway", jwt.MapClaims{"exp": n - 30}, leeway, connectjwt.ErrExpired},
+		{"exp now-29 within leeway", jwt.MapClaims{"exp": n - 29}, leeway, nil},
+		{"exp now-31 beyond leeway", jwt.MapClaims{"exp": n - 31}, leeway, connectjwt.ErrExpired},
+		{"nbf now+1, no leeway", jwt.MapClaims{"exp": n + 60, "nbf": n + 1}, 0, connectjwt.ErrNotYetValid},
+		{"nbf now+30 at leeway", jwt.MapClaims{"exp": n + 60, "nbf": n + 30}, leeway, nil},
+		{"nbf now+31 beyond leeway", jwt.MapClaims{"exp": n + 60, "nbf": n + 31}, leeway, connectjwt.ErrNotYetValid},
+		{"iat now+30 at leeway", jwt.MapClaims{"exp": n + 60, "iat": n + 30}, leeway, nil},
+		{"iat now+31 beyond leeway", jwt.MapClaims{"exp": n + 60, "iat": n + 31}, leeway, connectjwt.ErrNotYetValid},
+		{"iat now, no leeway", jwt.MapClaims{"exp": n + 60, "iat": n}, 0, nil},
+		{"iat now+1, no leeway", jwt.MapClaims{"exp": n + 60, "iat": n + 1}, 0, connectjwt.ErrNotYetValid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.claims["sub"] = "alice"
+			tok := mintHS256(t, tt.claims, nil)
+			v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)),
+				connectjwt.WithClock(func() time.Time { return now }), connectjwt.WithLeeway(tt.leeway))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = v.Validate(context.Background(), tok)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			// Time failures are only reported for verified tokens, which
+			// therefore carry their claims.
+			var f *connectjwt.Failure
+			if !errors.As(err, &f) || f.Claims == nil || f.Claims.Identity != "alice" {
+				t.Errorf("failure %+v has no verified claims", f)
+			}
+		})
+	}
+}
+
+func TestValidateRefreshAndTypes(t *testing.T) {
+	now := time.Now()
+	claims := jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()}
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := mintHS256(t, claims, nil)
+	refresh := mintHS256(t, claims, map[string]any{"typ": "refresh+jwt"})
+	if _, err := v.Validate(context.Background(), refresh); !errors.Is(err, connectjwt.ErrWrongTokenType) {
+		t.Errorf("refresh as access: %v", err)
+	}
+	if _, err := v.ValidateRefresh(context.Background(), access); !errors.Is(err, connectjwt.ErrWrongTokenType) {
+		t.Errorf("access as refresh: %v", err)
+	}
+	if c, err := v.ValidateRefresh(context.Background(), refresh); err != nil || c.Identity != "alice" {
+		t.Errorf("refresh: %v", err)
+	}
+	if _, err := v.Validate(context.Background(), ""); !errors.Is(err, connectjwt.ErrMissing) {
+		t.Errorf("empty token: %v", err)
+	}
+	var zero *connectjwt.Validator
+	if _, err := zero.Validate(context.Background(), access); err == nil {
+		t.Errorf("nil validator accepted a token")
+	}
+	if _, err := (&connectjwt.Validator{}).Validate(context.Background(), access); err == nil {
+		t.Errorf("zero validator accepted a token")
+	}
+}
+
+// Failure.Cause keeps the blocklist's error for logging (documented on
+// Failure.Cause), while the message stays generic.
+func TestBlocklistErrorCause(t *testing.T) {
+	storeErr := errors.New("redis: connection refused")
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)),
+		connectjwt.WithBlocklist(connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
+			return false, storeErr
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Validate(context.Background(), mintHS256(t, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix()}, nil))
+	if !errors.Is(err, connectjwt.ErrUnavailable) || connectjwt.ReasonOf(err) != connectjwtv1.Reason_REASON_UNAVAILABLE {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "redis") {
+		t.Errorf("message leaks the store error: %v", err)
+	}
+	var f *connectjwt.Failure
+	if !errors.As(err, &f) || !errors.Is(f.Cause, storeErr) {
+		t.Errorf("Failure.Cause = %v, want the blocklist's error", f.Cause)
+	}
+}
