@@ -3,6 +3,7 @@ package connectjwt
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // tokenFromHeader extracts the token from the values of the configured
@@ -13,7 +14,8 @@ import (
 // The rules (security.md §5): exactly one header line; an empty value or one
 // with another scheme counts as missing (it may be meant for another layer);
 // the scheme is matched case-insensitively and followed by one or more
-// spaces; the value is capped at maxBytes.
+// spaces; whitespace around the value is ignored; the value is capped at
+// maxBytes.
 func tokenFromHeader(h http.Header, canonicalName, scheme string, maxBytes int) (string, error) {
 	values := h[canonicalName]
 	switch len(values) {
@@ -23,7 +25,10 @@ func tokenFromHeader(h http.Header, canonicalName, scheme string, maxBytes int) 
 	default:
 		return "", fmt.Errorf("%w: more than one %s header", ErrMalformed, canonicalName)
 	}
-	v := values[0]
+	// Optional whitespace around a field value (RFC 9110 §5.5): HTTP/1.1
+	// servers strip it, Go's HTTP/2 server does not; trim it so every
+	// protocol reads the same header the same way.
+	v := strings.Trim(values[0], " \t")
 	if v == "" {
 		return "", ErrMissing
 	}

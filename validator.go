@@ -276,6 +276,9 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	err = verify(ctx, src.keys, token[:dot2], sig, hdr)
 	releaseScratch(sigBuf)
 	if err != nil {
+		if f, ok := err.(*Failure); ok {
+			return nil, f
+		}
 		return nil, fail(err, nil)
 	}
 	// 5. Explicit typing (RFC 8725 §3.11).
@@ -468,7 +471,9 @@ func (v *Validator) route(members []jsonMember) *trustedIssuer {
 func verify(ctx context.Context, keys keySource, signingString string, sig []byte, hdr joseHeader) error {
 	candidates, err := keys.lookup(ctx, hdr.kid, hdr.alg)
 	if err != nil {
-		return fmt.Errorf("%w: keys are unavailable", ErrUnavailable)
+		f := fail(fmt.Errorf("%w: keys are unavailable", ErrUnavailable), nil)
+		f.Cause = err // for loaders and logs; never sent by default
+		return f
 	}
 	tried := 0
 	for _, k := range candidates {
