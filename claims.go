@@ -110,6 +110,26 @@ type authState struct {
 	claims *Claims
 }
 
+// authContext carries an authState: one allocation per call where
+// context.WithValue and a separate *authState would take two.
+type authContext struct {
+	context.Context
+	st authState
+}
+
+func withAuth(ctx context.Context, st authState) context.Context {
+	return &authContext{Context: ctx, st: st}
+}
+
+// Value returns the auth state for claimsKey and defers to the parent
+// otherwise.
+func (c *authContext) Value(key any) any {
+	if _, ok := key.(claimsKey); ok {
+		return &c.st
+	}
+	return c.Context.Value(key)
+}
+
 // ClaimsFromContext returns the verified claims of the call, Flask's
 // get_jwt(). It returns false when the call was not authenticated, e.g. an
 // anonymous call to an optional procedure, or a public one.
@@ -134,7 +154,7 @@ func IdentityFromContext(ctx context.Context) (string, bool) {
 // NewContextWithClaims returns a context carrying claims, for tests of
 // handlers that read [ClaimsFromContext].
 func NewContextWithClaims(ctx context.Context, claims *Claims) context.Context {
-	return context.WithValue(ctx, claimsKey{}, &authState{claims: claims})
+	return withAuth(ctx, authState{claims: claims})
 }
 
 // Parsing of registered claims. Every function returns an error wrapping

@@ -125,19 +125,19 @@ func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer 
 	}
 	p := i.policy(spec)
 	if p.Public {
-		return context.WithValue(ctx, claimsKey{}, &authState{owner: i}), nil
+		return withAuth(ctx, authState{owner: i}), nil
 	}
 	claims, f := i.v.validateHeader(ctx, h)
 	if f == nil {
 		f = i.cfg.authorize(ctx, spec.Procedure, p, claims)
 	} else if p.Optional && errors.Is(f, ErrMissing) {
-		return context.WithValue(ctx, claimsKey{}, &authState{owner: i}), nil
+		return withAuth(ctx, authState{owner: i}), nil
 	}
 	if f != nil {
 		f.Procedure = spec.Procedure
 		return ctx, i.reject(ctx, f, peer)
 	}
-	return context.WithValue(ctx, claimsKey{}, &authState{owner: i, claims: claims}), nil
+	return withAuth(ctx, authState{owner: i, claims: claims}), nil
 }
 
 // policy returns the procedure's policy, resolving .proto options once per

@@ -18,24 +18,32 @@ import (
 // Why Receive needs more than a clock check: a handler blocked in Receive
 // while the client sends nothing is blocked in a read of the request body,
 // which does not watch any context; cancelling the handler's context does not
-// wake it. So Receive runs the inner Receive on its own goroutine and waits
-// for whichever comes first, the message or the expiry. The inner Receive
-// decodes into a fresh message of the same type, copied into the caller's
-// message only when it arrived in time: an abandoned inner Receive can never
-// write into memory the handler owns. After expiry no further inner Receive
-// is started, and the abandoned one returns when the stream is torn down
-// (connect-go closes the request body when the handler returns), so it does
-// not leak.
+// wake it. So, on client- and bidi-streams, Receive runs the inner Receive on
+// its own goroutine and waits for whichever comes first: the message, the
+// expiry or the end of the call. The inner Receive decodes into a fresh
+// message of the same type, copied into the caller's message only when it
+// arrived in time: an abandoned inner Receive can never write into memory the
+// handler owns. After that no further inner Receive is started, and the
+// abandoned one returns when the stream is torn down (connect-go closes the
+// request body when the handler returns), so it does not leak.
+//
+// On server streams the one request message travels with the call, so
+// Receive reads it directly; one that completes after expiry is refused.
 type expiringConn struct {
 	connect.StreamingHandlerConn
+	// ctx is the stream's context; it ends with cause errStreamExpired at
+	// the token's expiry.
+	ctx      context.Context
 	now      func() time.Time
 	deadline time.Time
-	expired  atomic.Bool
-	// expiredCh is closed by the expiry timer.
-	expiredCh chan struct{}
-	// results carries the outcome of the one inner Receive in flight. A
-	// StreamingHandlerConn allows one Receive at a time, so one slot is
-	// enough; an abandoned Receive writes its result here and exits.
+	// waitForClient: the client sends messages during the stream, so a
+	// Receive may wait on a silent client.
+	waitForClient bool
+	expired       atomic.Bool
+	// results carries the outcome of the one inner Receive in flight (made
+	// at the first Receive). A StreamingHandlerConn allows one Receive at a
+	// time, so one slot is enough; an abandoned Receive writes here and
+	// exits.
 	results chan error
 	// abandoned is set once a Receive returned before its inner Receive:
 	// from then on the stream is dead.
@@ -49,13 +57,23 @@ type expiringConn struct {
 func (c *expiringConn) check() error {
 	if c.expired.Load() || !c.now().Before(c.deadline) {
 		c.expired.Store(true)
-		return c.expiredError()
+		return expiredError()
 	}
 	return nil
 }
 
-func (c *expiringConn) expiredError() error {
+func expiredError() error {
 	return connect.NewError(connect.CodeUnauthenticated, ErrExpired)
+}
+
+// ended returns the error for a stream whose context is done: expired, or
+// cancelled (the client went away).
+func (c *expiringConn) ended() error {
+	if errors.Is(context.Cause(c.ctx), errStreamExpired) {
+		c.expired.Store(true)
+		return expiredError()
+	}
+	return connect.NewError(connect.CodeCanceled, c.ctx.Err())
 }
 
 func (c *expiringConn) Receive(msg any) error {
@@ -63,13 +81,26 @@ func (c *expiringConn) Receive(msg any) error {
 		return err
 	}
 	if c.abandoned.Load() {
-		return c.expiredError()
+		return c.ended()
 	}
-	fresh, commit := freshMessage(msg)
+	var fresh any
+	var commit func()
+	if c.waitForClient {
+		fresh, commit = freshMessage(msg)
+	}
 	if fresh == nil {
-		// Not a pointer: nothing can be decoded into it; let the inner
-		// conn report that, synchronously.
-		return c.StreamingHandlerConn.Receive(msg)
+		// A server stream's request, or a msg that is not a pointer (the
+		// inner conn reports that): read directly, refuse a late one.
+		if err := c.StreamingHandlerConn.Receive(msg); err != nil {
+			if cerr := c.check(); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+		return c.check()
+	}
+	if c.results == nil {
+		c.results = make(chan error, 1)
 	}
 	inner := c.StreamingHandlerConn
 	go func() { c.results <- inner.Receive(fresh) }()
@@ -89,10 +120,9 @@ func (c *expiringConn) Receive(msg any) error {
 		}
 		commit()
 		return nil
-	case <-c.expiredCh:
+	case <-c.ctx.Done():
 		c.abandoned.Store(true)
-		c.expired.Store(true)
-		return c.expiredError()
+		return c.ended()
 	}
 }
 
@@ -107,16 +137,19 @@ func (c *expiringConn) Send(msg any) error {
 // a function that moves the decoded message into msg; fresh is nil when msg
 // is not a pointer.
 func freshMessage(msg any) (fresh any, commit func()) {
-	v := reflect.ValueOf(msg)
-	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
-		return nil, nil
-	}
 	if m, ok := msg.(proto.Message); ok {
+		if !m.ProtoReflect().IsValid() {
+			return nil, nil
+		}
 		f := m.ProtoReflect().New().Interface()
 		return f, func() {
 			proto.Reset(m)
 			proto.Merge(m, f)
 		}
+	}
+	v := reflect.ValueOf(msg)
+	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
+		return nil, nil
 	}
 	f := reflect.New(v.Type().Elem())
 	return f.Interface(), func() { v.Elem().Set(f.Elem()) }
@@ -126,27 +159,24 @@ func freshMessage(msg any) (fresh any, commit func()) {
 var errStreamExpired = errors.New("connectjwt: token expired during the stream")
 
 // untilExpiry runs a streaming handler that must stop when the token
-// expires: a timer cancels the context at exp (plus leeway) and wakes a
-// Receive that is waiting for the client, every Send and Receive checks the
-// clock, and an expired stream ends with the loader's expired error whatever
-// the handler returned.
+// expires: the stream's context ends at exp (plus leeway) with cause
+// errStreamExpired, which also wakes a Receive waiting for the client; every
+// Send and Receive checks the clock; and an expired stream ends with the
+// loader's expired error whatever the handler returned.
 func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHandlerConn, claims *Claims, next connect.StreamingHandlerFunc) error {
 	deadline := claims.ExpiresAt.Add(i.cfg.leeway)
-	parent := ctx // for the loader: the stream's own context is cancelled by then
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	parent := ctx // for the loader: the stream's own context has ended by then
+	// The timeout is measured on the configured clock (WithClock) and run
+	// on the real one.
+	ctx, cancel := context.WithTimeoutCause(ctx, deadline.Sub(i.cfg.now()), errStreamExpired)
+	defer cancel()
 	ec := &expiringConn{
 		StreamingHandlerConn: conn,
+		ctx:                  ctx,
 		now:                  i.cfg.now,
 		deadline:             deadline,
-		expiredCh:            make(chan struct{}),
-		results:              make(chan error, 1),
+		waitForClient:        conn.Spec().StreamType&connect.StreamTypeClient != 0,
 	}
-	timer := time.AfterFunc(deadline.Sub(i.cfg.now()), func() {
-		close(ec.expiredCh) // an AfterFunc timer fires at most once
-		cancel(errStreamExpired)
-	})
-	defer timer.Stop()
 	err := next(ctx, ec)
 	if ec.expired.Load() || errors.Is(context.Cause(ctx), errStreamExpired) {
 		f := fail(ErrExpired, claims)
