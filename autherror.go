@@ -44,6 +44,9 @@ func DefaultError(f *Failure) *connect.Error {
 // custom loader that sends its own message should set the detail's Message
 // to that message too, as the .proto promises clients they are the same.
 func AuthErrorOf(f *Failure) *connectjwtv1.AuthError {
+	if f == nil {
+		f = fail(ErrMalformed, nil)
+	}
 	ae := &connectjwtv1.AuthError{
 		Reason:        f.Reason,
 		Message:       f.Error(),

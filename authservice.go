@@ -163,6 +163,12 @@ func (s *AuthService) revoker(ctx context.Context) (*Claims, error) {
 	if !ok {
 		return nil, DefaultError(fail(ErrMissing, nil))
 	}
+	// Identities are only unique within an issuer: a caller with a token
+	// of another trusted issuer (WithJWKS) must not log out, or revoke the
+	// tokens of, a local user who happens to share its identity.
+	if caller.Issuer != s.issuer.cfg.issuer {
+		return nil, DefaultError(fail(fmt.Errorf("%w: tokens of another issuer cannot be revoked here", ErrAccessDenied), caller))
+	}
 	return caller, nil
 }
 
@@ -175,6 +181,9 @@ func (s *AuthService) ownToken(ctx context.Context, caller *Claims, tok string) 
 	}
 	if f != nil && (errors.Is(f, ErrExpired) || errors.Is(f, ErrRevoked)) {
 		c, f = f.Claims, nil
+	}
+	if f != nil && errors.Is(f, ErrUnavailable) {
+		return nil, DefaultError(f) // the store is down: retryable, not the caller's fault
 	}
 	if f != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("token to revoke: %w", f))

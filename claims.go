@@ -271,10 +271,8 @@ func parseClaims(c *Claims, members []jsonMember, identityClaim string, known *t
 			return err
 		}
 	}
-	if c.ExpiresAt.IsZero() {
-		if _, ok := member(members, "exp"); !ok {
-			return fmt.Errorf("%w: exp is required", ErrInvalidClaims)
-		}
+	if c.ExpiresAt.IsZero() { // a parsed exp is never the zero time
+		return fmt.Errorf("%w: exp is required", ErrInvalidClaims)
 	}
 	if identityClaim == "sub" {
 		c.Identity = c.Subject

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -40,6 +41,7 @@ func NewIssuer(opts ...Option) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.cacheSize = -1 // the issuer validates refresh tokens, which are never cached
 	v, err := newValidator(cfg)
 	if err != nil {
 		return nil, err
@@ -120,7 +122,8 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 	if identity == "" {
 		return "", time.Time{}, errors.New("connectjwt: identity must not be empty")
 	}
-	now := is.cfg.now().Truncate(time.Second)
+	issuedAt := is.cfg.now()
+	now := issuedAt.Truncate(time.Second)
 	ttl, typ := is.cfg.accessTTL, is.cfg.accessType
 	if refresh {
 		ttl, typ = is.cfg.refreshTTL, is.cfg.refreshType
@@ -133,9 +136,12 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 			return "", time.Time{}, fmt.Errorf("connectjwt: claims loader: %w", err)
 		}
 		for k, v := range extra {
-			switch k {
-			case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", is.cfg.identityClaim:
-				return "", time.Time{}, fmt.Errorf("connectjwt: claims loader may not set %q", k)
+			// Names are compared ignoring case: a "Sub" beside "sub" would
+			// make the token fail validation as case-colliding.
+			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", is.cfg.identityClaim} {
+				if strings.EqualFold(k, reserved) {
+					return "", time.Time{}, fmt.Errorf("connectjwt: claims loader may not set %q", k)
+				}
 			}
 			claims[k] = v
 		}
@@ -145,7 +151,10 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		return "", time.Time{}, err
 	}
 	claims[is.cfg.identityClaim] = identity
-	claims["iat"] = now.Unix()
+	// iat keeps milliseconds: a revocation of every token issued until a
+	// moment (Logout everywhere) must not catch tokens issued later in the
+	// same second.
+	claims["iat"] = float64(issuedAt.UnixMilli()) / 1e3
 	claims["nbf"] = now.Unix()
 	claims["exp"] = exp.Unix()
 	claims["jti"] = jti

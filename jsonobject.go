@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -75,9 +77,12 @@ func uniqueNames(members []jsonMember) error {
 		}
 		return nil
 	}
+	// Above the pairwise limit, key a map by the name folded the way
+	// encoding/json matches struct fields (ToUpper(ToLower(r)) per rune),
+	// so "ſub" and "sub" collide here as they would in Claims.Decode.
 	seen := make(map[string]struct{}, len(members))
 	for _, m := range members {
-		k := string(bytes.ToLower(m.name))
+		k := strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, string(m.name))
 		if _, dup := seen[k]; dup {
 			return errDuplicateName
 		}

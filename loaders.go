@@ -15,7 +15,9 @@ import (
 // from DefaultError(f) and change what you need.
 //
 // A loader that returns nil does not let the call through: [DefaultError] is
-// sent instead. Loaders run on the request path and must not block.
+// sent instead. Loaders run on the request path and must not block. Return a
+// new error on every call: the interceptor adds WWW-Authenticate to its
+// metadata, so a shared *connect.Error would be written concurrently.
 type Loader func(ctx context.Context, f *Failure) *connect.Error
 
 type loaders struct {

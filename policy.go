@@ -73,7 +73,15 @@ func (c *config) setPolicy(procedure string, p Policy) {
 		c.errorf("procedure %q cannot be public and require anything", procedure)
 		return
 	}
+	if old, ok := c.policies[procedure]; ok && !old.equal(p) {
+		c.errorf("procedure %q is given two different policies", procedure)
+		return
+	}
 	c.policies[procedure] = p
+}
+
+func (p Policy) equal(q Policy) bool {
+	return p.Public == q.Public && p.Optional == q.Optional && p.Fresh == q.Fresh && slices.Equal(p.Scopes, q.Scopes)
 }
 
 // WithClaimsCheck runs check on the verified claims of every authenticated
@@ -123,22 +131,29 @@ const (
 
 // ProcedurePolicy is the effective policy of one procedure.
 type ProcedurePolicy struct {
+	// Procedure is the full name, "/package.Service/Method".
 	Procedure string
-	Policy    Policy
-	Source    PolicySource
+	// Policy is what the procedure requires.
+	Policy Policy
+	// Source says where Policy comes from.
+	Source PolicySource
 }
 
 // Policies returns the effective policy of every method of the given
 // services, e.g. examplev1.File_example_v1_example_proto.Services(), for
 // startup logs and tests.
 func (i *Interceptor) Policies(services protoreflect.ServiceDescriptors) []ProcedurePolicy {
+	configured := i != nil && i.cfg != nil // the zero Interceptor refuses every call
 	var out []ProcedurePolicy
 	for s := range services.Len() {
 		sd := services.Get(s)
 		for m := range sd.Methods().Len() {
 			md := sd.Methods().Get(m)
 			procedure := "/" + string(sd.FullName()) + "/" + string(md.Name())
-			p, src := i.cfg.policyFor(procedure, md)
+			p, src := Policy{}, PolicyFromDefault
+			if configured {
+				p, src = i.cfg.policyFor(procedure, md)
+			}
 			out = append(out, ProcedurePolicy{Procedure: procedure, Policy: p, Source: src})
 		}
 	}

@@ -14,7 +14,10 @@ import (
 //
 // IsRevoked reports a token as revoked when its jti was revoked, or when its
 // identity was revoked at or after the token's iat (a token without iat
-// counts as issued at the beginning of time). Implementations must fail
+// counts as issued at the beginning of time). Identity revocations are keyed
+// by identity alone: an interceptor that also trusts other issuers
+// ([WithJWKS]) with the same store revokes their tokens of an equal identity
+// too. [AuthService] only lets callers with tokens of its own issuer revoke. Implementations must fail
 // closed: when they cannot answer, they return an error, and the call fails
 // with [ErrUnavailable].
 type RevocationStore interface {

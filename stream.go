@@ -73,6 +73,9 @@ func (c *expiringConn) ended() error {
 		c.expired.Store(true)
 		return expiredError()
 	}
+	if errors.Is(c.ctx.Err(), context.DeadlineExceeded) {
+		return connect.NewError(connect.CodeDeadlineExceeded, c.ctx.Err())
+	}
 	return connect.NewError(connect.CodeCanceled, c.ctx.Err())
 }
 

@@ -488,9 +488,11 @@ func verify(ctx context.Context, keys keySource, signingString string, sig []byt
 		if err == nil {
 			return nil
 		}
-		if !isSignatureError(err) {
-			return fmt.Errorf("%w: key cannot verify this token", ErrInvalidSignature)
-		}
+		// Any error means this key does not verify this signature
+		// (golang-jwt returns rsa.ErrVerification for RS/PS,
+		// ErrECDSAVerification, ErrEd25519Verification or
+		// ErrSignatureInvalid for the others); keys are bound to their
+		// algorithm at construction, so try the next candidate.
 	}
 	if tried == 0 {
 		return fmt.Errorf("%w: no key matches the token", ErrInvalidSignature)
@@ -547,12 +549,6 @@ func hmacPool(k *boundKey, m *jwt.SigningMethodHMAC, secret []byte) *sync.Pool {
 		runtime.AddCleanup(k, func(wp weak.Pointer[boundKey]) { hmacPools.Delete(wp) }, wp)
 	}
 	return actual.(*sync.Pool)
-}
-
-func isSignatureError(err error) bool {
-	return errors.Is(err, jwt.ErrSignatureInvalid) ||
-		errors.Is(err, jwt.ErrECDSAVerification) ||
-		errors.Is(err, jwt.ErrEd25519Verification)
 }
 
 func (t *trustedIssuer) checkIssuerAudience(c *Claims) error {
