@@ -149,14 +149,16 @@ func WithJWKS(issuer, jwksURL string, audience ...string) Option {
 // construction. Here no goroutine outlives a fetch: refreshes are started
 // by requests.
 func WithRemoteKeySet(set RemoteKeySet) Option {
-	ti, r, err := newRemoteIssuer(set)
+	ti, _, err := newRemoteIssuer(set)
 	return option{scopeVerify, "WithRemoteKeySet", func(c *config) {
 		if err != nil {
 			c.errs = append(c.errs, err)
 			return
 		}
 		c.remote = append(c.remote, ti)
-		r.start()
+		// The first fetch starts when the validator is built (see
+		// newValidator), not here: a constructor that then fails must not
+		// leave fetches running.
 	}}
 }
 
@@ -206,6 +208,21 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, *remoteKeys, error) {
 		base = http.DefaultTransport
 	}
 	client.Transport = cappedTransport{base}
+	// A redirect must meet the same rule as the URL: no https → http
+	// downgrade unless plain HTTP is allowed.
+	next := client.CheckRedirect
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		if err := checkJWKSURL(req.URL.String(), set.AllowInsecureHTTP); err != nil {
+			return fmt.Errorf("redirect refused: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
 	r := &remoteKeys{
 		url:          set.URL,
 		client:       client,

@@ -728,3 +728,53 @@ func TestJWKSInterceptorUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// A redirect from an https key server to plain http is refused. The plain
+// server is reachable (the client's dialer routes the remote host name to
+// it), so without the check the keys would be fetched.
+func TestJWKSRedirectDowngradeRefused(t *testing.T) {
+	var hits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write([]byte(`{"keys":[]}`))
+	}))
+	defer plain.Close()
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://keys.example.test/jwks.json", http.StatusFound)
+	}))
+	defer secure.Close()
+	client := secure.Client()
+	tr := client.Transport.(*http.Transport).Clone()
+	var d net.Dialer
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == "keys.example.test:80" {
+			addr = plain.Listener.Addr().String()
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	client.Transport = tr
+	v, err := connectjwt.NewValidator(connectjwt.WithRemoteKeySet(connectjwt.RemoteKeySet{
+		Issuer: "https://idp.test/", URL: secure.URL + "/jwks.json", HTTPClient: client,
+		MaxWait: time.Second, FetchTimeout: time.Second,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": "https://idp.test/", "sub": "a", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["typ"] = "at+jwt"
+	tok.Header["kid"] = "k"
+	signed, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Validate(context.Background(), signed); !errors.Is(err, connectjwt.ErrUnavailable) {
+		t.Errorf("Validate after a downgrade redirect = %v, want ErrUnavailable", err)
+	}
+	if hits.Load() != 0 {
+		t.Error("the plain-http key server was fetched after a redirect")
+	}
+}

@@ -160,6 +160,13 @@ func newValidator(cfg *config) (*Validator, error) {
 		}
 		v.remote = append(v.remote, r)
 	}
+	// Everything checked: start the first fetch of each remote key set, in
+	// the background (a failed fetch does not fail construction).
+	for _, r := range v.remote {
+		if s, ok := r.keys.(interface{ start() }); ok {
+			s.start()
+		}
+	}
 	return v, nil
 }
 
