@@ -100,7 +100,7 @@ function assertAuthError(err: unknown, code: Code, reason: Reason): ConnectError
 }
 
 describe("Go example server", { skip: exampleExists() ? false : `${exampleMain} does not exist yet`, timeout: 300_000 }, () => {
-  let server: ExampleServer;
+  let server: ExampleServer & { secret: string };
 
   before(async () => {
     server = await startExample();

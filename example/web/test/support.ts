@@ -1,14 +1,11 @@
 // Servers and the browser for the e2e test: the Go example, a static server
 // for a second origin, and Debian's Chromium through playwright-core.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { chromium, type Browser } from "playwright-core";
 
 /** example/web (this file is example/web/test/support.ts). */
@@ -16,115 +13,15 @@ export const webRoot = fileURLToPath(new URL("../", import.meta.url));
 export const repoRoot = resolve(webRoot, "..", "..");
 export const distDir = join(webRoot, "dist");
 
-const BUILD_TIMEOUT_MS = 240_000;
-const START_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 5_000;
 const LAUNCH_TIMEOUT_MS = 30_000;
 
-/** Processes still running; killed if the test process exits early. */
-const children = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of children) {
-    child.kill("SIGKILL");
-  }
-});
-
-/**
- * Builds ./example into a temporary directory, or uses CONNECTJWT_EXAMPLE_BIN
- * when set (a binary built beforehand, e.g. by CI).
- */
-export async function buildExample(): Promise<{ bin: string; cleanup: () => Promise<void> }> {
-  const prebuilt = process.env.CONNECTJWT_EXAMPLE_BIN;
-  if (prebuilt) {
-    if (!existsSync(prebuilt)) {
-      throw new Error(`CONNECTJWT_EXAMPLE_BIN=${prebuilt} does not exist`);
-    }
-    return { bin: prebuilt, cleanup: async () => {} };
-  }
-  const dir = await mkdtemp(join(tmpdir(), "connectjwt-web-"));
-  const bin = join(dir, "example");
-  try {
-    await promisify(execFile)("go", ["build", "-o", bin, "./example"], {
-      cwd: repoRoot,
-      timeout: BUILD_TIMEOUT_MS,
-      maxBuffer: 16 << 20,
-    });
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`go build ./example failed: ${e.stderr || e.message}`);
-  }
-  return { bin, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
-export interface ExampleServer {
-  /** For example http://127.0.0.1:34567 */
-  baseUrl: string;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts the example on a free loopback port with `args` and `env` added,
- * and waits for its "listening on http://HOST:PORT" line.
- */
-export async function startExample(bin: string, args: string[], env: Record<string, string>): Promise<ExampleServer> {
-  const child = spawn(bin, ["-addr", "127.0.0.1:0", ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  let out = "";
-  const stop = async () => {
-    await kill(child, exited);
-    children.delete(child);
-  };
-  try {
-    const baseUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`example did not start within ${START_TIMEOUT_MS} ms; output:\n${out}`)),
-        START_TIMEOUT_MS,
-      );
-      child.stdout!.on("data", (chunk: Buffer) => {
-        out += chunk.toString("utf8");
-        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m !== null) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      child.stderr!.on("data", (chunk: Buffer) => {
-        out += chunk.toString("utf8");
-      });
-      child.once("exit", (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`example exited early (code ${code}, signal ${signal}); output:\n${out}`));
-      });
-      child.once("error", (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-    return { baseUrl, output: () => out, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
-
-async function kill(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return;
-  }
-  child.kill("SIGTERM");
-  const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), STOP_TIMEOUT_MS).unref());
-  if ((await Promise.race([exited, timeout])) === "timeout") {
-    child.kill("SIGKILL");
-    await exited;
-  }
-}
+// The Go example is built and run by the TypeScript package's test support,
+// shared with its own end-to-end tests.
+export {
+  buildExample,
+  runExample as startExample,
+  type ExampleServer,
+} from "../../../ts/test/support/server.js";
 
 export interface StaticServer {
   /** For example http://127.0.0.1:45678 */

@@ -1,4 +1,5 @@
-// Builds and runs the Go example server (go run ./example) for e2e tests.
+// Builds and runs the Go example server (go run ./example) for e2e tests;
+// example/web's tests use it too.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -27,8 +28,6 @@ export function exampleExists(): boolean {
 export interface ExampleServer {
   /** For example http://127.0.0.1:34567 */
   baseUrl: string;
-  /** The JWT_SECRET_KEY the server runs with (raw HS256 key bytes). */
-  secret: string;
   /** Everything the server wrote so far. */
   output(): string;
   stop(): Promise<void>;
@@ -38,39 +37,59 @@ const BUILD_TIMEOUT_MS = 240_000;
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
 
-/**
- * Builds the example with `go build` into a temporary directory, starts it
- * with `-addr 127.0.0.1:0` (the server picks a free port) and a random
- * JWT_SECRET_KEY, and waits for its "listening on http://HOST:PORT" line,
- * which carries the actual address.
- */
-export async function startExample(): Promise<ExampleServer> {
-  const dir = await mkdtemp(join(tmpdir(), "connectjwt-ts-"));
-  const bin = prebuilt || join(dir, "example");
-  if (!prebuilt) {
-    try {
-      await promisify(execFile)("go", ["build", "-o", bin, "./example"], {
-        cwd: repoRoot,
-        timeout: BUILD_TIMEOUT_MS,
-        maxBuffer: 16 << 20,
-      });
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true });
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`go build ./example failed: ${e.stderr || e.message}`);
-    }
+/** Servers still running; killed if the test process exits early. */
+const children = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of children) {
+    child.kill("SIGKILL");
   }
-  const secret = randomBytes(32).toString("hex"); // 64 bytes of key material
-  const child = spawn(bin, ["-addr", "127.0.0.1:0"], {
+});
+
+/**
+ * Builds ./example into a temporary directory, or uses CONNECTJWT_EXAMPLE_BIN
+ * when set. Shared by this package's tests and the browser page's
+ * (example/web).
+ */
+export async function buildExample(): Promise<{ bin: string; cleanup: () => Promise<void> }> {
+  if (prebuilt) {
+    if (!existsSync(prebuilt)) {
+      throw new Error(`CONNECTJWT_EXAMPLE_BIN=${prebuilt} does not exist`);
+    }
+    return { bin: prebuilt, cleanup: async () => {} };
+  }
+  const dir = await mkdtemp(join(tmpdir(), "connectjwt-example-"));
+  const bin = join(dir, "example");
+  try {
+    await promisify(execFile)("go", ["build", "-o", bin, "./example"], {
+      cwd: repoRoot,
+      timeout: BUILD_TIMEOUT_MS,
+      maxBuffer: 16 << 20,
+    });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`go build ./example failed: ${e.stderr || e.message}`);
+  }
+  return { bin, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Runs the built example with `-addr 127.0.0.1:0` (the server picks a free
+ * port) plus `args`, with `env` added to the environment, and waits for its
+ * "listening on http://HOST:PORT" line, which carries the actual address.
+ */
+export async function runExample(bin: string, args: string[] = [], env: Record<string, string> = {}): Promise<ExampleServer> {
+  const child = spawn(bin, ["-addr", "127.0.0.1:0", ...args], {
     cwd: repoRoot,
-    env: { ...process.env, JWT_SECRET_KEY: secret },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let out = "";
+  children.add(child);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let out = "";
   const stop = async () => {
     await kill(child, exited);
-    await rm(dir, { recursive: true, force: true });
+    children.delete(child);
   };
   try {
     const baseUrl = await new Promise<string>((resolve, reject) => {
@@ -78,15 +97,14 @@ export async function startExample(): Promise<ExampleServer> {
         () => reject(new Error(`example did not print "listening on http://..." within ${START_TIMEOUT_MS} ms; output:\n${out}`)),
         START_TIMEOUT_MS,
       );
-      const onData = (chunk: Buffer) => {
+      child.stdout!.on("data", (chunk: Buffer) => {
         out += chunk.toString("utf8");
-        const m = /listening on (http:\/\/[^\s"',]+)/.exec(out);
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
         if (m !== null) {
           clearTimeout(timer);
-          resolve(m[1]!.replace(/\/+$/, ""));
+          resolve(m[1]!);
         }
-      };
-      child.stdout!.on("data", onData);
+      });
       child.stderr!.on("data", (chunk: Buffer) => {
         out += chunk.toString("utf8");
       });
@@ -99,9 +117,32 @@ export async function startExample(): Promise<ExampleServer> {
         reject(err);
       });
     });
-    return { baseUrl, secret, output: () => out, stop };
+    return { baseUrl, output: () => out, stop };
   } catch (err) {
     await stop();
+    throw err;
+  }
+}
+
+/**
+ * Builds the example and runs it with a random JWT_SECRET_KEY, which the
+ * result carries so tests can mint their own tokens.
+ */
+export async function startExample(): Promise<ExampleServer & { secret: string }> {
+  const built = await buildExample();
+  const secret = randomBytes(32).toString("hex"); // 64 bytes of key material
+  try {
+    const server = await runExample(built.bin, [], { JWT_SECRET_KEY: secret });
+    return {
+      ...server,
+      secret,
+      stop: async () => {
+        await server.stop();
+        await built.cleanup();
+      },
+    };
+  } catch (err) {
+    await built.cleanup();
     throw err;
   }
 }
