@@ -64,17 +64,13 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwt
 	identity, err := s.authenticate(ctx, req.Msg.GetUsername(), req.Msg.GetPassword())
 	switch {
 	case errors.Is(err, ErrUnavailable):
-		f := fail(ErrUnavailable, nil)
-		f.Cause = err
-		return nil, DefaultError(f)
+		return nil, DefaultError(failCause(ErrUnavailable, nil, err))
 	case err != nil || identity == "":
-		f := fail(ErrInvalidCredentials, nil)
-		f.Cause = err
-		return nil, DefaultError(f)
+		return nil, DefaultError(failCause(ErrInvalidCredentials, nil, err))
 	}
 	pair, err := s.issuer.CreateTokenPair(ctx, identity, true)
 	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, errors.New("could not issue tokens"))
+		return nil, issueError()
 	}
 	return connect.NewResponse(&connectjwtv1.LoginResponse{Tokens: pair}), nil
 }
@@ -97,7 +93,7 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectj
 	}
 	pair, err := s.issuer.CreateTokenPair(ctx, claims.Identity, false)
 	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("could not issue tokens"))
+		return nil, issueError()
 	}
 	return connect.NewResponse(&connectjwtv1.RefreshResponse{Tokens: pair}), nil
 }
@@ -195,7 +191,11 @@ func (s *AuthService) ownToken(ctx context.Context, caller *Claims, tok string) 
 }
 
 func storeError(err error) error {
-	f := fail(fmt.Errorf("%w: revocation store failed", ErrUnavailable), nil)
-	f.Cause = err
-	return DefaultError(f)
+	return DefaultError(failCause(fmt.Errorf("%w: revocation store failed", ErrUnavailable), nil, err))
+}
+
+// issueError answers a failure to sign tokens; its cause (a signer's error)
+// stays on the server.
+func issueError() error {
+	return connect.NewError(connect.CodeInternal, errors.New("could not issue tokens"))
 }

@@ -196,6 +196,10 @@ func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, 
 	if e := s.get(token, now); e != nil {
 		return v.checkLive(ctx, e.claims, now)
 	}
+	if token == "" || len(token) > v.cfg.maxTokenBytes || !compactJWS(token) {
+		// Not a token: nothing to share or remember, so no lock, no key.
+		return v.validateUncached(ctx, token, false)
+	}
 	s.mu.Lock()
 	if e := s.entries[token]; e != nil && now.Before(e.expires) {
 		s.mu.Unlock()
@@ -216,11 +220,6 @@ func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, 
 			return v.validateUncached(ctx, token, false)
 		}
 		return v.checkLive(ctx, call.claims, v.cfg.now())
-	}
-	if token == "" || len(token) > v.cfg.maxTokenBytes {
-		// Not a token: no key in the maps.
-		s.mu.Unlock()
-		return v.validateUncached(ctx, token, false)
 	}
 	key := string([]byte(token)) // do not pin the request's memory
 	call := &cacheCall{done: make(chan struct{})}

@@ -121,3 +121,12 @@ func ReasonOf(err error) Reason {
 func fail(err error, claims *Claims) *Failure {
 	return &Failure{Reason: ReasonOf(err), Err: err, Claims: claims}
 }
+
+// failCause is fail keeping the underlying error (an application's, a
+// store's or a key server's) as the Failure's Cause, for loaders and logs;
+// the default loaders never send it.
+func failCause(err error, claims *Claims, cause error) *Failure {
+	f := fail(err, claims)
+	f.Cause = cause
+	return f
+}

@@ -149,7 +149,7 @@ func WithJWKS(issuer, jwksURL string, audience ...string) Option {
 // construction. Here no goroutine outlives a fetch: refreshes are started
 // by requests.
 func WithRemoteKeySet(set RemoteKeySet) Option {
-	ti, _, err := newRemoteIssuer(set)
+	ti, err := newRemoteIssuer(set)
 	return option{scopeVerify, "WithRemoteKeySet", func(c *config) {
 		if err != nil {
 			c.errs = append(c.errs, err)
@@ -162,15 +162,15 @@ func WithRemoteKeySet(set RemoteKeySet) Option {
 	}}
 }
 
-func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, *remoteKeys, error) {
+func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("connectjwt: key set %q: "+format, append([]any{set.Issuer}, args...)...)
 	}
 	if set.Issuer == "" {
-		return nil, nil, errors.New("connectjwt: a remote key set needs an issuer")
+		return nil, errors.New("connectjwt: a remote key set needs an issuer")
 	}
 	if err := checkJWKSURL(set.URL, set.AllowInsecureHTTP); err != nil {
-		return nil, nil, bad("%v", err)
+		return nil, bad("%v", err)
 	}
 	algs := slices.Clone(set.Algorithms)
 	if len(algs) == 0 {
@@ -178,7 +178,7 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, *remoteKeys, error) {
 	}
 	for _, a := range algs {
 		if !slices.Contains(remoteAlgorithms, a) || jwt.GetSigningMethod(a) == nil {
-			return nil, nil, bad("algorithm %q is not allowed for a remote key set", a)
+			return nil, bad("algorithm %q is not allowed for a remote key set", a)
 		}
 	}
 	dur := func(d *time.Duration, def time.Duration, name string) error {
@@ -196,7 +196,7 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, *remoteKeys, error) {
 		dur(&set.MaxWait, DefaultJWKSMaxWait, "MaxWait"),
 		dur(&set.FetchTimeout, DefaultJWKSFetchTimeout, "FetchTimeout"),
 	); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	client := &http.Client{}
 	if set.HTTPClient != nil {
@@ -234,7 +234,7 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, *remoteKeys, error) {
 		onError:      set.OnFetchError,
 	}
 	ti := &trustedIssuer{issuer: set.Issuer, audience: slices.Clone(set.Audience), algs: algs, keys: r}
-	return ti, r, nil
+	return ti, nil
 }
 
 // checkJWKSURL requires an absolute https URL, or http on a loopback host.

@@ -4,9 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -59,6 +61,10 @@ type boundKey struct {
 	method jwt.SigningMethod
 	verify any // []byte, *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
 	sign   any // []byte, *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey or nil
+	// macs pools keyed hashes of an HMAC secret (nil for other keys):
+	// hmac.New derives the pads from the key and allocates, which need not
+	// happen per token.
+	macs *sync.Pool
 }
 
 var hmacMinBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
@@ -93,6 +99,8 @@ func bindKey(k Key) (*boundKey, error) {
 		}
 		secret := append([]byte(nil), m...)
 		b.verify, b.sign = secret, secret
+		newHash := method.(*jwt.SigningMethodHMAC).Hash.New
+		b.macs = &sync.Pool{New: func() any { return &hmacState{mac: hmac.New(newHash, secret)} }}
 	case *rsa.PrivateKey:
 		if err := checkRSA(k.Algorithm, &m.PublicKey); err != nil {
 			return nil, bad("%v", err)

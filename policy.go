@@ -110,9 +110,7 @@ func (c *config) authorize(ctx context.Context, procedure string, p Policy, clai
 	}
 	if c.claimsCheck != nil {
 		if err := c.claimsCheck(ctx, procedure, claims); err != nil {
-			f := fail(ErrAccessDenied, claims)
-			f.Cause = err
-			return f
+			return failCause(ErrAccessDenied, claims, err)
 		}
 	}
 	return nil

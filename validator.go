@@ -1,22 +1,20 @@
 package connectjwt
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"net/http"
 	"net/textproto"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
-	"weak"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -53,8 +51,8 @@ type Validator struct {
 	keys      []*boundKey      // the local keys, for the Issuer
 	access    string           // normalized token types
 	refresh   string
-	cache     *tokenCache       // verified access tokens, or nil
-	keyIDs    map[string]string // the IDs of the local keys, as JSON string contents
+	cache     *tokenCache // verified access tokens, or nil
+	static    *staticKeys // the local keys, also v.local's key source
 }
 
 // A keySource finds the keys that may verify a token with this kid and alg.
@@ -130,18 +128,11 @@ func newValidator(cfg *config) (*Validator, error) {
 			return nil, fmt.Errorf("connectjwt: key algorithm %s is not in WithAlgorithms", b.alg)
 		}
 		v.keys = append(v.keys, b)
-		if b.id != "" {
-			if v.keyIDs == nil {
-				v.keyIDs = map[string]string{}
-			}
-			if raw, err := json.Marshal(b.id); err == nil && !strings.Contains(string(raw), `\\`) {
-				v.keyIDs[string(raw[1:len(raw)-1])] = b.id
-			}
-		}
 		static.all = append(static.all, b)
 		static.byID[b.id] = append(static.byID[b.id], b)
 	}
 	if len(v.keys) > 0 {
+		v.static = static
 		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: static}
 		for _, b := range v.keys {
 			if !slices.Contains(v.local.algs, b.alg) {
@@ -173,27 +164,24 @@ func newValidator(cfg *config) (*Validator, error) {
 // Validate verifies an access token and returns its claims. Every error is a
 // [*Failure] wrapping one of the sentinel errors.
 func (v *Validator) Validate(ctx context.Context, token string) (*Claims, error) {
-	c, f := v.validateToken(ctx, token, false)
-	if f != nil {
-		return nil, f
-	}
-	return c, nil
+	return claimsOrError(v.validateToken(ctx, token, false))
 }
 
 // ValidateRefresh verifies a refresh token and returns its claims; an access
 // token fails with [ErrWrongTokenType].
 func (v *Validator) ValidateRefresh(ctx context.Context, token string) (*Claims, error) {
-	c, f := v.validateToken(ctx, token, true)
-	if f != nil {
-		return nil, f
-	}
-	return c, nil
+	return claimsOrError(v.validateToken(ctx, token, true))
 }
 
 // ValidateHeader extracts the access token from the configured header of h
 // and verifies it.
 func (v *Validator) ValidateHeader(ctx context.Context, h http.Header) (*Claims, error) {
-	c, f := v.validateHeader(ctx, h)
+	return claimsOrError(v.validateHeader(ctx, h))
+}
+
+// claimsOrError returns f as an error only when it is set, so a nil
+// *Failure never becomes a non-nil error.
+func claimsOrError(c *Claims, f *Failure) (*Claims, error) {
 	if f != nil {
 		return nil, f
 	}
@@ -202,13 +190,18 @@ func (v *Validator) ValidateHeader(ctx context.Context, h http.Header) (*Claims,
 
 func (v *Validator) validateHeader(ctx context.Context, h http.Header) (*Claims, *Failure) {
 	if v == nil || v.cfg == nil {
-		return nil, fail(fmt.Errorf("%w: validator is not configured", ErrInvalidSignature), nil)
+		return nil, notConfigured()
 	}
 	token, err := tokenFromHeader(h, v.headerKey, v.cfg.scheme, v.cfg.maxTokenBytes)
 	if err != nil {
 		return nil, fail(err, nil)
 	}
 	return v.validateToken(ctx, token, false)
+}
+
+// notConfigured is the failure of the zero Validator: no key matches.
+func notConfigured() *Failure {
+	return fail(fmt.Errorf("%w: validator is not configured", ErrInvalidSignature), nil)
 }
 
 // joseHeader holds the JOSE header members we act on.
@@ -221,7 +214,7 @@ const maxKeysTried = 4
 
 func (v *Validator) validateToken(ctx context.Context, token string, refresh bool) (*Claims, *Failure) {
 	if v == nil || v.cfg == nil {
-		return nil, fail(fmt.Errorf("%w: validator is not configured", ErrInvalidSignature), nil)
+		return nil, notConfigured()
 	}
 	if v.cache != nil && !refresh {
 		return v.validateCached(ctx, token)
@@ -280,13 +273,10 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	if err != nil {
 		return nil, fail(fmt.Errorf("%w: signature is not canonical base64url", ErrMalformed), nil)
 	}
-	err = verify(ctx, src.keys, token[:dot2], sig, hdr)
+	f := verify(ctx, src.keys, token[:dot2], sig, hdr)
 	releaseScratch(sigBuf)
-	if err != nil {
-		if f, ok := err.(*Failure); ok {
-			return nil, f
-		}
-		return nil, fail(err, nil)
+	if f != nil {
+		return nil, f
 	}
 	// 5. Explicit typing (RFC 8725 §3.11).
 	want := v.access
@@ -347,9 +337,7 @@ func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Fail
 	if bl := v.cfg.blocklist; bl != nil {
 		revoked, err := bl.IsRevoked(ctx, c)
 		if err != nil {
-			f := fail(fmt.Errorf("%w: revocation check failed", ErrUnavailable), c)
-			f.Cause = err // for logs; never sent by default
-			return nil, f
+			return nil, failCause(fmt.Errorf("%w: revocation check failed", ErrUnavailable), c, err)
 		}
 		if revoked {
 			return nil, fail(ErrRevoked, c)
@@ -436,11 +424,14 @@ func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, e
 }
 
 // parseKeyID returns the kid, reusing the ID of a configured key when it is
-// one.
+// one. A value with escapes is decoded by parseString: only then does its
+// JSON spelling differ from the ID it names.
 func (v *Validator) parseKeyID(raw []byte) (string, error) {
-	if len(raw) >= 2 && raw[0] == '"' {
-		if id, ok := v.keyIDs[string(raw[1:len(raw)-1])]; ok {
-			return id, nil
+	if v.static != nil && len(raw) >= 2 && raw[0] == '"' {
+		if inner := raw[1 : len(raw)-1]; !bytes.Contains(inner, []byte{'\\'}) {
+			if keys := v.static.byID[string(inner)]; len(keys) > 0 {
+				return keys[0].id, nil
+			}
 		}
 	}
 	return parseString("kid", raw)
@@ -475,12 +466,10 @@ func (v *Validator) route(members []jsonMember) *trustedIssuer {
 
 // verify checks the signature with the keys bound to alg (and kid, when the
 // token names one), classifying golang-jwt's errors by sentinel.
-func verify(ctx context.Context, keys keySource, signingString string, sig []byte, hdr joseHeader) error {
+func verify(ctx context.Context, keys keySource, signingString string, sig []byte, hdr joseHeader) *Failure {
 	candidates, err := keys.lookup(ctx, hdr.kid, hdr.alg)
 	if err != nil {
-		f := fail(fmt.Errorf("%w: keys are unavailable", ErrUnavailable), nil)
-		f.Cause = err // for loaders and logs; never sent by default
-		return f
+		return failCause(fmt.Errorf("%w: keys are unavailable", ErrUnavailable), nil, err)
 	}
 	tried := 0
 	for _, k := range candidates {
@@ -502,26 +491,19 @@ func verify(ctx context.Context, keys keySource, signingString string, sig []byt
 		// algorithm at construction, so try the next candidate.
 	}
 	if tried == 0 {
-		return fmt.Errorf("%w: no key matches the token", ErrInvalidSignature)
+		return fail(fmt.Errorf("%w: no key matches the token", ErrInvalidSignature), nil)
 	}
-	return ErrInvalidSignature
+	return fail(ErrInvalidSignature, nil)
 }
 
-// verifySignature is k.method.Verify, with HMAC keys served from a pool of
-// keyed hashes: hmac.New derives the pads from the key and allocates on
-// every call, which need not happen per token.
+// verifySignature is k.method.Verify, with HMAC keys served from the key's
+// pool of keyed hashes.
 func verifySignature(k *boundKey, signingString string, sig []byte) error {
-	m, ok := k.method.(*jwt.SigningMethodHMAC)
-	if !ok || !m.Hash.Available() {
+	if k.macs == nil {
 		return k.method.Verify(signingString, sig, k.verify)
 	}
-	secret, ok := k.verify.([]byte)
-	if !ok {
-		return k.method.Verify(signingString, sig, k.verify)
-	}
-	p := hmacPool(k, m, secret)
-	st := p.Get().(*hmacState)
-	defer p.Put(st)
+	st := k.macs.Get().(*hmacState)
+	defer k.macs.Put(st)
 	st.mac.Reset()
 	st.buf = append(st.buf[:0], signingString...)
 	st.mac.Write(st.buf)
@@ -536,26 +518,6 @@ func verifySignature(k *boundKey, signingString string, sig []byte) error {
 type hmacState struct {
 	mac hash.Hash
 	buf []byte
-}
-
-// hmacPools holds a pool of hmacStates per HMAC key, weakly: the entry goes
-// when the key does (a key set refreshed, a Validator dropped).
-var hmacPools sync.Map // weak.Pointer[boundKey] -> *sync.Pool
-
-func hmacPool(k *boundKey, m *jwt.SigningMethodHMAC, secret []byte) *sync.Pool {
-	wp := weak.Make(k)
-	if p, ok := hmacPools.Load(wp); ok {
-		return p.(*sync.Pool)
-	}
-	newHash := m.Hash.New
-	p := &sync.Pool{New: func() any {
-		return &hmacState{mac: hmac.New(newHash, secret)}
-	}}
-	actual, loaded := hmacPools.LoadOrStore(wp, p)
-	if !loaded {
-		runtime.AddCleanup(k, func(wp weak.Pointer[boundKey]) { hmacPools.Delete(wp) }, wp)
-	}
-	return actual.(*sync.Pool)
 }
 
 func (t *trustedIssuer) checkIssuerAudience(c *Claims) error {
