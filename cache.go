@@ -24,6 +24,11 @@ const cacheMaxAge = 5 * time.Minute
 // maxCacheShards is the number of independently locked parts of the cache.
 const maxCacheShards = 16
 
+// minShardEntries is the fewest entries a shard holds when the cache is
+// split: a shard of one or two entries gives a hot token no second chance,
+// since every insert that lands there evicts it.
+const minShardEntries = 16
+
 // WithCacheSize sets how many verified access tokens are remembered, by
 // default [DefaultCacheSize]; 0 turns the cache off (as [WithoutCache]).
 //
@@ -112,7 +117,7 @@ func newTokenCache(size int) *tokenCache {
 		return nil
 	}
 	n := 1
-	for n*2 <= maxCacheShards && n*2 <= size {
+	for n*2 <= maxCacheShards && n*2*minShardEntries <= size {
 		n *= 2
 	}
 	per := size / n
