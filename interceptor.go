@@ -24,7 +24,8 @@ import (
 // call the gate admitted is not validated again.
 //
 // A stream does not outlive its token: once exp (plus leeway) passes, the
-// stream's context is cancelled, the next Send or Receive fails, a Receive
+// handler's context is done with [context.DeadlineExceeded] (its Deadline
+// reports the expiry), the next Send or Receive fails, a Receive
 // waiting for the client returns at once, and the stream ends with the
 // expired-token error. (A handler blocked in Send because the client stopped
 // reading is not woken; see SECURITY.md.)
@@ -34,6 +35,7 @@ type Interceptor struct {
 	cfg      *config
 	v        *Validator
 	policies sync.Map // connect.Spec.Schema (a MethodDescriptor) → Policy
+	expiries expiries // ends open streams at their tokens' expiry
 }
 
 var _ connect.Interceptor = (*Interceptor)(nil)

@@ -31,9 +31,9 @@ import (
 // Receive reads it directly; one that completes after expiry is refused.
 type expiringConn struct {
 	connect.StreamingHandlerConn
-	// ctx is the stream's context; it ends with cause errStreamExpired at
-	// the token's expiry.
-	ctx      context.Context
+	// ctx is the handler's context; it ends at the token's expiry. It
+	// lives here so that a stream costs one allocation.
+	ctx      streamContext
 	now      func() time.Time
 	deadline time.Time
 	// waitForClient: the client sends messages during the stream, so a
@@ -69,14 +69,15 @@ func expiredError() error {
 // ended returns the error for a stream whose context is done: expired, or
 // cancelled (the client went away).
 func (c *expiringConn) ended() error {
-	if errors.Is(context.Cause(c.ctx), errStreamExpired) {
+	err := c.ctx.Err()
+	if c.ctx.expired() {
 		c.expired.Store(true)
 		return expiredError()
 	}
-	if errors.Is(c.ctx.Err(), context.DeadlineExceeded) {
-		return connect.NewError(connect.CodeDeadlineExceeded, c.ctx.Err())
+	if errors.Is(err, context.DeadlineExceeded) {
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
-	return connect.NewError(connect.CodeCanceled, c.ctx.Err())
+	return connect.NewError(connect.CodeCanceled, err)
 }
 
 func (c *expiringConn) Receive(msg any) error {
@@ -158,33 +159,32 @@ func freshMessage(msg any) (fresh any, commit func()) {
 	return f.Interface(), func() { v.Elem().Set(f.Elem()) }
 }
 
-// errStreamExpired is the cancellation cause of a stream whose token expired.
-var errStreamExpired = errors.New("connectjwt: token expired during the stream")
-
 // untilExpiry runs a streaming handler that must stop when the token
-// expires: the stream's context ends at exp (plus leeway) with cause
-// errStreamExpired, which also wakes a Receive waiting for the client; every
-// Send and Receive checks the clock; and an expired stream ends with the
-// loader's expired error whatever the handler returned.
+// expires: the handler's context ends at exp (plus leeway), which also wakes
+// a Receive waiting for the client; every Send and Receive checks the clock;
+// and an expired stream ends with the loader's expired error whatever the
+// handler returned.
 func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHandlerConn, claims *Claims, next connect.StreamingHandlerFunc) error {
 	deadline := claims.ExpiresAt.Add(i.cfg.leeway)
-	parent := ctx // for the loader: the stream's own context has ended by then
-	// The timeout is measured on the configured clock (WithClock) and run
-	// on the real one.
-	ctx, cancel := context.WithTimeoutCause(ctx, deadline.Sub(i.cfg.now()), errStreamExpired)
-	defer cancel()
 	ec := &expiringConn{
 		StreamingHandlerConn: conn,
-		ctx:                  ctx,
 		now:                  i.cfg.now,
 		deadline:             deadline,
 		waitForClient:        conn.Spec().StreamType&connect.StreamTypeClient != 0,
 	}
-	err := next(ctx, ec)
-	if ec.expired.Load() || errors.Is(context.Cause(ctx), errStreamExpired) {
+	// The expiry is measured on the configured clock (WithClock) and
+	// scheduled on the real one.
+	ec.ctx.parent = ctx
+	ec.ctx.when = time.Now().Add(deadline.Sub(i.cfg.now()))
+	i.expiries.add(&ec.ctx)
+	defer i.expiries.remove(&ec.ctx) // also when next panics
+	err := next(&ec.ctx, ec)
+	ec.ctx.end(context.Canceled, false)
+	if ec.expired.Load() || ec.ctx.expired() {
 		f := fail(ErrExpired, claims)
 		f.Procedure = conn.Spec().Procedure
-		return i.reject(parent, f, conn.Peer())
+		// ctx, not the stream's own context, which has ended by now.
+		return i.reject(ctx, f, conn.Peer())
 	}
 	return err
 }
