@@ -222,6 +222,14 @@ func (e *expiries) remove(c *streamContext) {
 		e.down(i)
 		e.up(i)
 	}
+	e.shrink()
+}
+
+// shrink gives back the memory of a burst of streams once most have ended.
+func (e *expiries) shrink() {
+	if n := len(e.heap); cap(e.heap) > 1024 && n < cap(e.heap)/4 {
+		e.heap = append(make([]*streamContext, 0, 2*n), e.heap...)
+	}
 }
 
 // fire expires every stream that is due and sets the timer for the next.
@@ -241,6 +249,7 @@ func (e *expiries) fire() {
 		// wait on anything that waits on e.mu.
 		c.expire()
 	}
+	e.shrink()
 	e.armed = time.Time{}
 	if len(e.heap) > 0 {
 		e.arm(e.heap[0].when)

@@ -369,3 +369,27 @@ func TestStreamAllocations(t *testing.T) {
 		t.Errorf("%d streams left in the schedule", len(ic.expiries.heap))
 	}
 }
+
+// The schedule gives memory back after a burst of streams.
+func TestExpiriesShrinks(t *testing.T) {
+	var e expiries
+	cs := make([]*streamContext, 5000)
+	for i := range cs {
+		cs[i] = newStreamContext(context.Background(), time.Hour+time.Duration(i)*time.Millisecond)
+		e.add(cs[i])
+	}
+	for _, c := range cs[10:] {
+		e.remove(c)
+	}
+	if n, c := len(e.heap), cap(e.heap); n != 10 || c > 2048 {
+		t.Errorf("after the burst: len %d, cap %d", n, c)
+	}
+	for i, c := range e.heap {
+		if c.index != i {
+			t.Fatalf("heap[%d].index = %d", i, c.index)
+		}
+	}
+	for _, c := range cs[:10] {
+		e.remove(c)
+	}
+}
