@@ -3,11 +3,11 @@
 // compares against (auth0/go-jwt-middleware) and benchstat never enter the
 // library's go.mod.
 //
-// Run from this directory:
+// Run from the repository root:
 //
-//	go test -run '^$' -bench . -benchmem -count 8 -benchtime 500ms . | tee results/bench.txt
-//	for b in Validate Handler Unary ServerStream; do
-//		go tool benchstat -col /impl -filter ".name:$b" results/bench.txt
-//	done
-//	go run ./chart -in results/bench.txt -out results/chart.svg
+//	bench/run.sh
+//
+// It runs every benchmark once per round, in ROUNDS (default 10) interleaved
+// rounds, and writes results/bench.txt, the benchstat tables in
+// results/benchstat.txt and the chart in results/chart.svg.
 package bench

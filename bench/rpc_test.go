@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"errors"
+	"flag"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,34 @@ const streamMessages = 3
 // impls are the ways of protecting the service, in table order: the first
 // (no auth at all) is benchstat's baseline for the round-trip ratios.
 var impls = []string{"none", "connectjwt-nocache", "connectjwt-cache", "handwritten", "auth0"}
+
+// Flags for bench/run.sh. -impls picks the implementations to compare;
+// -rotate starts them at a different one each round, so that over the
+// rounds each runs first, second, … equally often and none gains or loses
+// from its position. (Position matters: a benchmark that runs right after
+// another inherits its heap and scheduler state, and on this machine that
+// alone moved a round trip by about 4 %.)
+var (
+	implsFlag = flag.String("impls", "", "comma-separated implementations to run (default: all)")
+	rotate    = flag.Int("rotate", 0, "run the implementations starting at the rotate-th (mod their number)")
+)
+
+// orderedImpls returns the implementations chosen by -impls, rotated by
+// -rotate.
+func orderedImpls(tb testing.TB) []string {
+	list := impls
+	if *implsFlag != "" {
+		list = strings.Split(*implsFlag, ",")
+		for _, impl := range list {
+			if !slices.Contains(impls, impl) {
+				tb.Fatalf("-impls: unknown implementation %q (have %v)", impl, impls)
+			}
+		}
+	}
+	n := len(list)
+	r := ((*rotate % n) + n) % n
+	return append(append([]string(nil), list[r:]...), list[:r]...)
+}
 
 // service is example.v1.ProtectedService as the example implements it: it
 // answers with the caller's identity, read the way each impl stores it.
@@ -235,7 +265,7 @@ func runRoundTrips(b *testing.B, shape call) {
 	for _, mode := range []string{"serial", "parallel"} {
 		for _, alg := range algs {
 			f := fixtureFor(b, alg)
-			for _, impl := range impls {
+			for _, impl := range orderedImpls(b) {
 				b.Run("mode="+mode+"/alg="+alg+"/impl="+impl, func(b *testing.B) {
 					client := startServer(b, newHandler(b, impl, f))
 					ctx := context.Background()
@@ -281,7 +311,7 @@ func BenchmarkServerStream(b *testing.B) { runRoundTrips(b, streamCall) }
 func BenchmarkHandler(b *testing.B) {
 	for _, alg := range algs {
 		f := fixtureFor(b, alg)
-		for _, impl := range impls {
+		for _, impl := range orderedImpls(b) {
 			b.Run("alg="+alg+"/impl="+impl, func(b *testing.B) {
 				h := newHandler(b, impl, f)
 				serve := func() {

@@ -2,29 +2,37 @@
 # Runs the benchmarks the way BENCHMARKS.md reports them: in interleaved
 # rounds, each round one process that runs every benchmark once, so that
 # load that comes and goes on the machine falls on every implementation
-# alike instead of on whichever ran during it. Then the benchstat tables and
-# the chart.
+# alike instead of on whichever ran during it; and round r starts the
+# implementations at the r-th (-rotate), so that none always runs right
+# after the same neighbour. Then the benchstat tables and the chart.
 #
-#   bench/run.sh                 # 8 rounds of everything, about 12 minutes
-#   ROUNDS=4 BENCH='ServerStream' bench/run.sh
+#   bench/run.sh                 # 10 rounds of everything, about 14 minutes
+#   ROUNDS=20 BENCH='Unary|ServerStream' IMPLS=none,connectjwt-cache bench/run.sh
 #
 # Writes results/bench.txt, results/benchstat.txt and results/chart.svg
 # (OUT=dir to write elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")"
-rounds=${ROUNDS:-8}
+rounds=${ROUNDS:-10}
 benchtime=${BENCHTIME:-500ms}
 filter=${BENCH:-.}
+impls=${IMPLS:-}
 out=${OUT:-results}
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go test -c -o "$tmp/bench.test" .
-for r in $(seq "$rounds"); do
-	echo "round $r of $rounds" >&2
+# Round 0 runs in the listed order, so benchstat (which orders its columns
+# by first appearance) keeps the first implementation as the baseline.
+for r in $(seq 0 $((rounds - 1))); do
+	echo "round $((r + 1)) of $rounds" >&2
 	"$tmp/bench.test" -test.run '^$' -test.bench "$filter" -test.benchmem \
-		-test.count 1 -test.benchtime "$benchtime"
-done | grep -v '^PASS$' >"$out/bench.txt"
+		-test.count 1 -test.benchtime "$benchtime" -rotate "$r" -impls "$impls"
+done | sed '/^PASS$/d' >"$out/bench.txt"
+if ! grep -q '^Benchmark' "$out/bench.txt"; then
+	echo "no benchmark matched BENCH=$filter (one regexp per /-separated level)" >&2
+	exit 1
+fi
 for b in Validate Handler Unary ServerStream; do
 	if grep -q "^Benchmark$b/" "$out/bench.txt"; then
 		go tool benchstat -col /impl -filter ".name:$b" "$out/bench.txt"
