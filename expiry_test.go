@@ -340,7 +340,10 @@ func TestStreamAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &fakeStream{}
-	ctx, err := ic.authenticate(context.Background(), s.Spec(), s.Peer(), http.Header{"Authorization": {"Bearer " + tok}})
+	// A call's context can be cancelled, like the HTTP request's.
+	call, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx, err := ic.authenticate(call, s.Spec(), s.Peer(), http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +367,24 @@ func TestStreamAllocations(t *testing.T) {
 		}
 	}); n > 1 {
 		t.Errorf("stream: %v allocations, want 1", n)
+	}
+	// A handler that waits on the context also pays for the done channel
+	// and the registration with the parent (context.AfterFunc): about what
+	// context.WithTimeout cost every stream before.
+	waiting := ic.WrapStreamingHandler(func(ctx context.Context, _ connect.StreamingHandlerConn) error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+			return nil
+		}
+	})
+	if n := testing.AllocsPerRun(100, func() {
+		if err := waiting(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 5 {
+		t.Errorf("stream whose handler asks for Done: %v allocations, want at most 5", n)
 	}
 	if len(ic.expiries.heap) != 0 {
 		t.Errorf("%d streams left in the schedule", len(ic.expiries.heap))
