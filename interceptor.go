@@ -84,10 +84,11 @@ func (i *Interceptor) RequestGate() connect.HandlerOption {
 // WrapUnary implements [connect.Interceptor].
 func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if req.Spec().IsClient {
+		spec := req.Spec()
+		if spec.IsClient || i.admitted(ctx) {
 			return next(ctx, req)
 		}
-		ctx, err := i.authenticate(ctx, req.Spec(), req.Peer(), req.Header())
+		ctx, err := i.authenticate(ctx, spec, req.Peer(), req.Header())
 		if err != nil {
 			return nil, err
 		}
@@ -103,9 +104,12 @@ func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 // WrapStreamingHandler implements [connect.Interceptor].
 func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := i.authenticate(ctx, conn.Spec(), conn.Peer(), conn.RequestHeader())
-		if err != nil {
-			return err
+		if !i.admitted(ctx) {
+			var err error
+			ctx, err = i.authenticate(ctx, conn.Spec(), conn.Peer(), conn.RequestHeader())
+			if err != nil {
+				return err
+			}
 		}
 		claims, ok := ClaimsFromContext(ctx)
 		if !ok {
@@ -119,7 +123,7 @@ func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 // for the handler, or the loader's error. A call already admitted by this
 // interceptor's gate is not checked again.
 func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer connect.Peer, h http.Header) (context.Context, error) {
-	if st, ok := ctx.Value(claimsKey{}).(*authState); ok && st.owner == i && i != nil {
+	if i.admitted(ctx) {
 		return ctx, nil
 	}
 	if i == nil || i.cfg == nil {
@@ -140,6 +144,13 @@ func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer 
 		return ctx, i.reject(ctx, f, peer)
 	}
 	return withAuth(ctx, authState{owner: i, claims: claims}), nil
+}
+
+// admitted reports whether this interceptor's gate already admitted the
+// call that ctx belongs to.
+func (i *Interceptor) admitted(ctx context.Context) bool {
+	st, ok := ctx.Value(claimsKey{}).(*authState)
+	return ok && i != nil && st.owner == i
 }
 
 // policy returns the procedure's policy, resolving .proto options once per
