@@ -2,6 +2,7 @@ package connectjwt
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -36,12 +37,22 @@ type streamContext struct {
 	// err is set once: context.DeadlineExceeded at expiry, the parent's
 	// error when it ends first, or context.Canceled when the handler
 	// returns.
-	err       error
-	isExpired bool
+	err error
+	// why is why the context ended, once err is set.
+	why endReason
 	// stopWatch undoes the context.AfterFunc registration on parent.
 	stopWatch func() bool
 	funcs     []*afterFunc
 }
+
+// endReason is why a streamContext ended.
+type endReason uint8
+
+const (
+	endedByReturn endReason = iota // the handler returned (or panicked)
+	endedByExpiry                  // the token expired
+	endedByParent                  // the call's context ended first
+)
 
 // afterFunc is one function registered with [streamContext.AfterFunc].
 type afterFunc struct{ f func() }
@@ -84,7 +95,7 @@ func (c *streamContext) doneLocked() chan struct{} {
 	return c.done
 }
 
-func (c *streamContext) parentDone() { c.end(c.parent.Err(), false) }
+func (c *streamContext) parentDone() { c.end(c.parent.Err(), endedByParent) }
 
 // Err returns nil while the stream may go on, then the reason it ended;
 // once set it does not change. A parent that ended is seen here even when
@@ -97,7 +108,7 @@ func (c *streamContext) Err() error {
 		return err
 	}
 	if perr := c.parent.Err(); perr != nil {
-		c.end(perr, false)
+		c.end(perr, endedByParent)
 		c.mu.Lock()
 		err = c.err
 		c.mu.Unlock()
@@ -105,8 +116,47 @@ func (c *streamContext) Err() error {
 	return err
 }
 
-// Value returns the parent's value for key.
-func (c *streamContext) Value(key any) any { return c.parent.Value(key) }
+// Value returns the parent's value for key. The one exception keeps
+// [context.Cause] truthful: once the context ended for a reason of its own
+// (expiry, or the handler returned), Cause must report that (c.Err()), not
+// the cause of a parent cancelled later, so the context package's lookup of
+// the nearest standard cancelable context finds none.
+func (c *streamContext) Value(key any) any {
+	if key == cancelCauseKey && cancelCauseKey != nil {
+		c.mu.Lock()
+		own := c.err != nil && c.why != endedByParent
+		c.mu.Unlock()
+		if own {
+			return nil
+		}
+	}
+	return c.parent.Value(key)
+}
+
+// cancelCauseKey is the key that [context.Cause] asks a context's Value for
+// (the context package keeps it private), learned once from a probe. If a
+// future Go asks differently, it is nil and Value simply delegates.
+var cancelCauseKey = func() any {
+	p := &causeKeyProbe{Context: context.Background()}
+	_ = context.Cause(p)
+	return p.key
+}()
+
+// causeKeyProbe is an ended context that records the first key it is asked
+// for.
+type causeKeyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *causeKeyProbe) Err() error { return context.Canceled }
+
+func (p *causeKeyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
+}
 
 // AfterFunc lets [context.AfterFunc] and contexts derived from this one (by
 // [context.WithCancel] and the like) wait for it without a goroutine each.
@@ -123,11 +173,9 @@ func (c *streamContext) AfterFunc(f func()) (stop func() bool) {
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		for i, x := range c.funcs {
-			if x == a {
-				c.funcs = append(c.funcs[:i], c.funcs[i+1:]...)
-				return true
-			}
+		if i := slices.Index(c.funcs, a); i >= 0 {
+			c.funcs = slices.Delete(c.funcs, i, i+1)
+			return true
 		}
 		return false
 	}
@@ -137,17 +185,17 @@ func (c *streamContext) AfterFunc(f func()) (stop func() bool) {
 func (c *streamContext) expired() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.isExpired
+	return c.err != nil && c.why == endedByExpiry
 }
 
 // end ends the context with err unless it has already ended.
-func (c *streamContext) end(err error, expired bool) {
+func (c *streamContext) end(err error, why endReason) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return
 	}
-	c.err, c.isExpired = err, expired
+	c.err, c.why = err, why
 	if c.done != nil {
 		close(c.done)
 	}
@@ -166,10 +214,10 @@ func (c *streamContext) end(err error, expired bool) {
 // ended keeps its error.
 func (c *streamContext) expire() {
 	if perr := c.parent.Err(); perr != nil {
-		c.end(perr, false)
+		c.end(perr, endedByParent)
 		return
 	}
-	c.end(context.DeadlineExceeded, true)
+	c.end(context.DeadlineExceeded, endedByExpiry)
 }
 
 // expiries ends the contexts of open streams at their tokens' expiry, with
@@ -223,6 +271,12 @@ func (e *expiries) remove(c *streamContext) {
 		e.up(i)
 	}
 	e.shrink()
+	if len(e.heap) == 0 && e.timer != nil {
+		// The timer's function holds e, and e the Interceptor: let both go
+		// when no stream is open. A fire already under way finds nothing.
+		e.timer.Stop()
+		e.armed = time.Time{}
+	}
 }
 
 // shrink gives back the memory of a burst of streams once most have ended.
@@ -234,8 +288,9 @@ func (e *expiries) shrink() {
 
 // fire expires every stream that is due and sets the timer for the next.
 func (e *expiries) fire() {
+	var buf [16]*streamContext
+	due := buf[:0]
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	now := time.Now()
 	for len(e.heap) > 0 && !e.heap[0].when.After(now) {
 		c := e.heap[0]
@@ -245,14 +300,19 @@ func (e *expiries) fire() {
 		e.heap = e.heap[:last]
 		c.index = -1
 		e.down(0)
-		// end takes c.mu and runs no caller code under it, so this cannot
-		// wait on anything that waits on e.mu.
-		c.expire()
+		due = append(due, c)
 	}
 	e.shrink()
 	e.armed = time.Time{}
 	if len(e.heap) > 0 {
 		e.arm(e.heap[0].when)
+	}
+	e.mu.Unlock()
+	// Outside e.mu: expire asks the parent context (code not ours), which
+	// must not hold up every other stream's start and end. A stream that
+	// ended meanwhile is ended already, and end is then a no-op.
+	for _, c := range due {
+		c.expire()
 	}
 }
 

@@ -118,7 +118,7 @@ func TestStreamContextErrIsSticky(t *testing.T) {
 	if err := c.Err(); err != context.Canceled || c.expired() {
 		t.Errorf("after cancel then expiry: Err = %v, expired = %v", err, c.expired())
 	}
-	c.end(context.DeadlineExceeded, true)
+	c.end(context.DeadlineExceeded, endedByExpiry)
 	if err := c.Err(); err != context.Canceled || c.expired() {
 		t.Errorf("after a second end: Err = %v, expired = %v", err, c.expired())
 	}
@@ -275,7 +275,7 @@ func TestExpiriesConcurrent(t *testing.T) {
 			e.add(c)
 			if g%3 == 0 {
 				e.remove(c)
-				c.end(context.Canceled, false)
+				c.end(context.Canceled, endedByReturn)
 				time.Sleep(60 * time.Millisecond)
 				if c.expired() {
 					errs <- errors.New("a removed stream expired")
@@ -412,5 +412,138 @@ func TestExpiriesShrinks(t *testing.T) {
 	}
 	for _, c := range cs[:10] {
 		e.remove(c)
+	}
+}
+
+// A handler that panics still ends its context, so goroutines it started
+// on the context do not outlive the stream.
+func TestStreamContextEndsWhenHandlerPanics(t *testing.T) {
+	ic, err := NewInterceptor(WithKey(HMACKey(cacheTestSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := &Claims{Identity: "alice", ExpiresAt: time.Now().Add(time.Hour)}
+	var hctx context.Context
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("no panic")
+			}
+		}()
+		_ = ic.untilExpiry(context.Background(), &fakeStream{}, claims, func(ctx context.Context, _ connect.StreamingHandlerConn) error {
+			hctx = ctx
+			ctx.Done()
+			panic("boom")
+		})
+	}()
+	waitDone(t, hctx, 5*time.Second)
+	if err := hctx.Err(); err != context.Canceled {
+		t.Errorf("Err = %v, want context.Canceled", err)
+	}
+	ic.expiries.mu.Lock()
+	defer ic.expiries.mu.Unlock()
+	if len(ic.expiries.heap) != 0 || !ic.expiries.armed.IsZero() {
+		t.Errorf("schedule after the panic: %d streams, timer armed for %v", len(ic.expiries.heap), ic.expiries.armed)
+	}
+}
+
+// context.Cause tells why the stream's context ended: its own reason, or
+// the parent's cause when the parent ended first.
+func TestStreamContextCause(t *testing.T) {
+	if cancelCauseKey == nil {
+		t.Fatal("the probe did not learn context.Cause's key")
+	}
+	x := errors.New("client went away")
+	for _, tc := range []struct {
+		name string
+		run  func(c *streamContext, cancel context.CancelCauseFunc)
+		want error
+	}{
+		{"expired, then parent cancelled", func(c *streamContext, cancel context.CancelCauseFunc) {
+			c.expire()
+			cancel(x)
+		}, context.DeadlineExceeded},
+		{"handler returned, then parent cancelled", func(c *streamContext, cancel context.CancelCauseFunc) {
+			c.end(context.Canceled, endedByReturn)
+			cancel(x)
+		}, context.Canceled},
+		{"parent cancelled first", func(c *streamContext, cancel context.CancelCauseFunc) {
+			cancel(x)
+			c.expire()
+		}, x},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			c := newStreamContext(parent, time.Hour)
+			child, stop := context.WithCancel(c)
+			defer stop()
+			tc.run(c, cancel)
+			if got := context.Cause(c); got != tc.want {
+				t.Errorf("Cause = %v, want %v", got, tc.want)
+			}
+			waitDone(t, child, 5*time.Second)
+			if got := context.Cause(child); got != tc.want {
+				t.Errorf("child's Cause = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Once no stream is open the timer is stopped, so it no longer holds the
+// Interceptor.
+func TestExpiriesStopsTimerWhenEmpty(t *testing.T) {
+	var e expiries
+	c := newStreamContext(context.Background(), time.Hour)
+	e.add(c)
+	if e.armed.IsZero() {
+		t.Fatal("timer not armed")
+	}
+	e.remove(c)
+	if !e.armed.IsZero() || e.timer.Stop() {
+		t.Error("timer still set with no stream open")
+	}
+}
+
+// Expiry, parent cancellation, Err, derived contexts and AfterFunc, all at
+// once over many streams.
+func TestStreamContextStress(t *testing.T) {
+	var e expiries
+	var wg sync.WaitGroup
+	for g := range 1000 {
+		wg.Go(func() {
+			parent, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := newStreamContext(parent, time.Duration(g%7)*time.Millisecond)
+			e.add(c)
+			defer e.remove(c)
+			var inner sync.WaitGroup
+			inner.Go(func() {
+				if g%2 == 0 {
+					cancel()
+				}
+			})
+			inner.Go(func() { _ = c.Err() })
+			child, stop := context.WithCancel(c)
+			defer stop()
+			ran := make(chan struct{})
+			context.AfterFunc(c, func() { close(ran) })
+			inner.Wait()
+			for _, done := range []<-chan struct{}{child.Done(), ran} {
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					t.Errorf("stream %d: not done; Err = %v", g, c.Err())
+					return
+				}
+			}
+			if c.Err() == nil || child.Err() == nil {
+				t.Errorf("stream %d: nil Err after Done", g)
+			}
+		})
+	}
+	wg.Wait()
+	if len(e.heap) != 0 {
+		t.Errorf("heap holds %d", len(e.heap))
 	}
 }

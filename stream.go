@@ -177,9 +177,16 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 	ec.ctx.parent = ctx
 	ec.ctx.when = time.Now().Add(deadline.Sub(i.cfg.now()))
 	i.expiries.add(&ec.ctx)
-	defer i.expiries.remove(&ec.ctx) // also when next panics
+	defer func() {
+		// Also when next panics: goroutines the handler started on its
+		// context must not outlive the stream (or the token).
+		ec.ctx.end(context.Canceled, endedByReturn)
+		i.expiries.remove(&ec.ctx)
+	}()
 	err := next(&ec.ctx, ec)
-	ec.ctx.end(context.Canceled, false)
+	// Before the expiry check: a handler that returned in time is not
+	// reported as expired because the timer fired a moment later.
+	ec.ctx.end(context.Canceled, endedByReturn)
 	if ec.expired.Load() || ec.ctx.expired() {
 		f := fail(ErrExpired, claims)
 		f.Procedure = conn.Spec().Procedure
