@@ -27,8 +27,9 @@ import (
 // handler's context is done with [context.DeadlineExceeded] (its Deadline
 // reports the expiry), the next Send or Receive fails, a Receive
 // waiting for the client returns at once, and the stream ends with the
-// expired-token error. (A handler blocked in Send because the client stopped
-// reading is not woken; see SECURITY.md.)
+// expired-token error. A handler blocked in Send because the client stopped
+// reading is released one second later when [Interceptor.Middleware] wraps
+// the service's HTTP handler.
 //
 // The zero Interceptor refuses every call.
 type Interceptor struct {

@@ -3,7 +3,9 @@ package connectjwt
 import (
 	"context"
 	"errors"
+	"net/http"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -177,6 +179,7 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 	ec.ctx.parent = ctx
 	ec.ctx.when = time.Now().Add(deadline.Sub(i.cfg.now()))
 	i.expiries.add(&ec.ctx)
+	setConnDeadlines(ctx, ec.ctx.when.Add(connDeadlineGrace))
 	defer func() {
 		// Also when next panics: goroutines the handler started on its
 		// context must not outlive the stream (or the token).
@@ -194,4 +197,67 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 		return i.reject(ctx, f, conn.Peer())
 	}
 	return err
+}
+
+// Middleware returns next wrapped so that an expired stream also releases
+// its connection: installed around the handler that serves the protected
+// services, it lets the interceptor set the HTTP stream's read and write
+// deadlines (through [http.ResponseController]) to the token's expiry plus
+// one second. Without it, a handler blocked in Send because the client
+// stopped reading, or a read of a client that went silent over HTTP/1.1,
+// waits until the client moves or a server timeout fires; with it, both
+// fail at that deadline and the stream ends. The second of grace lets a
+// client that is still reading receive the expired-token error that ends
+// the stream at exp.
+//
+// A deadline is never set later than the one the server's own WriteTimeout
+// or ReadTimeout would give. Requests that cannot be streams (Connect
+// unary calls) pass through untouched.
+func (i *Interceptor) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ct := r.Header.Get("Content-Type")
+		if !strings.HasPrefix(ct, "application/connect+") && !strings.HasPrefix(ct, "application/grpc") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		d := &connDeadlines{rc: http.NewResponseController(w), start: time.Now()}
+		if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
+			d.readTimeout, d.writeTimeout = srv.ReadTimeout, srv.WriteTimeout
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), connDeadlinesKey{}, d)))
+	})
+}
+
+// connDeadlineGrace is how long after the token's expiry [Interceptor.Middleware]
+// lets the stream's connection live.
+const connDeadlineGrace = time.Second
+
+type connDeadlinesKey struct{}
+
+// connDeadlines is what [Interceptor.Middleware] hands the interceptor.
+type connDeadlines struct {
+	rc                        *http.ResponseController
+	start                     time.Time
+	readTimeout, writeTimeout time.Duration
+}
+
+// setConnDeadlines sets the read and write deadlines of the call's HTTP
+// stream to at (when [Interceptor.Middleware] is installed), unless the
+// server's own timeouts end it sooner. A ResponseWriter that cannot set
+// deadlines (http.ErrNotSupported) leaves only the handler's context to
+// end at expiry.
+func setConnDeadlines(ctx context.Context, at time.Time) {
+	d, ok := ctx.Value(connDeadlinesKey{}).(*connDeadlines)
+	if !ok {
+		return
+	}
+	// start is a moment after the server set its own deadlines, so a
+	// server deadline counts as earlier unless ours is a clear second
+	// before it.
+	if d.writeTimeout <= 0 || at.Add(time.Second).Before(d.start.Add(d.writeTimeout)) {
+		_ = d.rc.SetWriteDeadline(at)
+	}
+	if d.readTimeout <= 0 || at.Add(time.Second).Before(d.start.Add(d.readTimeout)) {
+		_ = d.rc.SetReadDeadline(at)
+	}
 }

@@ -14,9 +14,13 @@ package connectjwt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -662,5 +666,171 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 	s := <-got
 	if s.ctxErr != nil || !s.claims || s.proc != examplev1connect.ProtectedServiceChatProcedure {
 		t.Errorf("loader saw ctx error %v, claims %v, procedure %q", s.ctxErr, s.claims, s.proc)
+	}
+}
+
+// floodSvc's ProtectedStream sends large messages until Send fails, so a
+// client that stops reading blocks it in Send (flow control), and reports
+// when the handler returned.
+type floodSvc struct {
+	examplev1connect.UnimplementedProtectedServiceHandler
+	done chan time.Time
+}
+
+func (s *floodSvc) ProtectedStream(_ context.Context, _ *connect.Request[examplev1.ProtectedStreamRequest], st *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
+	defer func() { s.done <- time.Now() }()
+	msg := &examplev1.ProtectedStreamResponse{Hello: strings.Repeat("x", 256<<10)}
+	for i := 0; i < 1000; i++ { // ~256 MB at most: far more than any buffer
+		if err := st.Send(msg); err != nil {
+			return err
+		}
+	}
+	return errors.New("the client never pushed back")
+}
+
+// With Middleware, a handler blocked in Send because the client stopped
+// reading is released one second after the token expires, on every
+// protocol over HTTP/2 and on Connect over HTTP/1.1. Without it, the same
+// handler is still blocked then.
+func TestMiddlewareReleasesBlockedSend(t *testing.T) {
+	ic := newInterceptor(t)
+	http1 := &http.Client{Transport: headerTransport{&http.Transport{}}}
+	type transport struct {
+		name   string
+		p      protocol
+		client func(*testServer) *http.Client
+	}
+	var cases []transport
+	for _, p := range protocols {
+		cases = append(cases, transport{"h2/" + p.name, p, func(s *testServer) *http.Client { return s.http }})
+	}
+	cases = append(cases, transport{"http1/connect", protocols[0], func(*testServer) *http.Client { return http1 }})
+	for _, withMiddleware := range []bool{true, false} {
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("middleware=%v/%s", withMiddleware, tc.name), func(t *testing.T) {
+				t.Parallel()
+				svc := &floodSvc{done: make(chan time.Time, 1)}
+				// Uncompressed, so the flood fills the client's window
+				// long before the token expires, even under -race.
+				path, h := examplev1connect.NewProtectedServiceHandler(svc, ic.HandlerOption(), connect.WithCompressMinBytes(math.MaxInt32))
+				inner := http.NewServeMux()
+				inner.Handle(path, h)
+				var outer http.Handler = inner
+				if withMiddleware {
+					outer = ic.Middleware(inner)
+				}
+				mux := http.NewServeMux()
+				mux.Handle("/", outer)
+				s := serveOn(t, mux)
+				tok, exp := shortToken(t, 2*time.Second)
+				ctx, cancel := context.WithCancel(withBearer(context.Background(), tok))
+				defer cancel()
+				client := examplev1connect.NewProtectedServiceClient(tc.client(s), s.URL, tc.p.opts...)
+				stream, err := client.ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stream.Close()
+				if !stream.Receive() {
+					t.Fatalf("first message: %v", stream.Err())
+				}
+				// Stop reading. The handler fills the flow-control
+				// window and blocks in Send.
+				released := exp.Add(time.Second)
+				if withMiddleware {
+					select {
+					case end := <-svc.done:
+						if end.Before(exp) {
+							t.Fatalf("handler returned %v before the token expired", exp.Sub(end))
+						}
+						if late := end.Sub(released); late > 1500*time.Millisecond {
+							t.Errorf("handler released %v after expiry + 1s", late)
+						}
+					case <-time.After(time.Until(released) + 5*time.Second):
+						t.Fatal("handler still blocked in Send 5s after expiry + 1s")
+					}
+					return
+				}
+				select {
+				case end := <-svc.done:
+					t.Fatalf("without Middleware the handler returned at %v after expiry; the test does not block Send", end.Sub(exp))
+				case <-time.After(time.Until(released) + 1500*time.Millisecond):
+				}
+				cancel() // the client goes away: that releases it
+				select {
+				case <-svc.done:
+				case <-time.After(10 * time.Second):
+					t.Fatal("handler not released when the client went away")
+				}
+			})
+		}
+	}
+}
+
+// Middleware passes Connect unary calls through untouched, and a stream
+// whose token is still valid works as before.
+func TestMiddlewarePassesCallsThrough(t *testing.T) {
+	ic := newInterceptor(t)
+	path, h := examplev1connect.NewProtectedServiceHandler(&lifeSvc{tick: time.Millisecond}, ic.HandlerOption())
+	inner := http.NewServeMux()
+	inner.Handle(path, h)
+	mux := http.NewServeMux()
+	mux.Handle("/", ic.Middleware(inner))
+	s := serveOn(t, mux)
+	tok, _ := shortToken(t, time.Hour)
+	ctx := withBearer(context.Background(), tok)
+	for _, p := range protocols {
+		for _, sh := range []shape{unary, serverStream} {
+			ids, err := call(ctx, s.client(p), sh)
+			if err != nil {
+				t.Fatalf("%s %v: %v", p.name, sh, err)
+			}
+			if len(ids) == 0 {
+				t.Fatalf("%s %v: no answer", p.name, sh)
+			}
+		}
+	}
+}
+
+// Middleware never gives a stream more time than the server's own
+// WriteTimeout: with a token valid for an hour, the server's timeout still
+// releases a blocked Send.
+func TestMiddlewareKeepsServerWriteTimeout(t *testing.T) {
+	ic := newInterceptor(t)
+	svc := &floodSvc{done: make(chan time.Time, 1)}
+	path, h := examplev1connect.NewProtectedServiceHandler(svc, ic.HandlerOption(), connect.WithCompressMinBytes(math.MaxInt32))
+	inner := http.NewServeMux()
+	inner.Handle(path, h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: ic.Middleware(inner), Protocols: &p, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 2 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	var cp http.Protocols
+	cp.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: headerTransport{&http.Transport{Protocols: &cp}}}
+	tok, _ := shortToken(t, time.Hour)
+	ctx, cancel := context.WithCancel(withBearer(context.Background(), tok))
+	defer cancel()
+	start := time.Now()
+	stream, err := examplev1connect.NewProtectedServiceClient(hc, "http://"+ln.Addr().String()).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() {
+		t.Fatalf("first message: %v", stream.Err())
+	}
+	select {
+	case end := <-svc.done:
+		if d := end.Sub(start); d > 5*time.Second {
+			t.Errorf("released after %v; the server's WriteTimeout is 2s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Middleware's deadline replaced the server's WriteTimeout")
 	}
 }

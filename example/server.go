@@ -126,12 +126,15 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	))
 	// Every ProtectedService call needs one. HandlerOption installs the
 	// request gate (refuses before any message is decoded) and the
-	// interceptor (claims into the context, streams end at exp).
-	mux.Handle(examplev1connect.NewProtectedServiceHandler(
+	// interceptor (claims into the context, streams end at exp);
+	// Middleware lets an expired stream release its connection even when
+	// the client stopped reading.
+	path, protected := examplev1connect.NewProtectedServiceHandler(
 		protectedService{},
 		interceptor.HandlerOption(),
 		limit,
-	))
+	)
+	mux.Handle(path, interceptor.Middleware(protected))
 	return mux, nil
 }
 
