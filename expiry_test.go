@@ -547,3 +547,29 @@ func TestStreamContextStress(t *testing.T) {
 		t.Errorf("heap holds %d", len(e.heap))
 	}
 }
+
+// Middleware's deadline gives way to any server timeout that might end the
+// stream sooner.
+func TestBeforeServerDeadline(t *testing.T) {
+	start := time.Now()
+	for _, tc := range []struct {
+		name          string
+		at            time.Duration // from start
+		lead, timeout time.Duration
+		want          bool
+	}{
+		{"no server timeout", time.Hour, 0, 0, true},
+		{"ours well before", 10 * time.Second, 0, time.Minute, true},
+		{"ours after", 2 * time.Minute, 0, time.Minute, false},
+		{"ours within the second of margin", 59500 * time.Millisecond, 0, time.Minute, false},
+		{"headers may have taken the lead", 50 * time.Second, 15 * time.Second, time.Minute, false},
+		{"before even with the lead", 30 * time.Second, 15 * time.Second, time.Minute, true},
+	} {
+		if got := beforeServerDeadline(start.Add(tc.at), start, tc.lead, tc.timeout); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if !hasPrefixFold("Application/GRPC-Web+proto", "application/grpc") || hasPrefixFold("application/json", "application/grpc") || hasPrefixFold("app", "application/grpc") {
+		t.Error("hasPrefixFold")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -212,17 +211,27 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 //
 // A deadline is never set later than the one the server's own WriteTimeout
 // or ReadTimeout would give. Requests that cannot be streams (Connect
-// unary calls) pass through untouched.
+// unary calls) pass through untouched. A handler that takes more than the
+// second to return after expiry has its stream reset (HTTP/2) or its
+// connection closed (HTTP/1.1) instead of ending with the expired error.
 func (i *Interceptor) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Media types are case-insensitive, and connect-go serves them so.
 		ct := r.Header.Get("Content-Type")
-		if !strings.HasPrefix(ct, "application/connect+") && !strings.HasPrefix(ct, "application/grpc") {
+		if !hasPrefixFold(ct, "application/connect+") && !hasPrefixFold(ct, "application/grpc") {
 			next.ServeHTTP(w, r)
 			return
 		}
 		d := &connDeadlines{rc: http.NewResponseController(w), start: time.Now()}
 		if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
 			d.readTimeout, d.writeTimeout = srv.ReadTimeout, srv.WriteTimeout
+			// The server counts ReadTimeout from before the headers
+			// arrived, which may have taken up to ReadHeaderTimeout
+			// (ReadTimeout when unset).
+			d.readLead = srv.ReadHeaderTimeout
+			if d.readLead <= 0 {
+				d.readLead = srv.ReadTimeout
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), connDeadlinesKey{}, d)))
 	})
@@ -239,6 +248,9 @@ type connDeadlines struct {
 	rc                        *http.ResponseController
 	start                     time.Time
 	readTimeout, writeTimeout time.Duration
+	// readLead is how long before start the server may have started its
+	// ReadTimeout clock.
+	readLead time.Duration
 }
 
 // setConnDeadlines sets the read and write deadlines of the call's HTTP
@@ -251,13 +263,26 @@ func setConnDeadlines(ctx context.Context, at time.Time) {
 	if !ok {
 		return
 	}
-	// start is a moment after the server set its own deadlines, so a
-	// server deadline counts as earlier unless ours is a clear second
-	// before it.
-	if d.writeTimeout <= 0 || at.Add(time.Second).Before(d.start.Add(d.writeTimeout)) {
+	if beforeServerDeadline(at, d.start, 0, d.writeTimeout) {
 		_ = d.rc.SetWriteDeadline(at)
 	}
-	if d.readTimeout <= 0 || at.Add(time.Second).Before(d.start.Add(d.readTimeout)) {
+	if beforeServerDeadline(at, d.start, d.readLead, d.readTimeout) {
 		_ = d.rc.SetReadDeadline(at)
 	}
+}
+
+// beforeServerDeadline reports whether at is surely earlier than a server
+// deadline of timeout (none when <= 0) counted from a moment that lies up to
+// lead before start. start itself is a little after the server set its
+// deadlines, so at must also be a clear second early.
+func beforeServerDeadline(at, start time.Time, lead, timeout time.Duration) bool {
+	if timeout <= 0 {
+		return true
+	}
+	return at.Add(time.Second).Before(start.Add(timeout - lead))
+}
+
+// hasPrefixFold reports whether s begins with prefix, ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && asciiEqualFold(s[:len(prefix)], prefix)
 }

@@ -705,6 +705,9 @@ func TestMiddlewareReleasesBlockedSend(t *testing.T) {
 		cases = append(cases, transport{"h2/" + p.name, p, func(s *testServer) *http.Client { return s.http }})
 	}
 	cases = append(cases, transport{"http1/connect", protocols[0], func(*testServer) *http.Client { return http1 }})
+	// Media types are case-insensitive; connect-go serves this one.
+	shouting := &http.Client{Transport: headerTransport{&contentTypeTransport{"Application/Connect+proto", http.DefaultTransport}}}
+	cases = append(cases, transport{"http1/connect, Application/Connect+proto", protocols[0], func(*testServer) *http.Client { return shouting }})
 	for _, withMiddleware := range []bool{true, false} {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("middleware=%v/%s", withMiddleware, tc.name), func(t *testing.T) {
@@ -833,4 +836,16 @@ func TestMiddlewareKeepsServerWriteTimeout(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the Middleware's deadline replaced the server's WriteTimeout")
 	}
+}
+
+// contentTypeTransport sends every request with the given Content-Type.
+type contentTypeTransport struct {
+	contentType string
+	next        http.RoundTripper
+}
+
+func (t *contentTypeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Content-Type", t.contentType)
+	return t.next.RoundTrip(r)
 }
