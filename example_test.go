@@ -202,3 +202,58 @@ func ExampleSession() {
 	// REASON_INVALID_CREDENTIALS
 	// world test
 }
+
+// ticker is a ProtectedService whose ProtectedStream sends a message every
+// 50 ms until its context ends.
+type ticker struct {
+	examplev1connect.UnimplementedProtectedServiceHandler
+}
+
+func (ticker) ProtectedStream(ctx context.Context, _ *connect.Request[examplev1.ProtectedStreamRequest], st *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
+	for i := int32(1); ; i++ {
+		if err := st.Send(&examplev1.ProtectedStreamResponse{Sequence: i}); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// A stream does not outlive its token: it ends at exp with the expired
+// error. Middleware also releases the connection of a client that stopped
+// reading, one second later.
+func ExampleInterceptor_Middleware() {
+	ctx := context.Background()
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
+	issuer, _ := connectjwt.NewIssuer(key, connectjwt.WithTokenLifetimes(2*time.Second, time.Hour))
+	auth, err := connectjwt.NewInterceptor(key)
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	path, h := examplev1connect.NewProtectedServiceHandler(ticker{}, auth.HandlerOption())
+	mux.Handle(path, auth.Middleware(h))
+	url, httpClient, stop := serve(mux)
+	defer stop()
+
+	token, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	client := examplev1connect.NewProtectedServiceClient(httpClient, url,
+		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(token))))
+	stream, err := client.ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
+	if err != nil {
+		panic(err)
+	}
+	n := 0
+	for stream.Receive() {
+		n++
+	}
+	detail, _ := connectjwt.AuthErrorFrom(stream.Err())
+	fmt.Println("received messages:", n > 0)
+	fmt.Println(connect.CodeOf(stream.Err()), detail.GetReason())
+	// Output:
+	// received messages: true
+	// unauthenticated REASON_EXPIRED
+}
