@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +41,10 @@ type streamContext struct {
 	err error
 	// why is why the context ended, once err is set.
 	why endReason
+	// refused is the blocklist's failure when the stream ended by
+	// revocation; set, under mu, before done is closed, and read without
+	// the lock on every Send and Receive.
+	refused atomic.Pointer[Failure]
 	// stopWatch undoes the context.AfterFunc registration on parent.
 	stopWatch func() bool
 	funcs     []*afterFunc
@@ -49,9 +54,10 @@ type streamContext struct {
 type endReason uint8
 
 const (
-	endedByReturn endReason = iota // the handler returned (or panicked)
-	endedByExpiry                  // the token expired
-	endedByParent                  // the call's context ended first
+	endedByReturn     endReason = iota // the handler returned (or panicked)
+	endedByExpiry                      // the token expired
+	endedByParent                      // the call's context ended first
+	endedByRevocation                  // the blocklist refused the token mid-stream
 )
 
 // afterFunc is one function registered with [streamContext.AfterFunc].
@@ -189,11 +195,20 @@ func (c *streamContext) expired() bool {
 }
 
 // end ends the context with err unless it has already ended.
-func (c *streamContext) end(err error, why endReason) {
+func (c *streamContext) end(err error, why endReason) { c.endWith(err, why, nil) }
+
+// refuse ends the context because the blocklist refused the token (or
+// could not answer) with f, unless it has already ended.
+func (c *streamContext) refuse(f *Failure) { c.endWith(context.Canceled, endedByRevocation, f) }
+
+func (c *streamContext) endWith(err error, why endReason, refused *Failure) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return
+	}
+	if refused != nil {
+		c.refused.Store(refused)
 	}
 	c.err, c.why = err, why
 	if c.done != nil {

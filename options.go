@@ -80,6 +80,9 @@ type config struct {
 	claimsCheck func(ctx context.Context, procedure string, claims *Claims) error
 	blocklist   Blocklist
 	cacheSize   int // verified-token cache entries: 0 default, < 0 off (cache.go)
+	// streamRecheck: how often open streams ask the blocklist again; 0
+	// default, < 0 off (revocation.go).
+	streamRecheck time.Duration
 
 	// Remote key sets, one per issuer (JWKS).
 	remote []*trustedIssuer

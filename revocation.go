@@ -31,6 +31,41 @@ type RevocationStore interface {
 	RevokeIdentity(ctx context.Context, identity string, issuedBefore, until time.Time) error
 }
 
+// DefaultStreamRevocationCheck is how often, by default, an open stream asks
+// the blocklist again whether its token was revoked (see
+// [WithStreamRevocationCheck]).
+const DefaultStreamRevocationCheck = 30 * time.Second
+
+// WithStreamRevocationCheck sets how often an open stream asks the
+// [Blocklist] ([WithBlocklist]) again whether its token has been revoked, by
+// default [DefaultStreamRevocationCheck]; zero or less turns it off, and a
+// stream then sees a revocation only at its token's exp. A stream whose token
+// is revoked ends as one whose token expires: its context is done, the next
+// Send or Receive fails, and it ends with the revoked-token loader's error
+// (REASON_REVOKED). A check that fails (the store cannot answer) ends the
+// stream with [ErrUnavailable]: fail closed. Without a blocklist it does
+// nothing.
+func WithStreamRevocationCheck(every time.Duration) Option {
+	return option{scopeInterceptor, "WithStreamRevocationCheck", func(c *config) {
+		c.streamRecheck = every
+		if every <= 0 {
+			c.streamRecheck = -1
+		}
+	}}
+}
+
+// streamRecheckInterval is how often open streams ask the blocklist again,
+// or 0 for never.
+func (c *config) streamRecheckInterval() time.Duration {
+	switch {
+	case c.blocklist == nil || c.streamRecheck < 0:
+		return 0
+	case c.streamRecheck == 0:
+		return DefaultStreamRevocationCheck
+	}
+	return c.streamRecheck
+}
+
 // MemoryStore is a [RevocationStore] in the memory of one process; its
 // entries expire with the tokens they revoke. Use it for a single server or
 // in tests; a fleet needs a shared store. The zero MemoryStore is ready to

@@ -3,6 +3,7 @@ package connectjwt
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"reflect"
 	"sync/atomic"
@@ -51,14 +52,17 @@ type expiringConn struct {
 	abandoned atomic.Bool
 }
 
-// check fails once the token has expired. The handler's error is replaced
-// by the expired-token loader's when the stream ends, so this one only has
-// to stop the handler; it is new on every call because *connect.Error is
-// mutable (Meta).
+// check fails once the token has expired or been refused by the blocklist.
+// The handler's error is replaced by the loader's when the stream ends, so
+// this one only has to stop the handler; it is new on every call because
+// *connect.Error is mutable (Meta).
 func (c *expiringConn) check() error {
 	if c.expired.Load() || !c.now().Before(c.deadline) {
 		c.expired.Store(true)
 		return expiredError()
+	}
+	if f := c.ctx.refused.Load(); f != nil {
+		return connect.NewError(CodeOf(f.Reason), f.Err)
 	}
 	return nil
 }
@@ -74,6 +78,9 @@ func (c *expiringConn) ended() error {
 	if c.ctx.expired() {
 		c.expired.Store(true)
 		return expiredError()
+	}
+	if f := c.ctx.refused.Load(); f != nil {
+		return connect.NewError(CodeOf(f.Reason), f.Err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
@@ -185,10 +192,18 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 		ec.ctx.end(context.Canceled, endedByReturn)
 		i.expiries.remove(&ec.ctx)
 	}()
+	if every := i.cfg.streamRecheckInterval(); every > 0 {
+		stop := i.recheckRevocation(ctx, &ec.ctx, claims, every)
+		defer stop()
+	}
 	err := next(&ec.ctx, ec)
-	// Before the expiry check: a handler that returned in time is not
-	// reported as expired because the timer fired a moment later.
+	// Before the checks below: a handler that returned in time is not
+	// reported as expired (or revoked) because a timer fired a moment later.
 	ec.ctx.end(context.Canceled, endedByReturn)
+	if f := ec.ctx.refused.Load(); f != nil {
+		f.Procedure = conn.Spec().Procedure
+		return i.reject(ctx, f, conn.Peer())
+	}
 	if ec.expired.Load() || ec.ctx.expired() {
 		f := fail(ErrExpired, claims)
 		f.Procedure = conn.Spec().Procedure
@@ -196,6 +211,28 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 		return i.reject(ctx, f, conn.Peer())
 	}
 	return err
+}
+
+// recheckRevocation asks the blocklist every interval whether claims' token
+// has been revoked while the stream runs, and ends sc with the failure when
+// it has, or when the blocklist cannot answer. ctx is the call's context.
+// The returned function stops the checks.
+func (i *Interceptor) recheckRevocation(ctx context.Context, sc *streamContext, claims *Claims, every time.Duration) (stop func() bool) {
+	var t *time.Timer
+	check := func() {
+		if sc.Err() != nil {
+			return
+		}
+		if _, f := i.v.checkRevoked(ctx, claims); f != nil {
+			sc.refuse(f)
+			return
+		}
+		t.Reset(every)
+	}
+	// Created stopped, so check never sees t unset.
+	t = time.AfterFunc(math.MaxInt64, check)
+	t.Reset(every)
+	return t.Stop
 }
 
 // Middleware returns next wrapped so that an expired stream also releases

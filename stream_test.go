@@ -849,3 +849,103 @@ func (t *contentTypeTransport) RoundTrip(r *http.Request) (*http.Response, error
 	r.Header.Set("Content-Type", t.contentType)
 	return t.next.RoundTrip(r)
 }
+
+// An open stream asks the blocklist again every WithStreamRevocationCheck
+// interval: revoking its token ends it with REASON_REVOKED, whether its
+// handler is waiting on the context (silent) or sending (ticking), on
+// every protocol.
+func TestStreamRevocationEndsOpenStream(t *testing.T) {
+	for _, p := range protocols {
+		for _, silent := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/silent=%v", p.name, silent), func(t *testing.T) {
+				t.Parallel()
+				store := &connectjwt.MemoryStore{}
+				ic := newInterceptor(t, connectjwt.WithBlocklist(store), connectjwt.WithStreamRevocationCheck(100*time.Millisecond))
+				s := startLife(t, ic, &lifeSvc{silent: silent, tick: 20 * time.Millisecond})
+				c := claimsAt(time.Now(), time.Hour)
+				c["jti"] = "stream-" + p.name + fmt.Sprint(silent)
+				tok := mintHS256(t, c, nil)
+				ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 10*time.Second)
+				defer cancel()
+				stream, err := s.client(p).ProtectedStream(ctx,
+					connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 1 << 30}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stream.Close()
+				if !stream.Receive() {
+					t.Fatalf("first message: %v", stream.Err())
+				}
+				if err := store.RevokeToken(context.Background(), c["jti"].(string), time.Now().Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				revoked := time.Now()
+				for stream.Receive() {
+				}
+				if d := time.Since(revoked); d > 2*time.Second {
+					t.Errorf("stream ended %v after the revocation; the check runs every 100ms", d)
+				}
+				wantAuthError(t, stream.Err(), connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_REVOKED)
+			})
+		}
+	}
+}
+
+// A revocation check that cannot be answered ends the stream as
+// unavailable (fail closed); with the check off, a revoked token's stream
+// runs on.
+func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
+	var down atomic.Bool
+	flaky := connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
+		if down.Load() {
+			return false, errors.New("store down")
+		}
+		return false, nil
+	})
+	ic := newInterceptor(t, connectjwt.WithBlocklist(flaky), connectjwt.WithStreamRevocationCheck(50*time.Millisecond))
+	s := startLife(t, ic, &lifeSvc{silent: true})
+	tok, _ := shortToken(t, time.Hour)
+	stream, err := s.client(protocols[0]).ProtectedStream(withBearer(context.Background(), tok), connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() {
+		t.Fatalf("first message: %v", stream.Err())
+	}
+	down.Store(true)
+	for stream.Receive() {
+	}
+	wantAuthError(t, stream.Err(), connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
+
+	// Off: the stream outlives a revocation.
+	store := &connectjwt.MemoryStore{}
+	off := newInterceptor(t, connectjwt.WithBlocklist(store), connectjwt.WithStreamRevocationCheck(0))
+	s = startLife(t, off, &lifeSvc{silent: true})
+	c := claimsAt(time.Now(), time.Hour)
+	c["jti"] = "kept"
+	ctx, cancel := context.WithCancel(withBearer(context.Background(), mintHS256(t, c, nil)))
+	defer cancel()
+	stream, err = s.client(protocols[0]).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() {
+		t.Fatalf("first message: %v", stream.Err())
+	}
+	_ = store.RevokeToken(context.Background(), "kept", time.Now().Add(time.Hour))
+	ended := make(chan error, 1)
+	go func() {
+		for stream.Receive() {
+		}
+		ended <- stream.Err()
+	}()
+	select {
+	case err := <-ended:
+		t.Fatalf("with the check off the stream ended: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	cancel()
+	<-ended
+}
