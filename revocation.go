@@ -42,9 +42,12 @@ const DefaultStreamRevocationCheck = 30 * time.Second
 // stream then sees a revocation only at its token's exp. A stream whose token
 // is revoked ends as one whose token expires: its context is done, the next
 // Send or Receive fails, and it ends with the revoked-token loader's error
-// (REASON_REVOKED). A check that fails (the store cannot answer) ends the
-// stream with [ErrUnavailable]: fail closed. Without a blocklist it does
-// nothing.
+// (REASON_REVOKED). A check that fails, panics or has not answered within
+// the interval ends the stream with [ErrUnavailable]: fail closed. Unlike
+// expiry, a revocation does not move the connection deadlines that
+// [Interceptor.Middleware] sets, so a handler blocked in Send on a client
+// that stopped reading is released only at exp plus one second. Without a
+// blocklist it does nothing.
 func WithStreamRevocationCheck(every time.Duration) Option {
 	return option{scopeInterceptor, "WithStreamRevocationCheck", func(c *config) {
 		c.streamRecheck = every

@@ -3,6 +3,7 @@ package connectjwt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"reflect"
@@ -215,19 +216,41 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 
 // recheckRevocation asks the blocklist every interval whether claims' token
 // has been revoked while the stream runs, and ends sc with the failure when
-// it has, or when the blocklist cannot answer. ctx is the call's context.
+// it has. It fails closed: a lookup that errors, panics or has not answered
+// within the interval ends sc as unavailable. ctx is the call's context.
 // The returned function stops the checks.
 func (i *Interceptor) recheckRevocation(ctx context.Context, sc *streamContext, claims *Claims, every time.Duration) (stop func() bool) {
+	unavailable := func(cause error) *Failure {
+		return failCause(fmt.Errorf("%w: revocation check failed", ErrUnavailable), claims, cause)
+	}
 	var t *time.Timer
 	check := func() {
 		if sc.Err() != nil {
 			return
 		}
-		if _, f := i.v.checkRevoked(ctx, claims); f != nil {
+		// A store that hangs must not keep a revoked stream open.
+		watchdog := time.AfterFunc(every, func() { sc.refuse(unavailable(context.DeadlineExceeded)) })
+		defer watchdog.Stop()
+		lookup, cancel := context.WithTimeout(ctx, every)
+		defer cancel()
+		f := func() (f *Failure) {
+			// This runs on a timer's goroutine, where a panic would end
+			// the process rather than one request.
+			defer func() {
+				if r := recover(); r != nil {
+					f = unavailable(fmt.Errorf("blocklist panicked: %v", r))
+				}
+			}()
+			_, f = i.v.checkRevoked(lookup, claims)
+			return f
+		}()
+		if f != nil {
 			sc.refuse(f)
 			return
 		}
-		t.Reset(every)
+		if sc.Err() == nil { // not after the stream ended: the timer would hold it
+			t.Reset(every)
+		}
 	}
 	// Created stopped, so check never sees t unset.
 	t = time.AfterFunc(math.MaxInt64, check)

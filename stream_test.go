@@ -892,41 +892,61 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 }
 
 // A revocation check that cannot be answered ends the stream as
-// unavailable (fail closed); with the check off, a revoked token's stream
-// runs on.
+// unavailable (fail closed): a store that errors, one that hangs (and
+// ignores its context), one that panics. With the check off, a revoked
+// token's stream runs on.
 func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
-	var down atomic.Bool
-	flaky := connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
-		if down.Load() {
-			return false, errors.New("store down")
-		}
-		return false, nil
-	})
-	ic := newInterceptor(t, connectjwt.WithBlocklist(flaky), connectjwt.WithStreamRevocationCheck(50*time.Millisecond))
-	s := startLife(t, ic, &lifeSvc{silent: true})
-	tok, _ := shortToken(t, time.Hour)
-	stream, err := s.client(protocols[0]).ProtectedStream(withBearer(context.Background(), tok), connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
-	if err != nil {
-		t.Fatal(err)
+	released := make(chan struct{})
+	defer close(released)
+	for _, tc := range []struct {
+		name   string
+		broken func() (bool, error)
+	}{
+		{"errors", func() (bool, error) { return false, errors.New("store down") }},
+		{"hangs", func() (bool, error) { <-released; return false, nil }},
+		{"panics", func() (bool, error) { panic("store bug") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var down atomic.Bool
+			store := connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
+				if down.Load() {
+					return tc.broken()
+				}
+				return false, nil
+			})
+			ic := newInterceptor(t, connectjwt.WithBlocklist(store), connectjwt.WithStreamRevocationCheck(50*time.Millisecond))
+			s := startLife(t, ic, &lifeSvc{silent: true})
+			tok, _ := shortToken(t, time.Hour)
+			ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 10*time.Second)
+			defer cancel()
+			stream, err := s.client(protocols[0]).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Close()
+			if !stream.Receive() {
+				t.Fatalf("first message: %v", stream.Err())
+			}
+			down.Store(true)
+			broke := time.Now()
+			for stream.Receive() {
+			}
+			if d := time.Since(broke); d > 2*time.Second {
+				t.Errorf("stream ended %v after the store broke; the check runs every 50ms", d)
+			}
+			wantAuthError(t, stream.Err(), connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
+		})
 	}
-	defer stream.Close()
-	if !stream.Receive() {
-		t.Fatalf("first message: %v", stream.Err())
-	}
-	down.Store(true)
-	for stream.Receive() {
-	}
-	wantAuthError(t, stream.Err(), connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
 
 	// Off: the stream outlives a revocation.
 	store := &connectjwt.MemoryStore{}
 	off := newInterceptor(t, connectjwt.WithBlocklist(store), connectjwt.WithStreamRevocationCheck(0))
-	s = startLife(t, off, &lifeSvc{silent: true})
+	s := startLife(t, off, &lifeSvc{silent: true})
 	c := claimsAt(time.Now(), time.Hour)
 	c["jti"] = "kept"
 	ctx, cancel := context.WithCancel(withBearer(context.Background(), mintHS256(t, c, nil)))
 	defer cancel()
-	stream, err = s.client(protocols[0]).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
+	stream, err := s.client(protocols[0]).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
 	if err != nil {
 		t.Fatal(err)
 	}
