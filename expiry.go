@@ -37,7 +37,7 @@ type streamContext struct {
 	done chan struct{}
 	// err is set once: context.DeadlineExceeded at expiry, the parent's
 	// error when it ends first, or context.Canceled when the handler
-	// returns.
+	// returns or the blocklist refuses the token.
 	err error
 	// why is why the context ended, once err is set.
 	why endReason
