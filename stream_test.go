@@ -867,25 +867,13 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 				tok := mintHS256(t, c, nil)
 				ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 10*time.Second)
 				defer cancel()
-				stream, err := s.client(p).ProtectedStream(ctx,
-					connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 1 << 30}))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer stream.Close()
-				if !stream.Receive() {
-					t.Fatalf("first message: %v", stream.Err())
-				}
-				if err := store.RevokeToken(context.Background(), c["jti"].(string), time.Now().Add(time.Hour)); err != nil {
-					t.Fatal(err)
-				}
-				revoked := time.Now()
-				for stream.Receive() {
-				}
-				if d := time.Since(revoked); d > 2*time.Second {
-					t.Errorf("stream ended %v after the revocation; the check runs every 100ms", d)
-				}
-				wantAuthError(t, stream.Err(), connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_REVOKED)
+				stream := openStream(t, ctx, s.client(p))
+				err := drainAfter(t, stream, func() {
+					if err := store.RevokeToken(context.Background(), c["jti"].(string), time.Now().Add(time.Hour)); err != nil {
+						t.Fatal(err)
+					}
+				})
+				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_REVOKED)
 			})
 		}
 	}
@@ -919,22 +907,9 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 			tok, _ := shortToken(t, time.Hour)
 			ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 10*time.Second)
 			defer cancel()
-			stream, err := s.client(protocols[0]).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stream.Close()
-			if !stream.Receive() {
-				t.Fatalf("first message: %v", stream.Err())
-			}
-			down.Store(true)
-			broke := time.Now()
-			for stream.Receive() {
-			}
-			if d := time.Since(broke); d > 2*time.Second {
-				t.Errorf("stream ended %v after the store broke; the check runs every 50ms", d)
-			}
-			wantAuthError(t, stream.Err(), connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
+			stream := openStream(t, ctx, s.client(protocols[0]))
+			err := drainAfter(t, stream, func() { down.Store(true) })
+			wantAuthError(t, err, connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
 		})
 	}
 
@@ -946,14 +921,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	c["jti"] = "kept"
 	ctx, cancel := context.WithCancel(withBearer(context.Background(), mintHS256(t, c, nil)))
 	defer cancel()
-	stream, err := s.client(protocols[0]).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
-	if !stream.Receive() {
-		t.Fatalf("first message: %v", stream.Err())
-	}
+	stream := openStream(t, ctx, s.client(protocols[0]))
 	_ = store.RevokeToken(context.Background(), "kept", time.Now().Add(time.Hour))
 	ended := make(chan error, 1)
 	go func() {
@@ -968,4 +936,34 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	}
 	cancel()
 	<-ended
+}
+
+// openStream starts ProtectedStream (asking for endless messages) and
+// waits for its first message.
+func openStream(t *testing.T, ctx context.Context, client examplev1connect.ProtectedServiceClient) *connect.ServerStreamForClient[examplev1.ProtectedStreamResponse] {
+	t.Helper()
+	stream, err := client.ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 1 << 30}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stream.Close() })
+	if !stream.Receive() {
+		t.Fatalf("first message: %v", stream.Err())
+	}
+	return stream
+}
+
+// drainAfter does act, then reads stream to its end, which must come
+// within two seconds (the tests check every 50 or 100 ms); it returns the
+// stream's error.
+func drainAfter(t *testing.T, stream *connect.ServerStreamForClient[examplev1.ProtectedStreamResponse], act func()) error {
+	t.Helper()
+	act()
+	start := time.Now()
+	for stream.Receive() {
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("stream ended %v after the change", d)
+	}
+	return stream.Err()
 }
