@@ -74,6 +74,9 @@ func (i *Interceptor) HandlerOption() connect.HandlerOption {
 // reuses the gate's result.
 func (i *Interceptor) RequestGate() connect.HandlerOption {
 	return connect.WithRequestGate(func(ctx context.Context, spec connect.Spec, peer connect.Peer, h http.Header) (context.Context, error) {
+		if i.admitted(ctx) { // the same gate installed twice
+			return ctx, nil
+		}
 		ctx, err := i.authenticate(ctx, spec, peer, h)
 		if err != nil {
 			return nil, err
@@ -121,12 +124,9 @@ func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 }
 
 // authenticate runs the whole check for one call and returns the context
-// for the handler, or the loader's error. A call already admitted by this
-// interceptor's gate is not checked again.
+// for the handler, or the loader's error. Its callers skip it for a call
+// this interceptor already admitted ([Interceptor.admitted]).
 func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer connect.Peer, h http.Header) (context.Context, error) {
-	if i.admitted(ctx) {
-		return ctx, nil
-	}
 	if i == nil || i.cfg == nil {
 		return ctx, DefaultError(fail(errors.New("connectjwt: interceptor is not configured"), nil))
 	}

@@ -62,6 +62,12 @@ func (c *expiringConn) check() error {
 		c.expired.Store(true)
 		return expiredError()
 	}
+	return c.refusedError()
+}
+
+// refusedError is the error that stops the handler once the blocklist
+// refused the token mid-stream, or nil.
+func (c *expiringConn) refusedError() error {
 	if f := c.ctx.refused.Load(); f != nil {
 		return connect.NewError(CodeOf(f.Reason), f.Err)
 	}
@@ -80,8 +86,8 @@ func (c *expiringConn) ended() error {
 		c.expired.Store(true)
 		return expiredError()
 	}
-	if f := c.ctx.refused.Load(); f != nil {
-		return connect.NewError(CodeOf(f.Reason), f.Err)
+	if rerr := c.refusedError(); rerr != nil {
+		return rerr
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
@@ -220,16 +226,13 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 // within the interval ends sc as unavailable. ctx is the call's context.
 // The returned function stops the checks.
 func (i *Interceptor) recheckRevocation(ctx context.Context, sc *streamContext, claims *Claims, every time.Duration) (stop func() bool) {
-	unavailable := func(cause error) *Failure {
-		return failCause(fmt.Errorf("%w: revocation check failed", ErrUnavailable), claims, cause)
-	}
 	var t *time.Timer
 	check := func() {
 		if sc.Err() != nil {
 			return
 		}
 		// A store that hangs must not keep a revoked stream open.
-		watchdog := time.AfterFunc(every, func() { sc.refuse(unavailable(context.DeadlineExceeded)) })
+		watchdog := time.AfterFunc(every, func() { sc.refuse(revocationUnavailable(claims, context.DeadlineExceeded)) })
 		defer watchdog.Stop()
 		lookup, cancel := context.WithTimeout(ctx, every)
 		defer cancel()
@@ -238,7 +241,7 @@ func (i *Interceptor) recheckRevocation(ctx context.Context, sc *streamContext, 
 			// the process rather than one request.
 			defer func() {
 				if r := recover(); r != nil {
-					f = unavailable(fmt.Errorf("blocklist panicked: %v", r))
+					f = revocationUnavailable(claims, fmt.Errorf("blocklist panicked: %v", r))
 				}
 			}()
 			_, f = i.v.checkRevoked(lookup, claims)

@@ -688,6 +688,17 @@ func (s *floodSvc) ProtectedStream(_ context.Context, _ *connect.Request[example
 	return errors.New("the client never pushed back")
 }
 
+// newFlood serves a floodSvc behind ic. Its messages go uncompressed, so
+// the flood fills the client's window long before a token expires, even
+// under -race.
+func newFlood(ic *connectjwt.Interceptor) (*floodSvc, http.Handler) {
+	svc := &floodSvc{done: make(chan time.Time, 1)}
+	path, h := examplev1connect.NewProtectedServiceHandler(svc, ic.HandlerOption(), connect.WithCompressMinBytes(math.MaxInt32))
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	return svc, mux
+}
+
 // With Middleware, a handler blocked in Send because the client stopped
 // reading is released one second after the token expires, on every
 // protocol over HTTP/2 and on Connect over HTTP/1.1. Without it, the same
@@ -712,15 +723,10 @@ func TestMiddlewareReleasesBlockedSend(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("middleware=%v/%s", withMiddleware, tc.name), func(t *testing.T) {
 				t.Parallel()
-				svc := &floodSvc{done: make(chan time.Time, 1)}
-				// Uncompressed, so the flood fills the client's window
-				// long before the token expires, even under -race.
-				path, h := examplev1connect.NewProtectedServiceHandler(svc, ic.HandlerOption(), connect.WithCompressMinBytes(math.MaxInt32))
-				inner := http.NewServeMux()
-				inner.Handle(path, h)
-				var outer http.Handler = inner
+				svc, h := newFlood(ic)
+				var outer http.Handler = h
 				if withMiddleware {
-					outer = ic.Middleware(inner)
+					outer = ic.Middleware(h)
 				}
 				mux := http.NewServeMux()
 				mux.Handle("/", outer)
@@ -728,15 +734,7 @@ func TestMiddlewareReleasesBlockedSend(t *testing.T) {
 				tok, exp := shortToken(t, 2*time.Second)
 				ctx, cancel := context.WithCancel(withBearer(context.Background(), tok))
 				defer cancel()
-				client := examplev1connect.NewProtectedServiceClient(tc.client(s), s.URL, tc.p.opts...)
-				stream, err := client.ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer stream.Close()
-				if !stream.Receive() {
-					t.Fatalf("first message: %v", stream.Err())
-				}
+				openStream(t, ctx, examplev1connect.NewProtectedServiceClient(tc.client(s), s.URL, tc.p.opts...))
 				// Stop reading. The handler fills the flow-control
 				// window and blocks in Send.
 				released := exp.Add(time.Second)
@@ -800,10 +798,7 @@ func TestMiddlewarePassesCallsThrough(t *testing.T) {
 // releases a blocked Send.
 func TestMiddlewareKeepsServerWriteTimeout(t *testing.T) {
 	ic := newInterceptor(t)
-	svc := &floodSvc{done: make(chan time.Time, 1)}
-	path, h := examplev1connect.NewProtectedServiceHandler(svc, ic.HandlerOption(), connect.WithCompressMinBytes(math.MaxInt32))
-	inner := http.NewServeMux()
-	inner.Handle(path, h)
+	svc, inner := newFlood(ic)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -820,14 +815,7 @@ func TestMiddlewareKeepsServerWriteTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(withBearer(context.Background(), tok))
 	defer cancel()
 	start := time.Now()
-	stream, err := examplev1connect.NewProtectedServiceClient(hc, "http://"+ln.Addr().String()).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
-	if !stream.Receive() {
-		t.Fatalf("first message: %v", stream.Err())
-	}
+	openStream(t, ctx, examplev1connect.NewProtectedServiceClient(hc, "http://"+ln.Addr().String()))
 	select {
 	case end := <-svc.done:
 		if d := end.Sub(start); d > 5*time.Second {

@@ -332,12 +332,18 @@ func (v *Validator) checkTime(c *Claims, now time.Time) *Failure {
 	return nil
 }
 
+// revocationUnavailable is the failure of a revocation check that could not
+// be answered; cause says why.
+func revocationUnavailable(c *Claims, cause error) *Failure {
+	return failCause(fmt.Errorf("%w: revocation check failed", ErrUnavailable), c, cause)
+}
+
 // checkRevoked is step 9: the Blocklist, when one is configured.
 func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Failure) {
 	if bl := v.cfg.blocklist; bl != nil {
 		revoked, err := bl.IsRevoked(ctx, c)
 		if err != nil {
-			return nil, failCause(fmt.Errorf("%w: revocation check failed", ErrUnavailable), c, err)
+			return nil, revocationUnavailable(c, err)
 		}
 		if revoked {
 			return nil, fail(ErrRevoked, c)
