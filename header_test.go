@@ -29,6 +29,10 @@ func TestTokenFromHeader(t *testing.T) {
 		want     string // expected token when wantErr is nil
 		wantErr  error  // sentinel; nil means success
 		anyErr   bool   // only require an error (behaviour left open)
+		// badShape is what the extractor returns for a value whose scheme
+		// and size are right but whose token is not a compact JWS; the
+		// validator's alphabet check refuses it as malformed.
+		badShape string
 	}{
 		{name: "no header", values: nil, wantErr: ErrMissing},
 		{name: "two headers", values: []string{"Bearer " + shapeToken, "Bearer " + shapeToken}, wantErr: ErrMalformed},
@@ -50,24 +54,24 @@ func TestTokenFromHeader(t *testing.T) {
 		{name: "scheme and spaces", values: []string{"Bearer     "}, wantErr: ErrMalformed},
 		{name: "trailing space", values: []string{"Bearer " + shapeToken + " "}, want: shapeToken},
 		{name: "leading space and tab", values: []string{" \tBearer " + shapeToken}, want: shapeToken},
-		{name: "newline inside", values: []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIi\nOiJhIn0.c2ln"}, wantErr: ErrMalformed},
-		{name: "trailing newline", values: []string{"Bearer " + shapeToken + "\n"}, wantErr: ErrMalformed},
-		{name: "trailing CRLF", values: []string{"Bearer " + shapeToken + "\r\n"}, wantErr: ErrMalformed},
-		{name: "padding", values: []string{"Bearer " + shapeToken + "="}, wantErr: ErrMalformed},
-		{name: "padding in payload", values: []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0=.c2ln"}, wantErr: ErrMalformed},
-		{name: "standard base64 alphabet", values: []string{"Bearer ab+c.de/f.ghi"}, wantErr: ErrMalformed},
-		{name: "three dots", values: []string{"Bearer a.b.c.d"}, wantErr: ErrMalformed},
-		{name: "one dot", values: []string{"Bearer a.b"}, wantErr: ErrMalformed},
-		{name: "no dot", values: []string{"Bearer abc"}, wantErr: ErrMalformed},
-		{name: "empty header segment", values: []string{"Bearer .b.c"}, wantErr: ErrMalformed},
-		{name: "empty payload segment", values: []string{"Bearer a..c"}, wantErr: ErrMalformed},
+		{name: "newline inside", values: []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIi\nOiJhIn0.c2ln"}, badShape: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIi\nOiJhIn0.c2ln"},
+		{name: "trailing newline", values: []string{"Bearer " + shapeToken + "\n"}, badShape: shapeToken + "\n"},
+		{name: "trailing CRLF", values: []string{"Bearer " + shapeToken + "\r\n"}, badShape: shapeToken + "\r\n"},
+		{name: "padding", values: []string{"Bearer " + shapeToken + "="}, badShape: shapeToken + "="},
+		{name: "padding in payload", values: []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0=.c2ln"}, badShape: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0=.c2ln"},
+		{name: "standard base64 alphabet", values: []string{"Bearer ab+c.de/f.ghi"}, badShape: "ab+c.de/f.ghi"},
+		{name: "three dots", values: []string{"Bearer a.b.c.d"}, badShape: "a.b.c.d"},
+		{name: "one dot", values: []string{"Bearer a.b"}, badShape: "a.b"},
+		{name: "no dot", values: []string{"Bearer abc"}, badShape: "abc"},
+		{name: "empty header segment", values: []string{"Bearer .b.c"}, badShape: ".b.c"},
+		{name: "empty payload segment", values: []string{"Bearer a..c"}, badShape: "a..c"},
 		{name: "empty signature allowed here", values: []string{"Bearer a.b."}, want: "a.b."},
 		{name: "oversize", values: []string{"Bearer " + long}, wantErr: ErrMalformed},
 		{name: "at size cap", values: []string{atCap}, want: strings.TrimPrefix(atCap, "Bearer ")},
 		{name: "one over size cap", values: []string{atCap + "c"}, wantErr: ErrMalformed},
 		{name: "small cap", values: []string{"Bearer " + shapeToken}, maxBytes: 16, wantErr: ErrMalformed},
 		{name: "bare scheme token", scheme: "-", values: []string{shapeToken}, want: shapeToken},
-		{name: "bare scheme rejects Bearer prefix", scheme: "-", values: []string{"Bearer " + shapeToken}, wantErr: ErrMalformed},
+		{name: "bare scheme rejects Bearer prefix", scheme: "-", values: []string{"Bearer " + shapeToken}, badShape: "Bearer " + shapeToken},
 		{name: "bare scheme empty", scheme: "-", values: []string{""}, wantErr: ErrMissing},
 		{name: "custom scheme", scheme: "JWT", values: []string{"jwt " + shapeToken}, want: shapeToken},
 		{name: "custom scheme refuses Bearer", scheme: "JWT", values: []string{"Bearer " + shapeToken}, wantErr: ErrMissing},
@@ -103,11 +107,46 @@ func TestTokenFromHeader(t *testing.T) {
 					t.Errorf("token = %q on error", got)
 				}
 			default:
+				want := tt.want
+				if tt.badShape != "" {
+					want = tt.badShape
+				}
 				if err != nil {
 					t.Fatalf("unexpected error %v", err)
 				}
-				if got != tt.want {
-					t.Fatalf("token = %q, want %q", got, tt.want)
+				if got != want {
+					t.Fatalf("token = %q, want %q", got, want)
+				}
+				if ok := compactJWS(got); ok != (tt.badShape == "") {
+					t.Fatalf("compactJWS(%q) = %v", got, ok)
+				}
+			}
+
+			// The whole header path, with and without the cache (whose
+			// lookup comes before the alphabet check).
+			for _, cache := range []Option{WithCacheSize(DefaultCacheSize), WithoutCache()} {
+				v, verr := NewValidator(WithKey(HMACKey([]byte(strings.Repeat("k", 32)))), WithHeader(name, scheme), WithMaxTokenSize(maxBytes), cache)
+				if verr != nil {
+					t.Fatal(verr)
+				}
+				_, verr = v.ValidateHeader(context.Background(), h)
+				switch {
+				case tt.anyErr:
+					if verr == nil {
+						t.Fatal("ValidateHeader accepted it")
+					}
+				case tt.wantErr != nil:
+					if !errors.Is(verr, tt.wantErr) {
+						t.Fatalf("ValidateHeader: %v, want %v", verr, tt.wantErr)
+					}
+				case tt.badShape != "":
+					if !errors.Is(verr, ErrMalformed) {
+						t.Fatalf("ValidateHeader: %v, want %v", verr, ErrMalformed)
+					}
+				default: // the right shape, but not a token anyone signed
+					if verr == nil || errors.Is(verr, ErrMissing) {
+						t.Fatalf("ValidateHeader: %v", verr)
+					}
 				}
 			}
 			if err != nil {
