@@ -76,22 +76,27 @@ func WithoutCache() Option {
 	return option{scopeVerify, "WithoutCache", func(c *config) { c.cacheSize = -1 }}
 }
 
-// tokenCache remembers verified access tokens. It is sharded by a seeded
-// hash of the token; each shard has its own lock, map and CLOCK ring.
+// tokenCache remembers verified access tokens. Lookups take no lock: the
+// index is a [sync.Map], whose reads write no shared memory, so a hot token
+// presented on many cores at once does not bounce a lock's cache line
+// between them (with a read lock, two cores served a hit no faster than
+// one). Inserts and evictions are sharded by a seeded hash of the token;
+// each shard has its own lock, CLOCK ring and verifications in flight, and
+// changes the index only under that lock.
 type tokenCache struct {
-	seed   maphash.Seed
-	mask   uint64
-	shards []cacheShard
+	entries sync.Map // token (string) → *cacheEntry, each in its shard's ring
+	seed    maphash.Seed
+	mask    uint64
+	shards  []cacheShard
 }
 
 type cacheShard struct {
-	mu      sync.RWMutex
-	entries map[string]*cacheEntry
-	ring    []*cacheEntry // the shard's capacity, allocated at the first insert
-	size    int
-	hand    int
-	calls   map[string]*cacheCall // verifications in flight
-	_       [64]byte              // keep shards on separate cache lines
+	mu    sync.Mutex
+	ring  []*cacheEntry // the shard's capacity, allocated at the first insert
+	size  int
+	hand  int
+	calls map[string]*cacheCall // verifications in flight
+	_     [64]byte              // keep shards on separate cache lines
 }
 
 // A cacheEntry is one verified token. Only used changes after insertion.
@@ -132,15 +137,15 @@ func (c *tokenCache) shard(token string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, token)&c.mask]
 }
 
-// get returns the entry for token if it is still live at now.
-func (s *cacheShard) get(token string, now time.Time) *cacheEntry {
-	s.mu.RLock()
-	e := s.entries[token]
-	s.mu.RUnlock()
+// get returns the entry for token if it is still live at now. It takes no
+// lock.
+func (c *tokenCache) get(token string, now time.Time) *cacheEntry {
+	v, _ := c.entries.Load(token)
+	e, _ := v.(*cacheEntry)
 	if e == nil || !now.Before(e.expires) {
 		return nil
 	}
-	if !e.used.Load() {
+	if !e.used.Load() { // read first: a hot entry's line stays shared
 		e.used.Store(true)
 	}
 	return e
@@ -149,26 +154,24 @@ func (s *cacheShard) get(token string, now time.Time) *cacheEntry {
 // len returns the number of entries, for tests.
 func (c *tokenCache) len() int {
 	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.entries)
-		s.mu.RUnlock()
-	}
+	c.entries.Range(func(any, any) bool {
+		n++
+		return true
+	})
 	return n
 }
 
-// insertLocked remembers claims for token until expires. s.mu is held.
-func (s *cacheShard) insertLocked(token string, claims *Claims, expires, now time.Time) {
+// insertLocked remembers claims for token until expires. s is token's
+// shard, and s.mu is held.
+func (c *tokenCache) insertLocked(s *cacheShard, token string, claims *Claims, expires, now time.Time) {
 	if s.ring == nil {
 		s.ring = make([]*cacheEntry, s.size)
-		s.entries = make(map[string]*cacheEntry, s.size)
 	}
 	e := &cacheEntry{token: token, claims: claims, expires: expires}
-	if old := s.entries[token]; old != nil {
-		e.slot = old.slot
+	if v, ok := c.entries.Load(token); ok {
+		e.slot = v.(*cacheEntry).slot
 		s.ring[e.slot] = e
-		s.entries[token] = e
+		c.entries.Store(token, e)
 		return
 	}
 	// CLOCK: take a free or expired slot, else the first entry not used
@@ -182,11 +185,11 @@ func (s *cacheShard) insertLocked(token string, claims *Claims, expires, now tim
 			continue
 		}
 		if victim != nil {
-			delete(s.entries, victim.token)
+			c.entries.Delete(victim.token)
 		}
 		e.slot = i
 		s.ring[i] = e
-		s.entries[token] = e
+		c.entries.Store(token, e)
 		return
 	}
 }
@@ -197,16 +200,16 @@ func (s *cacheShard) insertLocked(token string, claims *Claims, expires, now tim
 // call.
 func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, *Failure) {
 	now := v.cfg.now()
-	s := v.cache.shard(token)
-	if e := s.get(token, now); e != nil {
+	if e := v.cache.get(token, now); e != nil {
 		return v.checkLive(ctx, e.claims, now)
 	}
 	if token == "" || len(token) > v.cfg.maxTokenBytes || !compactJWS(token) {
 		// Not a token: nothing to share or remember, so no lock, no key.
 		return v.validateUncached(ctx, token, false)
 	}
+	s := v.cache.shard(token)
 	s.mu.Lock()
-	if e := s.entries[token]; e != nil && now.Before(e.expires) {
+	if e := v.cache.get(token, now); e != nil { // verified while we got here
 		s.mu.Unlock()
 		return v.checkLive(ctx, e.claims, now)
 	}
@@ -253,7 +256,7 @@ func (v *Validator) verifyShared(ctx context.Context, s *cacheShard, key string,
 				expires = limit
 			}
 			if now.Before(expires) {
-				s.insertLocked(key, c, expires, now)
+				v.cache.insertLocked(s, key, c, expires, now)
 			}
 		}
 		s.mu.Unlock()

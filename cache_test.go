@@ -310,6 +310,68 @@ func TestCacheEvictionBound(t *testing.T) {
 	}
 }
 
+// Hits (which take no lock) racing inserts and evictions on every shard
+// always get the right claims, and afterwards the lock-free index and the
+// shards' rings agree entry for entry.
+func TestCacheConcurrentChurn(t *testing.T) {
+	const size = 64 // 4 shards of 16
+	f := newCacheFixture(t, WithCacheSize(size))
+	toks := make([]string, 4*size)
+	for i := range toks {
+		toks[i] = f.access(t, fmt.Sprint("user", i))
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				n := (i*7 + g*13) % len(toks)
+				if i%3 == 0 {
+					n %= 8 // a few hot tokens
+				}
+				c, err := f.v.Validate(context.Background(), toks[n])
+				if err != nil || c.Identity != fmt.Sprint("user", n) {
+					t.Errorf("token %d: %v, %v", n, c, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkCacheIndex(t, f.v.cache, size)
+}
+
+// checkCacheIndex checks that every indexed entry sits in its own shard's
+// ring at its slot, that every ring entry is indexed, and that the cache
+// holds at most size entries.
+func checkCacheIndex(t *testing.T, c *tokenCache, size int) {
+	t.Helper()
+	indexed := 0
+	c.entries.Range(func(k, v any) bool {
+		indexed++
+		e := v.(*cacheEntry)
+		s := c.shard(k.(string))
+		if e.token != k || e.slot >= len(s.ring) || s.ring[e.slot] != e {
+			t.Errorf("entry %d of the index is not in its shard's ring", indexed)
+		}
+		return true
+	})
+	inRings := 0
+	for i := range c.shards {
+		for _, e := range c.shards[i].ring {
+			if e == nil {
+				continue
+			}
+			inRings++
+			if v, ok := c.entries.Load(e.token); !ok || v != e {
+				t.Errorf("shard %d holds an entry the index does not", i)
+			}
+		}
+	}
+	if indexed != inRings || indexed > size || indexed == 0 {
+		t.Errorf("index %d entries, rings %d, size %d", indexed, inRings, size)
+	}
+}
+
 // A token used over and over survives a stream of one-off tokens (CLOCK
 // gives recently used entries a second chance).
 func TestCacheKeepsHotEntries(t *testing.T) {

@@ -14,63 +14,77 @@ import (
 // with the checks connectjwt also makes: pinned algorithm, required exp, iat,
 // issuer, audience, strict base64), and connectjwt's Validator.Validate
 // without and with the verified-token cache (a hit, after the first call).
+// mode=parallel verifies the same token on every core at once (RunParallel),
+// which is where shared state, such as a cache's lock, would show.
 //
 // The first impl is golang-jwt with MapClaims, so benchstat's ratios are
 // against it.
 func BenchmarkValidate(b *testing.B) {
-	for _, alg := range algs {
-		f := fixtureFor(b, alg)
-		parser := jwt.NewParser(
-			jwt.WithValidMethods([]string{alg}),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithIssuer(benchIssuer),
-			jwt.WithAudience(benchAudience),
-			jwt.WithStrictDecoding(),
-		)
-		keyFunc := func(*jwt.Token) (any, error) { return f.verify, nil }
+	for _, mode := range []string{"serial", "parallel"} {
+		for _, alg := range algs {
+			f := fixtureFor(b, alg)
+			parser := jwt.NewParser(
+				jwt.WithValidMethods([]string{alg}),
+				jwt.WithExpirationRequired(),
+				jwt.WithIssuedAt(),
+				jwt.WithIssuer(benchIssuer),
+				jwt.WithAudience(benchAudience),
+				jwt.WithStrictDecoding(),
+			)
+			keyFunc := func(*jwt.Token) (any, error) { return f.verify, nil }
+			prefix := "mode=" + mode + "/alg=" + alg + "/impl="
 
-		b.Run("alg="+alg+"/impl=golang-jwt-map", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				tok, err := parser.ParseWithClaims(f.token, jwt.MapClaims{}, keyFunc)
-				if err != nil || !tok.Valid {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("alg="+alg+"/impl=golang-jwt-registered", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				var c jwt.RegisteredClaims
-				tok, err := parser.ParseWithClaims(f.token, &c, keyFunc)
-				if err != nil || !tok.Valid {
-					b.Fatal(err)
-				}
-			}
-		})
-		for _, cache := range []bool{false, true} {
-			name := "alg=" + alg + "/impl=connectjwt-nocache"
-			if cache {
-				name = "alg=" + alg + "/impl=connectjwt-cache"
-			}
-			b.Run(name, func(b *testing.B) {
-				v, err := connectjwt.NewValidator(f.sharedOptions(cacheOption(cache))...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				ctx := context.Background()
-				if _, err := v.Validate(ctx, f.token); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				for b.Loop() {
-					c, err := v.Validate(ctx, f.token)
-					if err != nil || c.Identity != benchSubject {
+			b.Run(prefix+"golang-jwt-map", func(b *testing.B) {
+				repeat(b, mode, func() bool {
+					tok, err := parser.ParseWithClaims(f.token, jwt.MapClaims{}, keyFunc)
+					return err == nil && tok.Valid
+				})
+			})
+			b.Run(prefix+"golang-jwt-registered", func(b *testing.B) {
+				repeat(b, mode, func() bool {
+					var c jwt.RegisteredClaims
+					tok, err := parser.ParseWithClaims(f.token, &c, keyFunc)
+					return err == nil && tok.Valid
+				})
+			})
+			for _, impl := range []string{"connectjwt-nocache", "connectjwt-cache"} {
+				b.Run(prefix+impl, func(b *testing.B) {
+					v, err := connectjwt.NewValidator(f.sharedOptions(cacheOption(impl == "connectjwt-cache"))...)
+					if err != nil {
 						b.Fatal(err)
 					}
-				}
-			})
+					ctx := context.Background()
+					if _, err := v.Validate(ctx, f.token); err != nil {
+						b.Fatal(err)
+					}
+					repeat(b, mode, func() bool {
+						c, err := v.Validate(ctx, f.token)
+						return err == nil && c.Identity == benchSubject
+					})
+				})
+			}
 		}
 	}
+}
+
+// repeat runs ok as the benchmark's operation, serially or with
+// RunParallel, and fails the benchmark the first time it reports false.
+func repeat(b *testing.B, mode string, ok func() bool) {
+	b.ReportAllocs()
+	if mode == "serial" {
+		for b.Loop() {
+			if !ok() {
+				b.Fatal("token refused")
+			}
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if !ok() {
+				b.Error("token refused")
+				return
+			}
+		}
+	})
 }

@@ -101,7 +101,7 @@ func color(series string) string {
 
 func render(samples map[string][]float64) string {
 	panels := []panel{
-		{"Validation alone: median time per token (log scale)", "BenchmarkValidate", true},
+		{"Validation alone: median time per token (log scale)", "BenchmarkValidate/mode=serial", true},
 		{"Server side of a unary call, in process (no network)", "BenchmarkHandler", false},
 		{"Unary round trip over loopback HTTP/2, serial", "BenchmarkUnary/mode=serial", false},
 		{"Server-stream round trip (3 messages), serial", "BenchmarkServerStream/mode=serial", false},
