@@ -25,8 +25,10 @@ import (
 const streamMessages = 3
 
 // impls are the ways of protecting the service, in table order: the first
-// (no auth at all) is benchstat's baseline for the round-trip ratios.
-var impls = []string{"none", "connectjwt-nocache", "connectjwt-cache", "handwritten", "auth0"}
+// (no auth at all) is benchstat's baseline for the round-trip ratios. The
+// second is the same baseline again, an A/A control: its ratio to the first
+// is what the method measures when there is no difference at all.
+var impls = []string{"none", "none-control", "connectjwt-nocache", "connectjwt-cache", "handwritten", "auth0"}
 
 // Flags for bench/run.sh. -impls picks the implementations to compare;
 // -rotate starts them at a different one each round, so that over the
@@ -37,6 +39,15 @@ var impls = []string{"none", "connectjwt-nocache", "connectjwt-cache", "handwrit
 var (
 	implsFlag = flag.String("impls", "", "comma-separated implementations to run (default: all)")
 	rotate    = flag.Int("rotate", 0, "run the implementations starting at the rotate-th (mod their number)")
+	// The server's connect.WithCompressMinBytes. connect-go's default, 0,
+	// gzips every response however small: for this service's 20-byte
+	// answers that is pure cost, and resetting the pooled gzip writer
+	// clears some 640 KB twice per call, half of a loopback round trip.
+	// That also flushes the core's caches on every call, so whatever a
+	// protection keeps in memory is read cold. The reported runs use 1024
+	// (the setting connect-go's documentation suggests for small
+	// messages); -compressminbytes 0 measures connect's default.
+	compressMinBytes = flag.Int("compressminbytes", 1024, "server: connect.WithCompressMinBytes (0 is connect's default: gzip every response)")
 )
 
 // orderedImpls returns the implementations chosen by -impls, rotated by
@@ -93,23 +104,29 @@ func newHandler(tb testing.TB, impl string, f *fixture) http.Handler {
 	tb.Helper()
 	mux := http.NewServeMux()
 	switch impl {
-	case "none":
-		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: fixedIdentity}))
+	case "none", "none-control":
+		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: fixedIdentity}, serverOptions()))
 	case "connectjwt-nocache", "connectjwt-cache":
 		auth, err := connectjwt.NewInterceptor(f.sharedOptions(cacheOption(impl == "connectjwt-cache"))...)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: connectjwtIdentity}, auth.HandlerOption()))
+		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: connectjwtIdentity}, auth.HandlerOption(), serverOptions()))
 	case "handwritten":
 		hw := newHandwritten(f)
-		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: hw.identity}, connect.WithInterceptors(hw)))
+		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: hw.identity}, connect.WithInterceptors(hw), serverOptions()))
 	case "auth0":
 		mux.Handle(auth0Handler(tb, f))
 	default:
 		tb.Fatalf("unknown impl %s", impl)
 	}
 	return mux
+}
+
+// serverOptions are the handler options every implementation's service
+// gets, after its own.
+func serverOptions() connect.HandlerOption {
+	return connect.WithCompressMinBytes(*compressMinBytes)
 }
 
 // handwritten is the interceptor most Connect users write from the docs:
@@ -200,7 +217,7 @@ func auth0Handler(tb testing.TB, f *fixture) (string, http.Handler) {
 		}
 		return c.RegisteredClaims.Subject
 	}
-	path, h := examplev1connect.NewProtectedServiceHandler(&service{identity: identity})
+	path, h := examplev1connect.NewProtectedServiceHandler(&service{identity: identity}, serverOptions())
 	return path, jwtmiddleware.New(v.ValidateToken).CheckJWT(h)
 }
 

@@ -18,6 +18,7 @@ benchtime=${BENCHTIME:-500ms}
 filter=${BENCH:-.}
 impls=${IMPLS:-}
 out=${OUT:-results}
+args=${ARGS:-} # more flags for the benchmark binary, e.g. -compressminbytes 1024
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -27,7 +28,7 @@ go test -c -o "$tmp/bench.test" .
 for r in $(seq 0 $((rounds - 1))); do
 	echo "round $((r + 1)) of $rounds" >&2
 	"$tmp/bench.test" -test.run '^$' -test.bench "$filter" -test.benchmem \
-		-test.count 1 -test.benchtime "$benchtime" -rotate "$r" -impls "$impls"
+		-test.count 1 -test.benchtime "$benchtime" -rotate "$r" -impls "$impls" $args
 done | sed '/^PASS$/d' >"$out/bench.txt"
 if ! grep -q '^Benchmark' "$out/bench.txt"; then
 	echo "no benchmark matched BENCH=$filter (one regexp per /-separated level)" >&2

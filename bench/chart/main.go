@@ -131,7 +131,7 @@ func drawPanel(b *strings.Builder, p panel, samples map[string][]float64, x0, y0
 	re := regexp.MustCompile("^" + regexp.QuoteMeta(p.prefix) + `/alg=([^/]+)/impl=(.+)$`)
 	for _, name := range names {
 		m := re.FindStringSubmatch(name)
-		if m == nil {
+		if m == nil || m[2] == "none-control" { // the A/A control would draw none twice
 			continue
 		}
 		if !slices.Contains(series, m[2]) {
