@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -442,8 +443,8 @@ func TestStreamContextEndsWhenHandlerPanics(t *testing.T) {
 	}
 	ic.expiries.mu.Lock()
 	defer ic.expiries.mu.Unlock()
-	if len(ic.expiries.heap) != 0 || !ic.expiries.armed.IsZero() {
-		t.Errorf("schedule after the panic: %d streams, timer armed for %v", len(ic.expiries.heap), ic.expiries.armed)
+	if len(ic.expiries.heap) != 0 {
+		t.Errorf("schedule after the panic: %d streams", len(ic.expiries.heap))
 	}
 }
 
@@ -490,19 +491,59 @@ func TestStreamContextCause(t *testing.T) {
 	}
 }
 
-// Once no stream is open the timer is stopped, so it no longer holds the
-// Interceptor.
-func TestExpiriesStopsTimerWhenEmpty(t *testing.T) {
+// Removing a stream leaves the timer as it is, so the next stream with the
+// same expiry does not touch it; a timer that fires with nothing due sets
+// itself for the next stream.
+func TestExpiriesTimerOutlivesStreams(t *testing.T) {
 	var e expiries
-	c := newStreamContext(context.Background(), time.Hour)
-	e.add(c)
-	if e.armed.IsZero() {
-		t.Fatal("timer not armed")
+	first := newStreamContext(context.Background(), 30*time.Millisecond)
+	e.add(first)
+	armed := e.armed
+	e.remove(first)
+	same := &streamContext{parent: context.Background(), when: first.when}
+	e.add(same)
+	if e.armed != armed {
+		t.Errorf("timer moved from %v to %v for a stream of the same expiry", armed, e.armed)
 	}
-	e.remove(c)
-	if !e.armed.IsZero() || e.timer.Stop() {
-		t.Error("timer still set with no stream open")
+	e.remove(same)
+	// Due after the timer fires with nothing due: it must set itself again.
+	later := newStreamContext(context.Background(), 80*time.Millisecond)
+	e.add(later)
+	waitDone(t, later, 5*time.Second)
+	if !later.expired() || time.Now().Before(later.when) {
+		t.Errorf("expired = %v, %v before its expiry", later.expired(), later.when.Sub(time.Now()))
 	}
+}
+
+// A pending timer does not keep an Interceptor alive once its streams have
+// ended: the timer holds the schedule through a weak pointer.
+func TestExpiriesTimerDoesNotPinInterceptor(t *testing.T) {
+	collected := make(chan struct{})
+	func() {
+		ic, err := NewInterceptor(WithKey(HMACKey(cacheTestSecret)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims := &Claims{Identity: "alice", ExpiresAt: time.Now().Add(time.Hour)}
+		if err := ic.untilExpiry(context.Background(), &fakeStream{}, claims, func(context.Context, connect.StreamingHandlerConn) error {
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if ic.expiries.timer == nil || ic.expiries.armed.IsZero() {
+			t.Fatal("timer not set by the stream")
+		}
+		runtime.AddCleanup(ic, func(ch chan struct{}) { close(ch) }, collected)
+	}()
+	for range 20 {
+		runtime.GC()
+		select {
+		case <-collected:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the Interceptor is still reachable after its streams ended")
 }
 
 // Expiry, parent cancellation, Err, derived contexts and AfterFunc, all at
