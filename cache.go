@@ -177,7 +177,9 @@ func (c *tokenCache) insertLocked(s *cacheShard, token string, claims *Claims, e
 		return
 	}
 	// CLOCK: take a free or expired slot, else the first entry not used
-	// since the hand last passed it. Two turns always find one.
+	// since the hand last passed it. Two turns find one unless lock-free
+	// hits keep marking entries used meanwhile; then the token is simply
+	// not remembered this time.
 	for range 2 * len(s.ring) {
 		i := s.hand
 		s.hand = (s.hand + 1) % len(s.ring)

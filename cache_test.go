@@ -340,6 +340,33 @@ func TestCacheConcurrentChurn(t *testing.T) {
 	checkCacheIndex(t, f.v.cache, size)
 }
 
+// A token whose entry aged out of the cache (cacheMaxAge) while the token
+// stays valid is verified again and replaces its entry in place; the index
+// and the rings still agree then, and after evictions.
+func TestCacheReplacesAgedEntry(t *testing.T) {
+	const size = 16
+	f := newCacheFixture(t, WithCacheSize(size))
+	ctx := context.Background()
+	tok := f.access(t, "alice")
+	if _, err := f.v.Validate(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.advance(cacheMaxAge + time.Second)
+	if _, err := f.v.Validate(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.keys.n.Load(); got != 2 {
+		t.Fatalf("verifications = %d, want 2", got)
+	}
+	checkCacheIndex(t, f.v.cache, size)
+	for i := range 40 {
+		if _, err := f.v.Validate(ctx, f.access(t, fmt.Sprint("other", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkCacheIndex(t, f.v.cache, size)
+}
+
 // checkCacheIndex checks that every indexed entry sits in its own shard's
 // ring at its slot, that every ring entry is indexed, and that the cache
 // holds at most size entries.

@@ -245,7 +245,9 @@ func (c *streamContext) expire() {
 // opens after another closed, with the same token, costs no timer operation
 // (stopping and setting it again cost ~0.8 µs per stream). The timer holds
 // the schedule through a weak pointer, so a pending timer does not keep an
-// Interceptor that is no longer used alive. The zero value is ready to use.
+// Interceptor that is no longer used alive; such a timer, a few dozen
+// bytes, stays pending until the expiry it was set for and then does
+// nothing. The zero value is ready to use.
 type expiries struct {
 	mu    sync.Mutex
 	heap  []*streamContext

@@ -496,19 +496,30 @@ func TestStreamContextCause(t *testing.T) {
 // itself for the next stream.
 func TestExpiriesTimerOutlivesStreams(t *testing.T) {
 	var e expiries
-	first := newStreamContext(context.Background(), 30*time.Millisecond)
+	armed := func() time.Time {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.armed
+	}
+	first := newStreamContext(context.Background(), time.Hour)
 	e.add(first)
-	armed := e.armed
+	was := armed()
 	e.remove(first)
 	same := &streamContext{parent: context.Background(), when: first.when}
 	e.add(same)
-	if e.armed != armed {
-		t.Errorf("timer moved from %v to %v for a stream of the same expiry", armed, e.armed)
+	if now := armed(); now != was {
+		t.Errorf("timer moved from %v to %v for a stream of the same expiry", was, now)
 	}
 	e.remove(same)
-	// Due after the timer fires with nothing due: it must set itself again.
+
+	// The timer fires with nothing due and must set itself for the stream
+	// added after the one it was set for ended.
+	var f expiries
+	soon := newStreamContext(context.Background(), 30*time.Millisecond)
+	f.add(soon)
+	f.remove(soon)
 	later := newStreamContext(context.Background(), 80*time.Millisecond)
-	e.add(later)
+	f.add(later)
 	waitDone(t, later, 5*time.Second)
 	if !later.expired() || time.Now().Before(later.when) {
 		t.Errorf("expired = %v, %v before its expiry", later.expired(), later.when.Sub(time.Now()))
