@@ -663,13 +663,6 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 	const ttl = 1500 * time.Millisecond
 	const tick = 250 * time.Millisecond
 	ic := newInterceptor(t)
-	mintShort := func(t *testing.T) (string, time.Time) {
-		now := time.Now()
-		exp := now.Add(ttl)
-		c := claimsAt(now, time.Hour)
-		c["exp"] = float64(exp.UnixNano()) / 1e9 // a fractional NumericDate
-		return mintHS256(t, c, nil), exp
-	}
 	checkExpired := func(t *testing.T, err error, exp time.Time, msgs int) {
 		t.Helper()
 		ae := wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
@@ -695,9 +688,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 		t.Run(p.name+"/server-stream", func(t *testing.T) {
 			t.Parallel()
 			c := startServer(t, ic, mountGate, &testService{streamWait: tick}).client(p)
-			tok, exp := mintShort(t)
-			ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 6*time.Second)
-			defer cancel()
+			ctx, exp := shortCall(t, ttl, 6*time.Second)
 			st, err := c.ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 100}))
 			if err != nil {
 				t.Fatal(err)
@@ -716,9 +707,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			t.Parallel()
 			s := startServer(t, ic, mountGate, nil)
 			c := s.client(p)
-			tok, exp := mintShort(t)
-			ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 6*time.Second)
-			defer cancel()
+			ctx, exp := shortCall(t, ttl, 6*time.Second)
 			st := c.Collect(ctx)
 			n := 0
 			for ; n < 20; n++ {
@@ -735,9 +724,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			t.Parallel()
 			s := startServer(t, ic, mountGate, nil)
 			c := s.client(p)
-			tok, exp := mintShort(t)
-			ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 6*time.Second)
-			defer cancel()
+			ctx, exp := shortCall(t, ttl, 6*time.Second)
 			st := c.Chat(ctx)
 			defer st.CloseResponse()
 			n := 0
@@ -760,9 +747,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			t.Parallel()
 			s := startServer(t, ic, mountGate, nil)
 			c := s.client(p)
-			tok, exp := mintShort(t)
-			ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 6*time.Second)
-			defer cancel()
+			ctx, exp := shortCall(t, ttl, 6*time.Second)
 			st := c.Chat(ctx)
 			defer st.CloseResponse()
 			if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {

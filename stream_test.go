@@ -153,6 +153,17 @@ func shortToken(t testing.TB, ttl time.Duration) (string, time.Time) {
 	return mintHS256(t, c, nil), exp
 }
 
+// shortCall returns the context of a call that carries a token expiring in
+// ttl (exp), bounded at limit so that a stream outliving its token cannot
+// hang the test.
+func shortCall(t testing.TB, ttl, limit time.Duration) (context.Context, time.Time) {
+	t.Helper()
+	tok, exp := shortToken(t, ttl)
+	ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), limit)
+	t.Cleanup(cancel)
+	return ctx, exp
+}
+
 // wantExpiredSoon checks err is the expired error and came within bound
 // of exp, and the WWW-Authenticate challenge fits the protocol.
 func wantExpiredSoon(t *testing.T, p protocol, err error, exp time.Time, bound time.Duration) {
@@ -223,9 +234,7 @@ func TestStreamSilentBidiClientEndsAtExpiry(t *testing.T) {
 			t.Run(p.name, func(t *testing.T) {
 				t.Parallel()
 				defer wg.Done()
-				tok, exp := shortToken(t, ttl)
-				ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 8*time.Second)
-				defer cancel()
+				ctx, exp := shortCall(t, ttl, 8*time.Second)
 				st := s.client(p).Chat(ctx)
 				defer st.CloseResponse()
 				if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
@@ -270,9 +279,7 @@ func TestStreamSilentClientStreamEndsAtExpiry(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
-			tok, exp := shortToken(t, time.Second)
-			ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 8*time.Second)
-			defer cancel()
+			ctx, exp := shortCall(t, time.Second, 8*time.Second)
 			st := s.client(p).Collect(ctx)
 			if err := st.Send(&examplev1.CollectRequest{Word: "w"}); err != nil {
 				t.Fatal(err)
@@ -303,9 +310,7 @@ func TestStreamServerStreamEndsAtExpiry(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				tok, exp := shortToken(t, time.Second)
-				ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 8*time.Second)
-				defer cancel()
+				ctx, exp := shortCall(t, time.Second, 8*time.Second)
 				st, err := s.client(p).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 1000}))
 				if err != nil {
 					t.Fatal(err)
@@ -334,9 +339,7 @@ func TestStreamLeeway(t *testing.T) {
 	svc := &lifeSvc{tick: 50 * time.Millisecond}
 	s := startLife(t, newInterceptor(t, connectjwt.WithLeeway(leeway)), svc)
 	p := protocols[0]
-	tok, exp := shortToken(t, 500*time.Millisecond)
-	ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 8*time.Second)
-	defer cancel()
+	ctx, exp := shortCall(t, 500*time.Millisecond, 8*time.Second)
 	st, err := s.client(p).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 1000}))
 	if err != nil {
 		t.Fatal(err)
@@ -588,9 +591,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					tok, exp := shortToken(t, 700*time.Millisecond)
-					ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 8*time.Second)
-					defer cancel()
+					ctx, exp := shortCall(t, 700*time.Millisecond, 8*time.Second)
 					st := s.client(p).Chat(ctx)
 					defer st.CloseResponse()
 					if st.Send(&examplev1.ChatRequest{Text: "x"}) != nil {
@@ -892,9 +893,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 			})
 			ic := newInterceptor(t, connectjwt.WithBlocklist(store), connectjwt.WithStreamRevocationCheck(50*time.Millisecond))
 			s := startLife(t, ic, &lifeSvc{silent: true})
-			tok, _ := shortToken(t, time.Hour)
-			ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 10*time.Second)
-			defer cancel()
+			ctx, _ := shortCall(t, time.Hour, 10*time.Second)
 			stream := openStream(t, ctx, s.client(protocols[0]))
 			err := drainAfter(t, stream, func() { down.Store(true) })
 			wantAuthError(t, err, connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
