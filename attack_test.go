@@ -115,7 +115,7 @@ type atkCase struct {
 	raw string
 	// want is the expected reason; REASON_UNSPECIFIED means the call must
 	// succeed with identity wantID.
-	want   connectjwtv1.Reason
+	want   connectjwt.Reason
 	wantID string
 	// rawStatus is the HTTP status expected for a raw case refused by
 	// net/http itself before any handler runs (0: refused by connectjwt).
@@ -127,14 +127,14 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 	k := testKeys()
 	atk := atkAttacker()
 	n := now.Unix()
-	missing := connectjwtv1.Reason_REASON_MISSING
-	malformed := connectjwtv1.Reason_REASON_MALFORMED
-	badAlg := connectjwtv1.Reason_REASON_INVALID_ALGORITHM
-	badSig := connectjwtv1.Reason_REASON_INVALID_SIGNATURE
-	badClaims := connectjwtv1.Reason_REASON_INVALID_CLAIMS
-	wrongType := connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE
-	expired := connectjwtv1.Reason_REASON_EXPIRED
-	notYet := connectjwtv1.Reason_REASON_NOT_YET_VALID
+	missing := connectjwt.ReasonMissing
+	malformed := connectjwt.ReasonMalformed
+	badAlg := connectjwt.ReasonInvalidAlgorithm
+	badSig := connectjwt.ReasonInvalidSignature
+	badClaims := connectjwt.ReasonInvalidClaims
+	wrongType := connectjwt.ReasonWrongTokenType
+	expired := connectjwt.ReasonExpired
+	notYet := connectjwt.ReasonNotYetValid
 
 	hdr := func(alg, kid string, extra string) string {
 		h := fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"`, alg)
@@ -400,12 +400,8 @@ func atkStartServers(t *testing.T, now time.Time) [atkServers]*testServer {
 		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
 	}
 	hsKey := key(atkKidHS, "HS256", k.hs256)
-	build := func(opts ...connectjwt.Option) *connectjwt.Interceptor {
-		ic, err := connectjwt.NewInterceptor(append([]connectjwt.Option{clock}, opts...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ic
+	build := func(opts ...connectjwt.ValidatorOption) *connectjwt.Interceptor {
+		return buildInterceptor(t, append([]connectjwt.ValidatorOption{clock}, opts...), nil)
 	}
 	var s [atkServers]*testServer
 	s[atkMain] = startServer(t, build(hsKey,
@@ -435,7 +431,7 @@ func TestAttackVectors(t *testing.T) {
 			t.Fatalf("duplicate case name %q", tc.name)
 		}
 		seen[tc.name] = true
-		if tc.want != connectjwtv1.Reason_REASON_UNSPECIFIED || tc.rawStatus != 0 {
+		if tc.want != connectjwt.ReasonUnspecified || tc.rawStatus != 0 {
 			attacks++
 		}
 	}
@@ -463,7 +459,7 @@ func TestAttackVectors(t *testing.T) {
 					before := s.svc.calls.Load()
 					ids, err := call(ctx, s.client(p), unary)
 					ran := s.svc.calls.Load() - before
-					if tc.want == connectjwtv1.Reason_REASON_UNSPECIFIED {
+					if tc.want == connectjwt.ReasonUnspecified {
 						wantIdentities(t, ids, err, tc.wantID)
 						return
 					}
@@ -481,8 +477,8 @@ func TestAttackVectors(t *testing.T) {
 					// Attack failures before the signature verified must
 					// not carry verified-claim facts.
 					switch tc.want {
-					case connectjwtv1.Reason_REASON_MALFORMED, connectjwtv1.Reason_REASON_INVALID_ALGORITHM,
-						connectjwtv1.Reason_REASON_INVALID_SIGNATURE, connectjwtv1.Reason_REASON_MISSING:
+					case connectjwt.ReasonMalformed, connectjwt.ReasonInvalidAlgorithm,
+						connectjwt.ReasonInvalidSignature, connectjwt.ReasonMissing:
 						if ae.GetExpiredAt() != nil || ae.GetNotBefore() != nil {
 							t.Errorf("detail of an unverified token carries times: %v", ae)
 						}
@@ -540,7 +536,7 @@ func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
 		}
 		return
 	}
-	if tc.want == connectjwtv1.Reason_REASON_UNSPECIFIED {
+	if tc.want == connectjwt.ReasonUnspecified {
 		var res struct {
 			Hello, Identity string
 		}
@@ -550,7 +546,7 @@ func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
 		return
 	}
 	ae := connectBodyAuthError(t, status, body)
-	if ae.GetReason() != tc.want {
+	if connectjwt.Reason(ae.GetReason()) != tc.want {
 		t.Fatalf("reason %v, want %v (body %q)", ae.GetReason(), tc.want, body)
 	}
 	var lines []string
@@ -646,11 +642,11 @@ func TestAttackLineBreaksOutsideHTTP(t *testing.T) {
 		"trailing": tok + "\n",
 		"leading":  "\n" + tok,
 	} {
-		if _, err := v.Validate(context.Background(), bad); connectjwt.ReasonOf(err) != connectjwtv1.Reason_REASON_MALFORMED {
+		if _, err := v.Validate(context.Background(), bad); connectjwt.ReasonOf(err) != connectjwt.ReasonMalformed {
 			t.Errorf("Validate with %s: %v", name, err)
 		}
 		h := http.Header{"Authorization": {"Bearer " + bad}}
-		if _, err := v.ValidateHeader(context.Background(), h); connectjwt.ReasonOf(err) != connectjwtv1.Reason_REASON_MALFORMED {
+		if _, err := v.ValidateHeader(context.Background(), h); connectjwt.ReasonOf(err) != connectjwt.ReasonMalformed {
 			t.Errorf("ValidateHeader with %s: %v", name, err)
 		}
 	}
@@ -675,16 +671,16 @@ func TestAttackCheckOrder(t *testing.T) {
 	tests := []struct {
 		name  string
 		token string
-		want  connectjwtv1.Reason
+		want  connectjwt.Reason
 	}{
-		{"crit beats bad alg", hs(`{"alg":"none","crit":["x"]}`, expiredWrongIss), connectjwtv1.Reason_REASON_MALFORMED},
-		{"bad alg beats bad signature", other(`{"alg":"HS512","typ":"at+jwt"}`, expiredWrongIss), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"bad signature beats wrong typ", other(`{"alg":"HS256","typ":"refresh+jwt"}`, expiredWrongIss), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{"bad signature beats malformed payload", other(`{"alg":"HS256","typ":"at+jwt"}`, `{"sub":"a","sub":"b"}`), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{"wrong typ beats malformed payload", hs(`{"alg":"HS256","typ":"refresh+jwt"}`, `{"sub":"a","sub":"b"}`), connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE},
-		{"malformed payload beats claims", hs(`{"alg":"HS256","typ":"at+jwt"}`, `{"sub":1,"sub":2}`), connectjwtv1.Reason_REASON_MALFORMED},
-		{"claims beat expiry", hs(`{"alg":"HS256","typ":"at+jwt"}`, expiredWrongIss), connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-		{"expiry beats nbf", hs(`{"alg":"HS256","typ":"at+jwt"}`, fmt.Sprintf(`{"sub":"a","iss":%q,"exp":%d,"nbf":%d}`, testIssuer, n-10, n+10)), connectjwtv1.Reason_REASON_EXPIRED},
+		{"crit beats bad alg", hs(`{"alg":"none","crit":["x"]}`, expiredWrongIss), connectjwt.ReasonMalformed},
+		{"bad alg beats bad signature", other(`{"alg":"HS512","typ":"at+jwt"}`, expiredWrongIss), connectjwt.ReasonInvalidAlgorithm},
+		{"bad signature beats wrong typ", other(`{"alg":"HS256","typ":"refresh+jwt"}`, expiredWrongIss), connectjwt.ReasonInvalidSignature},
+		{"bad signature beats malformed payload", other(`{"alg":"HS256","typ":"at+jwt"}`, `{"sub":"a","sub":"b"}`), connectjwt.ReasonInvalidSignature},
+		{"wrong typ beats malformed payload", hs(`{"alg":"HS256","typ":"refresh+jwt"}`, `{"sub":"a","sub":"b"}`), connectjwt.ReasonWrongTokenType},
+		{"malformed payload beats claims", hs(`{"alg":"HS256","typ":"at+jwt"}`, `{"sub":1,"sub":2}`), connectjwt.ReasonMalformed},
+		{"claims beat expiry", hs(`{"alg":"HS256","typ":"at+jwt"}`, expiredWrongIss), connectjwt.ReasonInvalidClaims},
+		{"expiry beats nbf", hs(`{"alg":"HS256","typ":"at+jwt"}`, fmt.Sprintf(`{"sub":"a","iss":%q,"exp":%d,"nbf":%d}`, testIssuer, n-10, n+10)), connectjwt.ReasonExpired},
 	}
 	for _, tt := range tests {
 		_, err := v.Validate(context.Background(), tt.token)
@@ -711,14 +707,14 @@ func TestAttackWWWAuthenticateByProtocol(t *testing.T) {
 		sh    shape
 		want  string
 		code  connect.Code
-		reasn connectjwtv1.Reason
+		reasn connectjwt.Reason
 	}{
-		{"missing", "", unary, "Bearer", connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING},
-		{"expired", "Bearer " + expiredTok, unary, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED},
-		{"malformed", "Bearer a.b", unary, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MALFORMED},
-		{"missing on a stream", "", serverStream, "Bearer", connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING},
-		{"scope on a stream", "Bearer " + valid, serverStream, `Bearer error="insufficient_scope"`, connect.CodePermissionDenied, connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE},
-		{"expired on a bidi stream", "Bearer " + expiredTok, bidiStream, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED},
+		{"missing", "", unary, "Bearer", connect.CodeUnauthenticated, connectjwt.ReasonMissing},
+		{"expired", "Bearer " + expiredTok, unary, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonExpired},
+		{"malformed", "Bearer a.b", unary, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonMalformed},
+		{"missing on a stream", "", serverStream, "Bearer", connect.CodeUnauthenticated, connectjwt.ReasonMissing},
+		{"scope on a stream", "Bearer " + valid, serverStream, `Bearer error="insufficient_scope"`, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope},
+		{"expired on a bidi stream", "Bearer " + expiredTok, bidiStream, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonExpired},
 	}
 	for _, tc := range cases {
 		for _, p := range protocols {
@@ -822,7 +818,7 @@ func grpcWebTrailer(body []byte, name string) string {
 // ES256 token has two valid spellings (RFC 7518 does not require low-s, and
 // other issuers produce either). This documents it: anything keyed by the
 // token string (an application deny-list) must key on jti instead; the
-// library's own Blocklist gets claims, and its cache only ever holds tokens
+// library's own RevocationStore gets claims, and its cache only ever holds tokens
 // that verified.
 func TestAttackECDSAMalleabilityIsDocumented(t *testing.T) {
 	t.Parallel()
@@ -867,8 +863,8 @@ func TestAttackVectorsDirect(t *testing.T) {
 		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
 	}
 	hsKey := key(atkKidHS, "HS256", k.hs256)
-	mk := func(opts ...connectjwt.Option) *connectjwt.Validator {
-		v, err := connectjwt.NewValidator(append([]connectjwt.Option{clock}, opts...)...)
+	mk := func(opts ...connectjwt.ValidatorOption) *connectjwt.Validator {
+		v, err := connectjwt.NewValidator(append([]connectjwt.ValidatorOption{clock}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -889,7 +885,7 @@ func TestAttackVectorsDirect(t *testing.T) {
 			h["Authorization"] = tc.values
 		}
 		c, err := vs[tc.server].ValidateHeader(context.Background(), h)
-		if tc.want == connectjwtv1.Reason_REASON_UNSPECIFIED {
+		if tc.want == connectjwt.ReasonUnspecified {
 			if err != nil || c.Identity != tc.wantID {
 				t.Errorf("%s: %v", tc.name, err)
 			}
@@ -925,9 +921,9 @@ func TestAttackExemptionsAndOrder(t *testing.T) {
 		// Its prefix-sharing neighbour still needs a token.
 		for _, sh := range []shape{serverStream, clientStream, bidiStream} {
 			_, err := call(context.Background(), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
+			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMissing)
 			_, err = call(withBearer(context.Background(), "a.b.c"), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MALFORMED)
+			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
 		}
 	}
 	// Case and path variants of the public procedure are not it (the

@@ -9,55 +9,52 @@ import (
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
-// CodeOf returns the Connect code connectjwt uses for a failure kind:
-// unavailable for [ErrUnavailable] (retryable), permission_denied for
-// authorization failures ([ErrInsufficientScope], [ErrAccessDenied]), and
-// unauthenticated for everything else.
-func CodeOf(r Reason) connect.Code {
-	switch r {
-	case connectjwtv1.Reason_REASON_UNAVAILABLE:
-		return connect.CodeUnavailable
-	case connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE, connectjwtv1.Reason_REASON_ACCESS_DENIED:
-		return connect.CodePermissionDenied
-	default:
-		return connect.CodeUnauthenticated
-	}
-}
-
-// DefaultError is the error every default loader returns: the code from
-// [CodeOf], the failure's message, and a [connectjwtv1.AuthError] detail with
-// the reason and what a client needs to act on it (when an expired token
-// expired, which scopes are missing, whether to retry). The returned error
-// wraps f, so errors.Is finds the sentinel on the server side.
+// DefaultError is the error every default loader returns: the code of the
+// failure's reason ([Reason.Code]), the failure's message, and a
+// [connectjwtv1.AuthError] detail with the reason and what a client needs to
+// act on it (when an expired token expired, which scopes are missing,
+// whether to retry). The returned error wraps f, so errors.Is finds the
+// sentinel on the server side.
 func DefaultError(f *Failure) *connect.Error {
 	if f == nil {
 		f = fail(ErrMalformed, nil)
 	}
-	err := connect.NewError(CodeOf(f.Reason), f)
-	if detail, derr := connect.NewErrorDetail(AuthErrorOf(f)); derr == nil {
+	err := connect.NewError(f.Reason.Code(), f)
+	if detail, derr := connect.NewErrorDetail(authErrorOf(f)); derr == nil {
 		err.AddDetail(detail)
 	}
 	return err
 }
 
-// AuthErrorOf returns the [connectjwtv1.AuthError] detail describing f. A
-// custom loader that sends its own message should set the detail's Message
-// to that message too, as the .proto promises clients they are the same.
-func AuthErrorOf(f *Failure) *connectjwtv1.AuthError {
-	if f == nil {
-		f = fail(ErrMalformed, nil)
+// AuthErrorOf returns the [connectjwtv1.AuthError] detail that describes
+// err, and whether there is one: the detail of a *connect.Error (one a
+// client received, or one built by [DefaultError] or a loader), or, for a
+// [*Failure] or an error that wraps one, the detail [DefaultError] would
+// send for it.
+func AuthErrorOf(err error) (*connectjwtv1.AuthError, bool) {
+	if ae, ok := authErrorDetail(err); ok {
+		return ae, true
 	}
+	var f *Failure
+	if errors.As(err, &f) {
+		return authErrorOf(f), true
+	}
+	return nil, false
+}
+
+// authErrorOf returns the detail describing f.
+func authErrorOf(f *Failure) *connectjwtv1.AuthError {
 	ae := &connectjwtv1.AuthError{
-		Reason:        f.Reason,
+		Reason:        connectjwtv1.Reason(f.Reason),
 		Message:       f.Error(),
 		MissingScopes: f.MissingScopes,
-		Retryable:     f.Reason == connectjwtv1.Reason_REASON_UNAVAILABLE,
+		Retryable:     f.Reason == ReasonUnavailable,
 	}
 	if c := f.Claims; c != nil {
 		switch f.Reason {
-		case connectjwtv1.Reason_REASON_EXPIRED:
+		case ReasonExpired:
 			ae.ExpiredAt = timestamppb.New(c.ExpiresAt)
-		case connectjwtv1.Reason_REASON_NOT_YET_VALID:
+		case ReasonNotYetValid:
 			nb := c.NotBefore
 			if c.IssuedAt.After(nb) {
 				nb = c.IssuedAt
@@ -68,10 +65,9 @@ func AuthErrorOf(f *Failure) *connectjwtv1.AuthError {
 	return ae
 }
 
-// AuthErrorFrom returns the [connectjwtv1.AuthError] detail of err, a
-// *connect.Error received by a client (or built by [DefaultError]), and
-// whether it has one.
-func AuthErrorFrom(err error) (*connectjwtv1.AuthError, bool) {
+// authErrorDetail returns the AuthError detail of the *connect.Error in
+// err's chain.
+func authErrorDetail(err error) (*connectjwtv1.AuthError, bool) {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		return nil, false

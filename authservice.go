@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"connectrpc.com/connect"
 
@@ -23,13 +24,13 @@ type Authenticator func(ctx context.Context, username, password string) (identit
 // AuthService implements connectjwt.v1.AuthService: Login exchanges
 // credentials for a fresh access token and a refresh token, Refresh exchanges
 // a refresh token for a new pair; neither needs an access token (their
-// .proto options mark them public). Logout and Revoke need one and a
-// [RevocationStore] ([AuthService.WithRevocationStore]): mount the service
-// with the [Interceptor]'s [Interceptor.HandlerOption].
+// .proto options mark them public, as does [AuthServiceProcedures]).
+// Logout and Revoke need one, and the [RevocationStore] given to the issuer
+// ([WithRevocationStore]); mount the service behind the [Interceptor]
+// ([Interceptor.HandlerOption]) whose [Validator] checks the same store.
 type AuthService struct {
 	issuer       *Issuer
 	authenticate Authenticator
-	store        RevocationStore
 }
 
 var _ connectjwtv1connect.AuthServiceHandler = (*AuthService)(nil)
@@ -42,18 +43,10 @@ var AuthServiceProcedures = []string{
 }
 
 // NewAuthService returns an AuthService that checks credentials with
-// authenticate and issues tokens with issuer.
+// authenticate, issues tokens with issuer and revokes them in the issuer's
+// [RevocationStore].
 func NewAuthService(issuer *Issuer, authenticate Authenticator) *AuthService {
 	return &AuthService{issuer: issuer, authenticate: authenticate}
-}
-
-// WithRevocationStore returns a copy of s that revokes tokens in store on
-// Logout and Revoke. Give the same store to [WithBlocklist] on the
-// interceptor and the issuer, so revoked tokens are refused everywhere.
-func (s *AuthService) WithRevocationStore(store RevocationStore) *AuthService {
-	c := *s
-	c.store = store
-	return &c
 }
 
 // Login implements connectjwt.v1.AuthService.Login.
@@ -68,7 +61,7 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwt
 	case err != nil || identity == "":
 		return nil, DefaultError(failCause(ErrInvalidCredentials, nil, err))
 	}
-	pair, err := s.issuer.CreateTokenPair(ctx, identity, true)
+	pair, err := s.issuer.CreateFreshTokenPair(ctx, identity)
 	if err != nil {
 		return nil, issueError()
 	}
@@ -76,7 +69,7 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwt
 }
 
 // Refresh implements connectjwt.v1.AuthService.Refresh. The refresh token is
-// verified like an access token (signature, claims, expiry, [Blocklist]) but
+// verified like an access token (signature, claims, expiry, [RevocationStore]) but
 // must carry the refresh typ; an access token is refused with
 // [ErrWrongTokenType]. The new access token is not fresh. Failures are
 // answered with [DefaultError]: the interceptor's loaders are for access
@@ -91,7 +84,7 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectj
 		f.Procedure = connectjwtv1connect.AuthServiceRefreshProcedure
 		return nil, DefaultError(f)
 	}
-	pair, err := s.issuer.CreateTokenPair(ctx, claims.Identity, false)
+	pair, err := s.issuer.CreateTokenPair(ctx, claims.Identity)
 	if err != nil {
 		return nil, issueError()
 	}
@@ -115,7 +108,7 @@ func (s *AuthService) Logout(ctx context.Context, req *connect.Request[connectjw
 	if req.Msg.GetEverywhere() {
 		now := s.issuer.cfg.now()
 		until := now.Add(max(s.issuer.cfg.accessTTL, s.issuer.cfg.refreshTTL))
-		if err := s.store.RevokeIdentity(ctx, caller.Identity, now, until); err != nil {
+		if err := s.issuer.cfg.store.RevokeIdentity(ctx, caller.Identity, now, until); err != nil {
 			return nil, storeError(err)
 		}
 	}
@@ -123,7 +116,7 @@ func (s *AuthService) Logout(ctx context.Context, req *connect.Request[connectjw
 		if c == nil || c.ID == "" {
 			continue
 		}
-		if err := s.store.RevokeToken(ctx, c.ID, c.ExpiresAt); err != nil {
+		if err := s.issuer.cfg.store.RevokeToken(ctx, c.ID, c.ExpiresAt); err != nil {
 			return nil, storeError(err)
 		}
 	}
@@ -143,7 +136,7 @@ func (s *AuthService) Revoke(ctx context.Context, req *connect.Request[connectjw
 	if target.ID == "" {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("token has no jti and cannot be revoked alone; use Logout with everywhere"))
 	}
-	if err := s.store.RevokeToken(ctx, target.ID, target.ExpiresAt); err != nil {
+	if err := s.issuer.cfg.store.RevokeToken(ctx, target.ID, target.ExpiresAt); err != nil {
 		return nil, storeError(err)
 	}
 	return connect.NewResponse(&connectjwtv1.RevokeResponse{}), nil
@@ -152,12 +145,18 @@ func (s *AuthService) Revoke(ctx context.Context, req *connect.Request[connectjw
 // revoker returns the caller's verified claims, or why Logout and Revoke
 // cannot run.
 func (s *AuthService) revoker(ctx context.Context) (*Claims, error) {
-	if s == nil || s.issuer == nil || s.store == nil {
+	if s == nil || s.issuer == nil || s.issuer.cfg.store == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("revocation is not configured"))
 	}
-	caller, ok := ClaimsFromContext(ctx)
-	if !ok {
+	st, _ := ctx.Value(claimsKey{}).(*authState)
+	if st == nil || st.claims == nil {
 		return nil, DefaultError(fail(ErrMissing, nil))
+	}
+	caller := st.claims
+	// A revocation the validator never reads would be a silent no-op: the
+	// caller's validator must check the store revocations are written to.
+	if st.v != nil && !sameStore(st.v.cfg.store, s.issuer.cfg.store) {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("revocation is not checked by this server's validator"))
 	}
 	// Identities are only unique within an issuer: a caller with a token
 	// of another trusted issuer (WithJWKS) must not log out, or revoke the
@@ -188,6 +187,15 @@ func (s *AuthService) ownToken(ctx context.Context, caller *Claims, tok string) 
 		return nil, DefaultError(fail(fmt.Errorf("%w: not your token", ErrAccessDenied), nil))
 	}
 	return c, nil
+}
+
+// sameStore reports whether a and b are the same store.
+func sameStore(a, b RevocationStore) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
 }
 
 func storeError(err error) error {

@@ -40,20 +40,20 @@ type authFixture struct {
 
 // newAuthFixture starts the fixture; interceptorOpts apply to the
 // interceptor only.
-func newAuthFixture(t *testing.T, interceptorOpts ...connectjwt.Option) *authFixture {
+func newAuthFixture(t *testing.T, interceptorOpts ...any) *authFixture {
 	t.Helper()
 	fx := &authFixture{}
 	clock := func() time.Time { return time.Now().Add(time.Duration(fx.offset.Load())) }
-	opts := []connectjwt.Option{
+	shared := connectjwt.WithOptions(
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
 		connectjwt.WithIssuer("https://issuer.test"),
 		connectjwt.WithClock(clock),
-	}
-	issuer, err := connectjwt.NewIssuer(append(opts, connectjwt.WithTokenLifetimes(time.Minute, time.Hour))...)
+	)
+	issuer, err := connectjwt.NewIssuer(shared, connectjwt.WithTokenLifetimes(time.Minute, time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := connectjwt.NewInterceptor(append(opts, interceptorOpts...)...)
+	auth, err := interceptorFor(t, append([]any{shared}, interceptorOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +86,8 @@ func newAuthFixture(t *testing.T, interceptorOpts ...connectjwt.Option) *authFix
 	return fx
 }
 
-func reasonOf(err error) connectjwtv1.Reason {
-	ae, _ := connectjwt.AuthErrorFrom(err)
-	return ae.GetReason()
+func reasonOf(err error) connectjwt.Reason {
+	return connectjwt.ReasonOf(err)
 }
 
 func TestAuthServiceLoginAndRefresh(t *testing.T) {
@@ -115,7 +114,7 @@ func TestAuthServiceLoginAndRefresh(t *testing.T) {
 			var messages []string
 			for _, creds := range [][2]string{{"test", "nope"}, {"nobody", "test"}, {"", ""}} {
 				_, err := client.Login(ctx, connect.NewRequest(&connectjwtv1.LoginRequest{Username: creds[0], Password: creds[1]}))
-				if connect.CodeOf(err) != connect.CodeUnauthenticated || reasonOf(err) != connectjwtv1.Reason_REASON_INVALID_CREDENTIALS {
+				if connect.CodeOf(err) != connect.CodeUnauthenticated || reasonOf(err) != connectjwt.ReasonInvalidCredentials {
 					t.Errorf("Login(%q) = %v", creds[0], err)
 				}
 				messages = append(messages, err.Error())
@@ -124,7 +123,7 @@ func TestAuthServiceLoginAndRefresh(t *testing.T) {
 				t.Errorf("login failures differ: %q", messages)
 			}
 			_, err = client.Login(ctx, connect.NewRequest(&connectjwtv1.LoginRequest{Username: "down", Password: "x"}))
-			if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwtv1.Reason_REASON_UNAVAILABLE {
+			if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwt.ReasonUnavailable {
 				t.Errorf("Login with store down = %v", err)
 			}
 
@@ -148,7 +147,7 @@ func TestAuthServiceLoginAndRefresh(t *testing.T) {
 				}
 			}
 			_, err = client.Refresh(ctx, connect.NewRequest(&connectjwtv1.RefreshRequest{RefreshToken: pair.GetAccessToken()}))
-			if reasonOf(err) != connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE {
+			if reasonOf(err) != connectjwt.ReasonWrongTokenType {
 				t.Errorf("Refresh(access token) reason = %v", reasonOf(err))
 			}
 
@@ -156,7 +155,7 @@ func TestAuthServiceLoginAndRefresh(t *testing.T) {
 			greet := examplev1connect.NewProtectedServiceClient(fx.httpClient, fx.url, append(proto.opts,
 				connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(pair.GetRefreshToken()))))...)
 			_, err = greet.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-			if reasonOf(err) != connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE {
+			if reasonOf(err) != connectjwt.ReasonWrongTokenType {
 				t.Errorf("Protected(refresh token) = %v", err)
 			}
 		})

@@ -9,8 +9,7 @@ import (
 )
 
 // DefaultCacheSize is the number of verified access tokens a [Validator]
-// (and so an [Interceptor]) remembers unless told otherwise
-// ([WithCacheSize], [WithoutCache]).
+// remembers unless told otherwise ([WithCacheSize]).
 const DefaultCacheSize = 4096
 
 // maxCacheSize bounds WithCacheSize.
@@ -29,53 +28,38 @@ const maxCacheShards = 16
 // since every insert that lands there evicts it.
 const minShardEntries = 16
 
-// WithCacheSize sets how many verified access tokens are remembered, by
-// default [DefaultCacheSize]; 0 turns the cache off (as [WithoutCache]).
+// WithCacheSize sets how many verified access tokens a [Validator]
+// remembers, by default [DefaultCacheSize]; 0 turns the cache off, so every
+// call decodes the token and verifies its signature.
 //
-// The cache is Envoy jwt_authn's: a token whose signature, type and claims
-// verified is remembered, keyed by its exact bytes, so the next call that
-// presents the same token skips decoding and signature verification. It is
-// safe by construction:
+// When the same token is presented again, decoding and signature
+// verification are skipped; the answer is the same as without the cache:
 //
 //   - only access tokens that passed every check up to and including the
-//     time checks enter it; failures and refresh tokens never do;
-//   - an entry lives until the token's exp, and never longer than five
+//     time checks are remembered; failures and refresh tokens never are;
+//   - a token is remembered until its exp, and never longer than five
 //     minutes, so a key removed from a remote key set stops being trusted
-//     through the cache within that time;
-//   - a hit still checks exp, nbf and iat (with leeway) against the clock,
-//     and still asks the [Blocklist] when one is configured, so revocation
-//     takes effect on the next call, cached or not;
-//   - concurrent calls that miss on the same token verify it once and share
-//     the result;
-//   - it holds at most size entries (sharded, each shard evicting the least
-//     recently used entries approximately, CLOCK style), and only tokens
-//     that verified can fill it, so an attacker cannot flush it with forged
-//     tokens; an entry takes about twice the token's length plus 350
-//     bytes (some 5.5 MiB for 4096 tokens of 500 bytes);
-//   - lookups take no lock, so a token presented on many cores at once is
-//     served by all of them in parallel.
+//     within that time;
+//   - every call still checks exp, nbf and iat (with leeway) against the
+//     clock, and still asks the [RevocationStore] when one is configured,
+//     so a revocation takes effect on the next call;
+//   - concurrent calls with the same new token verify it once;
+//   - at most n tokens are remembered, and only tokens that verified are,
+//     so forged tokens cannot push out real ones; a token takes about
+//     twice its length plus 350 bytes.
 //
-// The trade-off: claims are shared between the calls that present the same
-// token, so [Claims] must be treated as read-only (they always should be),
-// and a token stays accepted for up to five minutes after its key is
-// removed from a remote key set. Use [WithoutCache] when that is not
-// acceptable.
-func WithCacheSize(n int) Option {
-	return option{scopeVerify, "WithCacheSize", func(c *config) {
+// The trade-off: calls that present the same token share one [Claims], which
+// must be treated as read-only (as always), and a token stays accepted for
+// up to five minutes after its key is removed from a remote key set. Use
+// WithCacheSize(0) when that is not acceptable.
+func WithCacheSize(n int) ValidatorOption {
+	return validatorOption(func(c *config) {
 		if n < 0 || n > maxCacheSize {
 			c.errorf("WithCacheSize must be between 0 and %d", maxCacheSize)
 		}
 		c.cacheSize = n
-		if n == 0 {
-			c.cacheSize = -1
-		}
-	}}
-}
-
-// WithoutCache turns off the verified-token cache (see [WithCacheSize]):
-// every call decodes the token and verifies its signature.
-func WithoutCache() Option {
-	return option{scopeVerify, "WithoutCache", func(c *config) { c.cacheSize = -1 }}
+		c.noCache = n == 0
+	})
 }
 
 // tokenCache remembers verified access tokens. Lookups take no lock: the

@@ -50,15 +50,15 @@ type cacheFixture struct {
 	keys   *countingKeys
 }
 
-func newCacheFixture(t *testing.T, opts ...Option) *cacheFixture {
+func newCacheFixture(t *testing.T, opts ...ValidatorOption) *cacheFixture {
 	t.Helper()
 	clock := newTestClock()
-	shared := []Option{WithKey(HMACKey(cacheTestSecret)), WithClock(clock.now), WithIssuer("https://iss.test")}
-	is, err := NewIssuer(append(shared, WithTokenLifetimes(time.Hour, 24*time.Hour))...)
+	shared := WithOptions(WithKey(HMACKey(cacheTestSecret)), WithClock(clock.now), WithIssuer("https://iss.test"))
+	is, err := NewIssuer(shared, WithTokenLifetimes(time.Hour, 24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := NewValidator(append(shared, opts...)...)
+	v, err := NewValidator(append([]ValidatorOption{shared}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,9 +67,19 @@ func newCacheFixture(t *testing.T, opts ...Option) *cacheFixture {
 	return &cacheFixture{clock: clock, issuer: is, v: v, keys: keys}
 }
 
+// newHMACValidator returns a validator with the cache tests' HMAC key.
+func newHMACValidator(t *testing.T) *Validator {
+	t.Helper()
+	v, err := NewValidator(WithKey(HMACKey(cacheTestSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func (f *cacheFixture) access(t *testing.T, identity string) string {
 	t.Helper()
-	tok, _, err := f.issuer.CreateAccessToken(context.Background(), identity, false)
+	tok, _, err := f.issuer.CreateAccessToken(context.Background(), identity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,20 +121,21 @@ func TestCacheHitSkipsVerification(t *testing.T) {
 }
 
 func TestCacheOff(t *testing.T) {
-	for _, opt := range []Option{WithoutCache(), WithCacheSize(0)} {
-		f := newCacheFixture(t, opt)
-		if f.v.cache != nil {
-			t.Fatalf("%s: cache is on", opt.name())
+	f := newCacheFixture(t, WithCacheSize(0))
+	if f.v.cache != nil {
+		t.Fatal("WithCacheSize(0): cache is on")
+	}
+	tok := f.access(t, "alice")
+	for range 3 {
+		if _, err := f.v.Validate(context.Background(), tok); err != nil {
+			t.Fatal(err)
 		}
-		tok := f.access(t, "alice")
-		for range 3 {
-			if _, err := f.v.Validate(context.Background(), tok); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if got := f.keys.n.Load(); got != 3 {
-			t.Errorf("%s: verifications = %d, want 3", opt.name(), got)
-		}
+	}
+	if got := f.keys.n.Load(); got != 3 {
+		t.Errorf("WithCacheSize(0): verifications = %d, want 3", got)
+	}
+	if f := newCacheFixture(t, WithCacheSize(7)); f.v.cache == nil {
+		t.Error("WithCacheSize(7): cache is off")
 	}
 	if f := newCacheFixture(t); f.v.cache == nil {
 		t.Error("cache is off by default")
@@ -138,12 +149,8 @@ func TestCacheOptionErrors(t *testing.T) {
 			t.Errorf("WithCacheSize(%d): no error", n)
 		}
 	}
-	// Verification options do not apply to an Issuer.
-	if _, err := NewIssuer(key, WithoutCache()); err == nil {
-		t.Error("NewIssuer accepted WithoutCache")
-	}
-	if _, err := NewInterceptor(key, WithCacheSize(10)); err != nil {
-		t.Errorf("NewInterceptor: %v", err)
+	if _, err := NewValidator(key, WithCacheSize(10)); err != nil {
+		t.Errorf("WithCacheSize(10): %v", err)
 	}
 }
 
@@ -203,7 +210,7 @@ func TestCacheHitConsultsBlocklist(t *testing.T) {
 	var asked atomic.Int32
 	storeErr := errors.New("store down")
 	var down atomic.Bool
-	f := newCacheFixture(t, WithBlocklist(BlocklistFunc(func(_ context.Context, c *Claims) (bool, error) {
+	f := newCacheFixture(t, WithRevocationStore(RevokedFunc(func(_ context.Context, c *Claims) (bool, error) {
 		asked.Add(1)
 		if down.Load() {
 			return false, storeErr
@@ -500,7 +507,7 @@ func TestHotPathAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		if _, err := tokenFromHeader(h, "Authorization", "Bearer", DefaultMaxTokenBytes); err != nil {
+		if _, err := tokenFromHeader(h["Authorization"], "Authorization", "Bearer", DefaultMaxTokenBytes); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {

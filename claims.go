@@ -103,10 +103,11 @@ func (c *Claims) MarshalJSON() ([]byte, error) {
 
 type claimsKey struct{}
 
-// authState is what authentication left in the context: who checked it and
-// the claims (nil for an anonymous call on an optional procedure).
+// authState is what authentication left in the context: the validator that
+// checked it (nil for [NewContextWithClaims]) and the claims (nil for an
+// anonymous call on an optional procedure).
 type authState struct {
-	owner  *Interceptor
+	v      *Validator
 	claims *Claims
 }
 

@@ -204,6 +204,6 @@ func isExpired(err error) bool {
 	if connect.CodeOf(err) != connect.CodeUnauthenticated {
 		return false
 	}
-	ae, ok := AuthErrorFrom(err)
-	return ok && ae.GetReason() == connectjwtv1.Reason_REASON_EXPIRED
+	ae, ok := authErrorDetail(err)
+	return ok && Reason(ae.GetReason()) == ReasonExpired
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/connectjwt/connectjwt"
 	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
-	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
 )
 
@@ -65,7 +64,7 @@ func TestSessionRefreshesOnceAndRetries(t *testing.T) {
 			// its original error and is not retried again.
 			fx.offset.Store(int64(3 * time.Hour))
 			_, err := client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-			if reasonOf(err) != connectjwtv1.Reason_REASON_EXPIRED {
+			if reasonOf(err) != connectjwt.ReasonExpired {
 				t.Errorf("call with both tokens expired = %v, want the original REASON_EXPIRED", err)
 			}
 			if n := fx.refreshes.Load(); n != 2 {
@@ -87,7 +86,7 @@ func TestSessionDoesNotRetryOtherFailures(t *testing.T) {
 	}
 	client := examplev1connect.NewProtectedServiceClient(fx.httpClient, fx.url, connect.WithInterceptors(session.Interceptor()))
 	_, err := client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-	if connect.CodeOf(err) != connect.CodePermissionDenied || reasonOf(err) != connectjwtv1.Reason_REASON_ACCESS_DENIED {
+	if connect.CodeOf(err) != connect.CodePermissionDenied || reasonOf(err) != connectjwt.ReasonAccessDenied {
 		t.Errorf("Protected = %v, want permission_denied REASON_ACCESS_DENIED", err)
 	}
 	if n := fx.refreshes.Load(); n != 0 {
@@ -124,12 +123,12 @@ func (streamer) ProtectedStream(ctx context.Context, _ *connect.Request[examplev
 func TestClientInterceptorStreams(t *testing.T) {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
 	issuer, _ := connectjwt.NewIssuer(key)
-	auth, _ := connectjwt.NewInterceptor(key)
+	auth, _ := interceptorFor(t, key)
 	mux := http.NewServeMux()
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(streamer{}, auth.HandlerOption()))
 	url, httpClient, stop := serve(mux)
 	defer stop()
-	token, _, _ := issuer.CreateAccessToken(context.Background(), "carol", false)
+	token, _, _ := issuer.CreateAccessToken(context.Background(), "carol")
 	for _, proto := range wireProtocols {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -151,7 +150,7 @@ func TestClientInterceptorStreams(t *testing.T) {
 				if got != tc.want {
 					t.Errorf("stream identity = %q, want %q (err %v)", got, tc.want, stream.Err())
 				}
-				if tc.want == "" && reasonOf(stream.Err()) != connectjwtv1.Reason_REASON_MISSING {
+				if tc.want == "" && reasonOf(stream.Err()) != connectjwt.ReasonMissing {
 					t.Errorf("stream without token: %v", stream.Err())
 				}
 			}

@@ -3,6 +3,8 @@ package connectjwt
 import (
 	"errors"
 
+	"connectrpc.com/connect"
+
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
@@ -43,8 +45,48 @@ var (
 	ErrUnavailable = errors.New("token could not be checked, try again")
 )
 
-// Reason is the failure kind carried by the [connectjwtv1.AuthError] detail.
-type Reason = connectjwtv1.Reason
+// A Reason is a failure kind: one per sentinel error, and the value of the
+// reason field of the [connectjwtv1.AuthError] detail that clients receive.
+// Its numbers are those of the connectjwt.v1.Reason enum.
+type Reason int32
+
+// The failure kinds, in the order of the connectjwt.v1.Reason enum.
+const (
+	ReasonUnspecified        Reason = Reason(connectjwtv1.Reason_REASON_UNSPECIFIED)          // not an authentication failure
+	ReasonMissing            Reason = Reason(connectjwtv1.Reason_REASON_MISSING)              // [ErrMissing]
+	ReasonMalformed          Reason = Reason(connectjwtv1.Reason_REASON_MALFORMED)            // [ErrMalformed]
+	ReasonExpired            Reason = Reason(connectjwtv1.Reason_REASON_EXPIRED)              // [ErrExpired]
+	ReasonNotYetValid        Reason = Reason(connectjwtv1.Reason_REASON_NOT_YET_VALID)        // [ErrNotYetValid]
+	ReasonInvalidSignature   Reason = Reason(connectjwtv1.Reason_REASON_INVALID_SIGNATURE)    // [ErrInvalidSignature]
+	ReasonInvalidAlgorithm   Reason = Reason(connectjwtv1.Reason_REASON_INVALID_ALGORITHM)    // [ErrInvalidAlgorithm]
+	ReasonInvalidClaims      Reason = Reason(connectjwtv1.Reason_REASON_INVALID_CLAIMS)       // [ErrInvalidClaims]
+	ReasonWrongTokenType     Reason = Reason(connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)     // [ErrWrongTokenType]
+	ReasonRevoked            Reason = Reason(connectjwtv1.Reason_REASON_REVOKED)              // [ErrRevoked]
+	ReasonFreshTokenRequired Reason = Reason(connectjwtv1.Reason_REASON_FRESH_TOKEN_REQUIRED) // [ErrFreshTokenRequired]
+	ReasonInsufficientScope  Reason = Reason(connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE)   // [ErrInsufficientScope]
+	ReasonInvalidCredentials Reason = Reason(connectjwtv1.Reason_REASON_INVALID_CREDENTIALS)  // [ErrInvalidCredentials]
+	ReasonAccessDenied       Reason = Reason(connectjwtv1.Reason_REASON_ACCESS_DENIED)        // [ErrAccessDenied]
+	ReasonUnavailable        Reason = Reason(connectjwtv1.Reason_REASON_UNAVAILABLE)          // [ErrUnavailable]
+)
+
+// String returns the reason's name on the wire, as in the .proto and every
+// client: "REASON_EXPIRED" for [ReasonExpired].
+func (r Reason) String() string { return connectjwtv1.Reason(r).String() }
+
+// Code returns the Connect code connectjwt sends for the reason:
+// unavailable for [ReasonUnavailable] (retryable), permission_denied for
+// authorization failures ([ReasonInsufficientScope], [ReasonAccessDenied]),
+// and unauthenticated for everything else.
+func (r Reason) Code() connect.Code {
+	switch r {
+	case ReasonUnavailable:
+		return connect.CodeUnavailable
+	case ReasonInsufficientScope, ReasonAccessDenied:
+		return connect.CodePermissionDenied
+	default:
+		return connect.CodeUnauthenticated
+	}
+}
 
 // A Failure is why a token was refused. It is what [Validator] returns and
 // what every loader receives. Err wraps the sentinel for the kind; Claims is
@@ -85,27 +127,37 @@ var reasons = []struct {
 	sentinel error
 	reason   Reason
 }{
-	{ErrMissing, connectjwtv1.Reason_REASON_MISSING},
-	{ErrMalformed, connectjwtv1.Reason_REASON_MALFORMED},
-	{ErrExpired, connectjwtv1.Reason_REASON_EXPIRED},
-	{ErrNotYetValid, connectjwtv1.Reason_REASON_NOT_YET_VALID},
-	{ErrInvalidSignature, connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-	{ErrInvalidAlgorithm, connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-	{ErrInvalidClaims, connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-	{ErrWrongTokenType, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE},
-	{ErrRevoked, connectjwtv1.Reason_REASON_REVOKED},
-	{ErrFreshTokenRequired, connectjwtv1.Reason_REASON_FRESH_TOKEN_REQUIRED},
-	{ErrInsufficientScope, connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE},
-	{ErrAccessDenied, connectjwtv1.Reason_REASON_ACCESS_DENIED},
-	{ErrInvalidCredentials, connectjwtv1.Reason_REASON_INVALID_CREDENTIALS},
-	{ErrUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE},
+	{ErrMissing, ReasonMissing},
+	{ErrMalformed, ReasonMalformed},
+	{ErrExpired, ReasonExpired},
+	{ErrNotYetValid, ReasonNotYetValid},
+	{ErrInvalidSignature, ReasonInvalidSignature},
+	{ErrInvalidAlgorithm, ReasonInvalidAlgorithm},
+	{ErrInvalidClaims, ReasonInvalidClaims},
+	{ErrWrongTokenType, ReasonWrongTokenType},
+	{ErrRevoked, ReasonRevoked},
+	{ErrFreshTokenRequired, ReasonFreshTokenRequired},
+	{ErrInsufficientScope, ReasonInsufficientScope},
+	{ErrAccessDenied, ReasonAccessDenied},
+	{ErrInvalidCredentials, ReasonInvalidCredentials},
+	{ErrUnavailable, ReasonUnavailable},
 }
 
-// ReasonOf returns the failure kind of err: the reason of the first sentinel
-// that err wraps, or REASON_UNSPECIFIED when it wraps none.
+// ReasonOf returns the failure kind of err, which may be a [*Failure], an
+// error wrapping one of the sentinel errors, or a *connect.Error a client
+// received (its [connectjwtv1.AuthError] detail says). It returns
+// [ReasonUnspecified] for any other error.
 func ReasonOf(err error) Reason {
+	if ae, ok := authErrorDetail(err); ok {
+		return Reason(ae.GetReason())
+	}
+	return sentinelReason(err)
+}
+
+// sentinelReason is ReasonOf without the wire detail.
+func sentinelReason(err error) Reason {
 	var f *Failure
-	if errors.As(err, &f) && f.Reason != connectjwtv1.Reason_REASON_UNSPECIFIED {
+	if errors.As(err, &f) && f.Reason != ReasonUnspecified {
 		return f.Reason
 	}
 	for _, r := range reasons {
@@ -113,13 +165,13 @@ func ReasonOf(err error) Reason {
 			return r.reason
 		}
 	}
-	return connectjwtv1.Reason_REASON_UNSPECIFIED
+	return ReasonUnspecified
 }
 
 // fail builds a Failure for a sentinel, optionally wrapping a more precise
 // (and equally safe) error built with fmt.Errorf("%w: ...", sentinel).
 func fail(err error, claims *Claims) *Failure {
-	return &Failure{Reason: ReasonOf(err), Err: err, Claims: claims}
+	return &Failure{Reason: sentinelReason(err), Err: err, Claims: claims}
 }
 
 // failCause is fail keeping the underlying error (an application's, a

@@ -44,30 +44,31 @@ func serve(mux *http.ServeMux) (string, *http.Client, func()) {
 	return "http://" + ln.Addr().String(), client, func() { _ = srv.Close() }
 }
 
-// The whole flow: one set of options builds the issuer and the interceptor,
-// the interceptor (with its request gate) protects a service, and a client
-// calls it with and without a token.
+// The whole flow: one set of shared options builds the issuer and the
+// validator, the interceptor (with its request gate) protects a service, and
+// a client calls it with and without a token.
 func Example() {
 	ctx := context.Background()
-	opts := []connectjwt.Option{
+	shared := connectjwt.WithOptions(
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!"))),
 		connectjwt.WithIssuer("https://auth.example.com"),
 		connectjwt.WithAudience("greeter"),
-	}
-	issuer, err := connectjwt.NewIssuer(opts...)
+	)
+	issuer, err := connectjwt.NewIssuer(shared)
 	if err != nil {
 		panic(err)
 	}
-	auth, err := connectjwt.NewInterceptor(opts...)
+	validator, err := connectjwt.NewValidator(shared)
 	if err != nil {
 		panic(err)
 	}
+	auth := connectjwt.NewInterceptor(validator)
 	mux := http.NewServeMux()
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 	url, httpClient, stop := serve(mux)
 	defer stop()
 
-	token, _, err := issuer.CreateAccessToken(ctx, "alice", true) // Flask's create_jwt
+	token, _, err := issuer.CreateFreshAccessToken(ctx, "alice") // Flask's create_jwt
 	if err != nil {
 		panic(err)
 	}
@@ -81,8 +82,7 @@ func Example() {
 
 	anonymous := examplev1connect.NewProtectedServiceClient(httpClient, url, connect.WithGRPC())
 	_, err = anonymous.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-	detail, _ := connectjwt.AuthErrorFrom(err)
-	fmt.Println(connect.CodeOf(err), detail.GetReason())
+	fmt.Println(connect.CodeOf(err), connectjwt.ReasonOf(err))
 	// Output:
 	// hello world from alice
 	// unauthenticated REASON_MISSING
@@ -95,21 +95,25 @@ func ExampleWithExpiredTokenLoader() {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
 	past := func() time.Time { return time.Now().Add(-time.Hour) }
 	issuer, _ := connectjwt.NewIssuer(key, connectjwt.WithClock(past))
-	expired, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	expired, _, _ := issuer.CreateAccessToken(ctx, "alice")
 
-	auth, err := connectjwt.NewInterceptor(key,
+	validator, err := connectjwt.NewValidator(key)
+	if err != nil {
+		panic(err)
+	}
+	auth := connectjwt.NewInterceptor(validator,
 		connectjwt.WithExpiredTokenLoader(func(_ context.Context, f *connectjwt.Failure) *connect.Error {
 			err := connect.NewError(connect.CodeUnauthenticated, errors.New("The JWT has expired"))
 			// Keep the standard detail so generic clients still see REASON_EXPIRED.
-			if detail, derr := connect.NewErrorDetail(connectjwt.AuthErrorOf(f)); derr == nil {
-				err.AddDetail(detail)
+			if detail, ok := connectjwt.AuthErrorOf(f); ok {
+				detail.Message = "The JWT has expired"
+				if d, derr := connect.NewErrorDetail(detail); derr == nil {
+					err.AddDetail(d)
+				}
 			}
 			return err
 		}),
 	)
-	if err != nil {
-		panic(err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 	url, httpClient, stop := serve(mux)
@@ -118,7 +122,7 @@ func ExampleWithExpiredTokenLoader() {
 	client := examplev1connect.NewProtectedServiceClient(httpClient, url,
 		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(expired))))
 	_, err = client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-	detail, _ := connectjwt.AuthErrorFrom(err)
+	detail, _ := connectjwt.AuthErrorOf(err)
 	fmt.Println(err)
 	fmt.Println(detail.GetReason(), detail.GetExpiredAt().AsTime().Before(time.Now()))
 	// Output:
@@ -133,7 +137,7 @@ func ExampleValidator_Validate() {
 	issuer, _ := connectjwt.NewIssuer(key)
 	validator, _ := connectjwt.NewValidator(key)
 
-	access, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	access, _, _ := issuer.CreateAccessToken(ctx, "alice")
 	claims, err := validator.Validate(ctx, access)
 	fmt.Println(claims.Identity, err)
 
@@ -153,12 +157,12 @@ func ExampleValidator_Validate() {
 // calls but still refuse a bad token.
 func ExampleWithPublicProcedures() {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
-	_, err := connectjwt.NewInterceptor(key,
+	_, err := connectjwt.NewValidator(key,
 		connectjwt.WithPublicProcedures(connectjwt.AuthServiceProcedures...),
 		connectjwt.WithOptionalProcedures(examplev1connect.ProtectedServiceProtectedProcedure),
 	)
 	fmt.Println(err)
-	_, err = connectjwt.NewInterceptor(key, connectjwt.WithPublicProcedures("Login"))
+	_, err = connectjwt.NewValidator(key, connectjwt.WithPublicProcedures("Login"))
 	fmt.Println(err)
 	// Output:
 	// <nil>
@@ -169,9 +173,16 @@ func ExampleWithPublicProcedures() {
 // refreshes it when the server says it expired.
 func ExampleSession() {
 	ctx := context.Background()
-	opts := []connectjwt.Option{connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))}
-	issuer, _ := connectjwt.NewIssuer(opts...)
-	auth, _ := connectjwt.NewInterceptor(opts...)
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
+	issuer, err := connectjwt.NewIssuer(key)
+	if err != nil {
+		panic(err)
+	}
+	validator, err := connectjwt.NewValidator(key)
+	if err != nil {
+		panic(err)
+	}
+	auth := connectjwt.NewInterceptor(validator)
 	login := func(_ context.Context, user, password string) (string, error) {
 		if user != "test" || password != "test" {
 			return "", connectjwt.ErrInvalidCredentials
@@ -179,15 +190,16 @@ func ExampleSession() {
 		return user, nil
 	}
 	mux := http.NewServeMux()
-	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(connectjwt.NewAuthService(issuer, login)))
+	// Login and Refresh are public (.proto options); Logout and Revoke need
+	// the caller's token, so the service is mounted behind the interceptor.
+	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(connectjwt.NewAuthService(issuer, login), auth.HandlerOption()))
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 	url, httpClient, stop := serve(mux)
 	defer stop()
 
 	session := connectjwt.NewSession(connectjwtv1connect.NewAuthServiceClient(httpClient, url))
 	if err := session.Login(ctx, "test", "wrong"); err != nil {
-		detail, _ := connectjwt.AuthErrorFrom(err)
-		fmt.Println(detail.GetReason())
+		fmt.Println(connectjwt.ReasonOf(err))
 	}
 	if err := session.Login(ctx, "test", "test"); err != nil {
 		panic(err)
@@ -223,23 +235,27 @@ func (ticker) ProtectedStream(ctx context.Context, _ *connect.Request[examplev1.
 }
 
 // A stream does not outlive its token: it ends at exp with the expired
-// error. Middleware also releases the connection of a client that stopped
-// reading, one second later.
-func ExampleInterceptor_Middleware() {
+// error. StreamDeadlines also releases the connection of a client that
+// stopped reading, one second later.
+func ExampleStreamDeadlines() {
 	ctx := context.Background()
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
-	issuer, _ := connectjwt.NewIssuer(key, connectjwt.WithTokenLifetimes(2*time.Second, time.Hour))
-	auth, err := connectjwt.NewInterceptor(key)
+	issuer, err := connectjwt.NewIssuer(key, connectjwt.WithTokenLifetimes(2*time.Second, time.Hour))
 	if err != nil {
 		panic(err)
 	}
+	validator, err := connectjwt.NewValidator(key)
+	if err != nil {
+		panic(err)
+	}
+	auth := connectjwt.NewInterceptor(validator)
 	mux := http.NewServeMux()
 	path, h := examplev1connect.NewProtectedServiceHandler(ticker{}, auth.HandlerOption())
-	mux.Handle(path, auth.Middleware(h))
+	mux.Handle(path, connectjwt.StreamDeadlines(h))
 	url, httpClient, stop := serve(mux)
 	defer stop()
 
-	token, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	token, _, _ := issuer.CreateAccessToken(ctx, "alice")
 	client := examplev1connect.NewProtectedServiceClient(httpClient, url,
 		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(token))))
 	stream, err := client.ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{}))
@@ -250,9 +266,8 @@ func ExampleInterceptor_Middleware() {
 	for stream.Receive() {
 		n++
 	}
-	detail, _ := connectjwt.AuthErrorFrom(stream.Err())
 	fmt.Println("received messages:", n > 0)
-	fmt.Println(connect.CodeOf(stream.Err()), detail.GetReason())
+	fmt.Println(connect.CodeOf(stream.Err()), connectjwt.ReasonOf(stream.Err()))
 	// Output:
 	// received messages: true
 	// unauthenticated REASON_EXPIRED

@@ -327,16 +327,17 @@ func (s *fakeStream) ResponseTrailer() http.Header { return nil }
 // context and its place in the expiry schedule.
 func TestStreamAllocations(t *testing.T) {
 	clock := newTestClock()
-	shared := []Option{WithKey(HMACKey(cacheTestSecret)), WithClock(clock.now), WithIssuer("https://iss.test")}
-	is, err := NewIssuer(shared...)
+	shared := WithOptions(WithKey(HMACKey(cacheTestSecret)), WithClock(clock.now), WithIssuer("https://iss.test"))
+	is, err := NewIssuer(shared)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ic, err := NewInterceptor(shared...)
+	v, err := NewValidator(shared)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := is.CreateAccessToken(context.Background(), "alice", false)
+	ic := NewInterceptor(v)
+	tok, _, err := is.CreateAccessToken(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,10 +420,7 @@ func TestExpiriesShrinks(t *testing.T) {
 // A handler that panics still ends its context, so goroutines it started
 // on the context do not outlive the stream.
 func TestStreamContextEndsWhenHandlerPanics(t *testing.T) {
-	ic, err := NewInterceptor(WithKey(HMACKey(cacheTestSecret)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ic := NewInterceptor(newHMACValidator(t))
 	claims := &Claims{Identity: "alice", ExpiresAt: time.Now().Add(time.Hour)}
 	var hctx context.Context
 	func() {
@@ -531,10 +529,7 @@ func TestExpiriesTimerOutlivesStreams(t *testing.T) {
 func TestExpiriesTimerDoesNotPinInterceptor(t *testing.T) {
 	collected := make(chan struct{})
 	func() {
-		ic, err := NewInterceptor(WithKey(HMACKey(cacheTestSecret)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		ic := NewInterceptor(newHMACValidator(t))
 		claims := &Claims{Identity: "alice", ExpiresAt: time.Now().Add(time.Hour)}
 		if err := ic.untilExpiry(context.Background(), &fakeStream{}, claims, func(context.Context, connect.StreamingHandlerConn) error {
 			return nil
@@ -600,7 +595,7 @@ func TestStreamContextStress(t *testing.T) {
 	}
 }
 
-// Middleware's deadline gives way to any server timeout that might end the
+// StreamDeadlines's deadline gives way to any server timeout that might end the
 // stream sooner.
 func TestBeforeServerDeadline(t *testing.T) {
 	start := time.Now()

@@ -2,7 +2,6 @@ package connectjwt
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 )
 
@@ -10,7 +9,7 @@ import (
 // header. It never decodes anything: it checks the count, the size and the
 // scheme, so nothing larger reaches the validator.
 //
-// The rules (security.md §5): exactly one header line; an empty value or one
+// The rules: exactly one header line; an empty value or one
 // with another scheme counts as missing (it may be meant for another layer);
 // the scheme is matched case-insensitively and followed by one or more
 // spaces; whitespace around the value is ignored; the value is capped at
@@ -21,8 +20,7 @@ import (
 // cache looks the token up before it: a hit has the exact bytes of a token
 // that passed every check, so the scan of every byte, the largest cost of a
 // cached call, is made only on a miss.
-func tokenFromHeader(h http.Header, canonicalName, scheme string, maxBytes int) (string, error) {
-	values := h[canonicalName]
+func tokenFromHeader(values []string, canonicalName, scheme string, maxBytes int) (string, error) {
 	switch len(values) {
 	case 0:
 		return "", ErrMissing

@@ -93,7 +93,7 @@ func TestTokenFromHeader(t *testing.T) {
 			if maxBytes == 0 {
 				maxBytes = DefaultMaxTokenBytes
 			}
-			got, err := tokenFromHeader(h, name, scheme, maxBytes)
+			got, err := tokenFromHeader(h[name], name, scheme, maxBytes)
 			switch {
 			case tt.anyErr:
 				if err == nil {
@@ -124,7 +124,7 @@ func TestTokenFromHeader(t *testing.T) {
 
 			// The whole header path, with and without the cache (whose
 			// lookup comes before the alphabet check).
-			for _, cache := range []Option{WithCacheSize(DefaultCacheSize), WithoutCache()} {
+			for _, cache := range []ValidatorOption{WithCacheSize(DefaultCacheSize), WithCacheSize(0)} {
 				v, verr := NewValidator(WithKey(HMACKey([]byte(strings.Repeat("k", 32)))), WithHeader(name, scheme), WithMaxTokenSize(maxBytes), cache)
 				if verr != nil {
 					t.Fatal(verr)

@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // An Interceptor authenticates every RPC a Connect handler serves: unary,
 // client-, server- and bidi-streaming, over the Connect, gRPC and gRPC-web
-// protocols. It verifies the token with a [Validator], applies the
-// procedure's [Policy], puts the verified [Claims] in the context for the
-// handler ([ClaimsFromContext]) and turns every failure into a
+// protocols. It runs [Validator.Authenticate] (the token, the procedure's
+// [Policy], the revocation store), puts the verified [Claims] in the context
+// for the handler ([ClaimsFromContext]) and turns every failure into a
 // *connect.Error through the loaders ([Loader]). On the client side it does
 // nothing.
 //
@@ -28,33 +26,31 @@ import (
 // reports the expiry), the next Send or Receive fails, a Receive
 // waiting for the client returns at once, and the stream ends with the
 // expired-token error. A handler blocked in Send because the client stopped
-// reading is released one second later when [Interceptor.Middleware] wraps
-// the service's HTTP handler.
+// reading is released one second later when [StreamDeadlines] wraps the
+// service's HTTP handler.
 //
 // The zero Interceptor refuses every call.
 type Interceptor struct {
-	cfg      *config
 	v        *Validator
-	policies sync.Map // connect.Spec.Schema (a MethodDescriptor) → Policy
+	loaders  loaders
 	expiries expiries // ends open streams at their tokens' expiry
 }
 
 var _ connect.Interceptor = (*Interceptor)(nil)
 
-// NewInterceptor returns an Interceptor for the given options. It needs at
-// least one [Key]; every procedure requires a valid access token unless
-// marked otherwise ([WithPublicProcedures], [WithOptionalProcedures],
-// [WithProcedurePolicy]).
-func NewInterceptor(opts ...Option) (*Interceptor, error) {
-	cfg, err := newConfig(scopeInterceptor|scopeValidator, "NewInterceptor", opts)
-	if err != nil {
-		return nil, err
+// NewInterceptor returns an Interceptor that authenticates calls with v.
+// Every procedure requires a valid access token unless v's policies say
+// otherwise ([WithPublicProcedures], [WithOptionalProcedures],
+// [WithProcedurePolicy], the .proto options). With a nil v the interceptor
+// refuses every call.
+func NewInterceptor(v *Validator, opts ...InterceptorOption) *Interceptor {
+	i := &Interceptor{v: v}
+	for _, o := range opts {
+		if o != nil {
+			o.applyToInterceptor(&i.loaders)
+		}
 	}
-	v, err := newValidator(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Interceptor{cfg: cfg, v: v}, nil
+	return i
 }
 
 // Validator returns the validator the interceptor uses.
@@ -127,59 +123,33 @@ func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 // for the handler, or the loader's error. Its callers skip it for a call
 // this interceptor already admitted ([Interceptor.admitted]).
 func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer connect.Peer, h http.Header) (context.Context, error) {
-	if i == nil || i.cfg == nil {
-		return ctx, DefaultError(fail(errors.New("connectjwt: interceptor is not configured"), nil))
-	}
-	p := i.policy(spec)
-	if p.Public {
-		return withAuth(ctx, authState{owner: i}), nil
-	}
-	claims, f := i.v.validateHeader(ctx, h)
-	if f == nil {
-		f = i.cfg.authorize(ctx, spec.Procedure, p, claims)
-	} else if p.Optional && errors.Is(f, ErrMissing) {
-		return withAuth(ctx, authState{owner: i}), nil
-	}
-	if f != nil {
+	if i == nil || i.v == nil || i.v.cfg == nil {
+		f := fail(errors.New("connectjwt: interceptor is not configured"), nil)
 		f.Procedure = spec.Procedure
+		return ctx, DefaultError(f)
+	}
+	ctx, f := i.v.Authenticate(ctx, Call{Procedure: spec.Procedure, Schema: spec.Schema, Header: h[i.v.headerKey]})
+	if f != nil {
 		return ctx, i.reject(ctx, f, peer)
 	}
-	return withAuth(ctx, authState{owner: i, claims: claims}), nil
+	return ctx, nil
 }
 
-// admitted reports whether this interceptor's gate already admitted the
-// call that ctx belongs to.
+// admitted reports whether this interceptor's validator already admitted
+// the call that ctx belongs to.
 func (i *Interceptor) admitted(ctx context.Context) bool {
 	st, ok := ctx.Value(claimsKey{}).(*authState)
-	return ok && i != nil && st.owner == i
-}
-
-// policy returns the procedure's policy, resolving .proto options once per
-// method descriptor.
-func (i *Interceptor) policy(spec connect.Spec) Policy {
-	if p, ok := i.cfg.policies[spec.Procedure]; ok {
-		return p
-	}
-	md, ok := spec.Schema.(protoreflect.MethodDescriptor)
-	if !ok {
-		return Policy{}
-	}
-	if p, ok := i.policies.Load(md); ok {
-		return p.(Policy)
-	}
-	p, _ := i.cfg.policyFor(spec.Procedure, md)
-	i.policies.Store(md, p)
-	return p
+	return ok && i != nil && i.v != nil && st.v == i.v
 }
 
 // reject builds the error for f through its loader and, where the protocol
 // can carry it, adds the RFC 6750 WWW-Authenticate header.
 func (i *Interceptor) reject(ctx context.Context, f *Failure, peer connect.Peer) *connect.Error {
-	err := i.cfg.loaders.load(ctx, f)
+	err := i.loaders.load(ctx, f)
 	// On gRPC, error metadata travels as trailers, where Go's HTTP/2 server
 	// drops WWW-Authenticate; the AuthError detail carries the same facts.
 	if peer.Protocol != connect.ProtocolGRPC && err.Meta().Get("Www-Authenticate") == "" {
-		err.Meta().Set("Www-Authenticate", wwwAuthenticate(i.cfg.scheme, f))
+		err.Meta().Set("Www-Authenticate", wwwAuthenticate(i.v.scheme(), f))
 	}
 	return err
 }

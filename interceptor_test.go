@@ -74,7 +74,7 @@ type failureCase struct {
 	name   string
 	header string // Authorization value; "" sends none
 	code   connect.Code
-	reason connectjwtv1.Reason
+	reason connectjwt.Reason
 	check  func(t *testing.T, ae *connectjwtv1.AuthError)
 }
 
@@ -99,13 +99,13 @@ func tokenFailureCases(t *testing.T) []failureCase {
 	bearer := func(tok string) string { return "Bearer " + tok }
 	unauth := connect.CodeUnauthenticated
 	return []failureCase{
-		{name: "missing", header: "", code: unauth, reason: connectjwtv1.Reason_REASON_MISSING},
-		{name: "other scheme", header: "Basic YWxpY2U6cHc=", code: unauth, reason: connectjwtv1.Reason_REASON_MISSING},
-		{name: "malformed not a jwt", header: "Bearer not-a-jwt", code: unauth, reason: connectjwtv1.Reason_REASON_MALFORMED},
-		{name: "malformed segments", header: "Bearer a.b.c", code: unauth, reason: connectjwtv1.Reason_REASON_MALFORMED},
-		{name: "scheme alone", header: "Bearer", code: unauth, reason: connectjwtv1.Reason_REASON_MALFORMED},
+		{name: "missing", header: "", code: unauth, reason: connectjwt.ReasonMissing},
+		{name: "other scheme", header: "Basic YWxpY2U6cHc=", code: unauth, reason: connectjwt.ReasonMissing},
+		{name: "malformed not a jwt", header: "Bearer not-a-jwt", code: unauth, reason: connectjwt.ReasonMalformed},
+		{name: "malformed segments", header: "Bearer a.b.c", code: unauth, reason: connectjwt.ReasonMalformed},
+		{name: "scheme alone", header: "Bearer", code: unauth, reason: connectjwt.ReasonMalformed},
 		{
-			name: "expired", header: bearer(mintHS256(t, expired, nil)), code: unauth, reason: connectjwtv1.Reason_REASON_EXPIRED,
+			name: "expired", header: bearer(mintHS256(t, expired, nil)), code: unauth, reason: connectjwt.ReasonExpired,
 			check: func(t *testing.T, ae *connectjwtv1.AuthError) {
 				if ae.GetExpiredAt() == nil || !ae.GetExpiredAt().AsTime().Equal(expiredAt) {
 					t.Errorf("ExpiredAt = %v, want %v", ae.GetExpiredAt().AsTime(), expiredAt)
@@ -113,27 +113,27 @@ func tokenFailureCases(t *testing.T) []failureCase {
 			},
 		},
 		{
-			name: "not yet valid", header: bearer(mintHS256(t, notYet, nil)), code: unauth, reason: connectjwtv1.Reason_REASON_NOT_YET_VALID,
+			name: "not yet valid", header: bearer(mintHS256(t, notYet, nil)), code: unauth, reason: connectjwt.ReasonNotYetValid,
 			check: func(t *testing.T, ae *connectjwtv1.AuthError) {
 				if ae.GetNotBefore().AsTime().Unix() != nbf {
 					t.Errorf("NotBefore = %v, want %v", ae.GetNotBefore().AsTime(), time.Unix(nbf, 0))
 				}
 			},
 		},
-		{name: "bad signature", header: bearer(mint(t, jwt.SigningMethodHS256, k.otherHS256, valid, nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{name: "signature of another token", header: bearer(swapSignature(mintHS256(t, valid, nil), mintHS256(t, withClaim("sub", "bob"), nil))), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{name: "HS512 with the HS256 secret", header: bearer(mint(t, jwt.SigningMethodHS512, k.hs256, valid, nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{name: "alg none", header: bearer(mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid, nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{name: "RS256 not configured", header: bearer(mint(t, jwt.SigningMethodRS256, k.rsa, valid, nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{name: "wrong issuer", header: bearer(mintHS256(t, withClaim("iss", "https://evil.test"), nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-		{name: "no issuer", header: bearer(mintHS256(t, withClaim("iss", nil), nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-		{name: "wrong audience", header: bearer(mintHS256(t, withClaim("aud", "other.test"), nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-		{name: "no audience", header: bearer(mintHS256(t, withClaim("aud", nil), nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-		{name: "no exp", header: bearer(mintHS256(t, withClaim("exp", nil), nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-		{name: "no sub", header: bearer(mintHS256(t, withClaim("sub", nil), nil)), code: unauth, reason: connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-		{name: "refresh token", header: bearer(mintHS256(t, valid, map[string]any{"typ": "refresh+jwt"})), code: unauth, reason: connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE},
-		{name: "typ JWT", header: bearer(mintHS256(t, valid, map[string]any{"typ": "JWT"})), code: unauth, reason: connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE},
-		{name: "no typ", header: bearer(mintHS256(t, valid, map[string]any{"typ": nil})), code: unauth, reason: connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE},
+		{name: "bad signature", header: bearer(mint(t, jwt.SigningMethodHS256, k.otherHS256, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidSignature},
+		{name: "signature of another token", header: bearer(swapSignature(mintHS256(t, valid, nil), mintHS256(t, withClaim("sub", "bob"), nil))), code: unauth, reason: connectjwt.ReasonInvalidSignature},
+		{name: "HS512 with the HS256 secret", header: bearer(mint(t, jwt.SigningMethodHS512, k.hs256, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "alg none", header: bearer(mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "RS256 not configured", header: bearer(mint(t, jwt.SigningMethodRS256, k.rsa, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "wrong issuer", header: bearer(mintHS256(t, withClaim("iss", "https://evil.test"), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no issuer", header: bearer(mintHS256(t, withClaim("iss", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "wrong audience", header: bearer(mintHS256(t, withClaim("aud", "other.test"), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no audience", header: bearer(mintHS256(t, withClaim("aud", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no exp", header: bearer(mintHS256(t, withClaim("exp", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no sub", header: bearer(mintHS256(t, withClaim("sub", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "refresh token", header: bearer(mintHS256(t, valid, map[string]any{"typ": "refresh+jwt"})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
+		{name: "typ JWT", header: bearer(mintHS256(t, valid, map[string]any{"typ": "JWT"})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
+		{name: "no typ", header: bearer(mintHS256(t, valid, map[string]any{"typ": nil})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
 	}
 }
 
@@ -201,7 +201,7 @@ func loaderError(code connect.Code, msg string, detail proto.Message) *connect.E
 func TestCustomLoaders(t *testing.T) {
 	t.Parallel()
 	type seen struct {
-		reason connectjwtv1.Reason
+		reason connectjwt.Reason
 		claims *connectjwt.Claims
 		proc   string
 	}
@@ -239,14 +239,14 @@ func TestCustomLoaders(t *testing.T) {
 		code       connect.Code
 		msg        string
 		detail     *examplev1.ExpiredTokenError
-		reason     connectjwtv1.Reason
+		reason     connectjwt.Reason
 		wantClaims bool
 	}{
-		{"expired", expiredTok, connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail, connectjwtv1.Reason_REASON_EXPIRED, true},
+		{"expired", expiredTok, connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail, connectjwt.ReasonExpired, true},
 		{"invalid", badSig, connect.CodeInvalidArgument, "Bad JWT",
-			&examplev1.ExpiredTokenError{Status: 422, Title: "Invalid JWT", Detail: "REASON_INVALID_SIGNATURE"}, connectjwtv1.Reason_REASON_INVALID_SIGNATURE, false},
+			&examplev1.ExpiredTokenError{Status: 422, Title: "Invalid JWT", Detail: "REASON_INVALID_SIGNATURE"}, connectjwt.ReasonInvalidSignature, false},
 		{"missing", "", connect.CodeUnauthenticated, "Missing Authorization Header",
-			&examplev1.ExpiredTokenError{Status: 401, Title: "Missing", Detail: "no header"}, connectjwtv1.Reason_REASON_MISSING, false},
+			&examplev1.ExpiredTokenError{Status: 401, Title: "Missing", Detail: "no header"}, connectjwt.ReasonMissing, false},
 	}
 	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 		for _, tc := range cases {
@@ -271,7 +271,7 @@ func TestCustomLoaders(t *testing.T) {
 			if len(got) != 1 || !proto.Equal(got[0], tc.detail) {
 				t.Errorf("%s: details = %v, want [%v]", tc.name, got, tc.detail)
 			}
-			if _, ok := connectjwt.AuthErrorFrom(err); ok {
+			if _, ok := connectjwt.AuthErrorOf(err); ok {
 				t.Errorf("%s: unexpected AuthError detail from a custom loader", tc.name)
 			}
 			mu.Lock()
@@ -299,11 +299,11 @@ func TestLoaderReturningNilStillRejects(t *testing.T) {
 	now := time.Now()
 	cases := []struct {
 		token  string
-		reason connectjwtv1.Reason
+		reason connectjwt.Reason
 	}{
-		{"", connectjwtv1.Reason_REASON_MISSING},
-		{mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), connectjwtv1.Reason_REASON_EXPIRED},
-		{mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"", connectjwt.ReasonMissing},
+		{mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), connectjwt.ReasonExpired},
+		{mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil), connectjwt.ReasonInvalidSignature},
 	}
 	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 		for _, tc := range cases {
@@ -360,13 +360,13 @@ func TestOptionalProcedures(t *testing.T) {
 		wantIdentities(t, ids, err, testSubject)
 
 		_, err = call(withBearer(context.Background(), expired), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
+		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		_, err = call(withBearer(context.Background(), badSig), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_INVALID_SIGNATURE)
+		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonInvalidSignature)
 		_, err = call(withBearer(context.Background(), refresh), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
+		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonWrongTokenType)
 		_, err = call(withHeaders(context.Background(), http.Header{"Authorization": {"Bearer"}}), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MALFORMED)
+		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
 	})
 }
 
@@ -384,19 +384,19 @@ func TestProcedurePolicies(t *testing.T) {
 	t.Run("scopes", func(t *testing.T) {
 		t.Parallel()
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
-			var opts []connectjwt.Option
+			var opts []connectjwt.ValidatorOption
 			for _, p := range allProcedures {
 				opts = append(opts, connectjwt.WithProcedurePolicy(p, connectjwt.Policy{Scopes: []string{"read", "write"}}))
 			}
-			return newInterceptor(t, opts...)
+			return newInterceptor(t, opts)
 		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"scope": "read"})), c, sh)
-			ae := wantAuthError(t, err, connect.CodePermissionDenied, connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE)
+			ae := wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
 			if !slices.Equal(ae.GetMissingScopes(), []string{"write"}) {
 				t.Errorf("MissingScopes = %v", ae.GetMissingScopes())
 			}
 			_, err = call(withBearer(context.Background(), tokenWith(nil)), c, sh)
-			ae = wantAuthError(t, err, connect.CodePermissionDenied, connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE)
+			ae = wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
 			if !slices.Equal(ae.GetMissingScopes(), []string{"read", "write"}) {
 				t.Errorf("MissingScopes = %v", ae.GetMissingScopes())
 			}
@@ -406,22 +406,22 @@ func TestProcedurePolicies(t *testing.T) {
 			wantIdentities(t, ids, err, testSubject)
 			// Authentication failures still come first.
 			_, err = call(withBearer(context.Background(), mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
+			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		})
 	})
 
 	t.Run("fresh", func(t *testing.T) {
 		t.Parallel()
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
-			var opts []connectjwt.Option
+			var opts []connectjwt.ValidatorOption
 			for _, p := range allProcedures {
 				opts = append(opts, connectjwt.WithProcedurePolicy(p, connectjwt.Policy{Fresh: true}))
 			}
-			return newInterceptor(t, opts...)
+			return newInterceptor(t, opts)
 		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 			for _, tok := range []string{tokenWith(nil), tokenWith(jwt.MapClaims{"fresh": false})} {
 				_, err := call(withBearer(context.Background(), tok), c, sh)
-				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_FRESH_TOKEN_REQUIRED)
+				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonFreshTokenRequired)
 			}
 			ids, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"fresh": true})), c, sh)
 			wantIdentities(t, ids, err, testSubject)
@@ -442,7 +442,7 @@ func TestProcedurePolicies(t *testing.T) {
 			}))
 		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"sub": "mallory"})), c, sh)
-			wantAuthError(t, err, connect.CodePermissionDenied, connectjwtv1.Reason_REASON_ACCESS_DENIED)
+			wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonAccessDenied)
 			if strings.Contains(err.Error(), cause) {
 				t.Errorf("the check's error reached the client: %v", err)
 			}
@@ -458,7 +458,7 @@ func TestProcedurePolicies(t *testing.T) {
 		t.Parallel()
 		const storeDetail = "redis-10.0.0.7-refused"
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
-			return newInterceptor(t, connectjwt.WithBlocklist(connectjwt.BlocklistFunc(func(_ context.Context, c *connectjwt.Claims) (bool, error) {
+			return newInterceptor(t, connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(_ context.Context, c *connectjwt.Claims) (bool, error) {
 				switch c.ID {
 				case "revoked":
 					return true, nil
@@ -469,9 +469,9 @@ func TestProcedurePolicies(t *testing.T) {
 			})))
 		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"jti": "revoked"})), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_REVOKED)
+			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			_, err = call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"jti": "boom"})), c, sh)
-			ae := wantAuthError(t, err, connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
+			ae := wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 			if !ae.GetRetryable() {
 				t.Errorf("unavailable is not retryable")
 			}
@@ -491,7 +491,7 @@ func TestUnavailableFailureKeepsCause(t *testing.T) {
 	storeErr := errors.New("store down")
 	causes := make(chan error, 1)
 	ic := newInterceptor(t,
-		connectjwt.WithBlocklist(connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
+		connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
 			return false, storeErr
 		})),
 		connectjwt.WithUnavailableLoader(func(_ context.Context, f *connectjwt.Failure) *connect.Error {
@@ -500,7 +500,7 @@ func TestUnavailableFailureKeepsCause(t *testing.T) {
 		}))
 	s := startServer(t, ic, mountGate, nil)
 	_, err := call(withBearer(context.Background(), mintHS256(t, claimsAt(time.Now(), time.Hour), nil)), s.client(protocols[0]), unary)
-	wantAuthError(t, err, connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
+	wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 	if cause := <-causes; !errors.Is(cause, storeErr) {
 		t.Errorf("Failure.Cause = %v, want the blocklist's error", cause)
 	}
@@ -574,7 +574,7 @@ func TestTokenValidatedOnce(t *testing.T) {
 	tok := mintHS256(t, claimsAt(time.Now(), time.Hour), nil)
 	for _, m := range modes {
 		var checks atomic.Int64
-		ic := newInterceptor(t, connectjwt.WithBlocklist(connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
+		ic := newInterceptor(t, connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
 			checks.Add(1)
 			return false, nil
 		})))
@@ -665,7 +665,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 	ic := newInterceptor(t)
 	checkExpired := func(t *testing.T, err error, exp time.Time, msgs int) {
 		t.Helper()
-		ae := wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
+		ae := wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		if d := ae.GetExpiredAt().AsTime().Sub(exp); math.Abs(float64(d)) > float64(time.Millisecond) {
 			t.Errorf("ExpiredAt off by %v", d)
 		}

@@ -16,9 +16,10 @@ import (
 )
 
 // An Issuer creates tokens, Flask's create_jwt. Build it with [NewIssuer]
-// from the same options as the [Interceptor] that checks its tokens: same
-// [Key], [WithIssuer], [WithAudience], [WithIdentityClaim] and
-// [WithTokenTypes], and its tokens pass with no further wiring.
+// from the same shared [Option]s ([WithOptions]) as the [Validator] that
+// checks its tokens: same [Key], [WithIssuer], [WithAudience],
+// [WithIdentityClaim], [WithTokenTypes] and [WithRevocationStore], and its
+// tokens pass with no further wiring.
 //
 // Every token carries iat, nbf, exp, jti, the identity claim, iss and aud
 // when configured, the kid of its key (derived when [Key.ID] is empty; the
@@ -26,7 +27,7 @@ import (
 // typ header: "at+jwt" for access tokens and "refresh+jwt" for refresh
 // tokens, so neither is ever accepted as the other. Access tokens also carry
 // "fresh": true when minted from a password login and the claims of the
-// [WithClaimsLoader] hook.
+// [WithExtraClaims] function.
 type Issuer struct {
 	cfg     *config
 	signer  *boundKey
@@ -36,12 +37,17 @@ type Issuer struct {
 // NewIssuer returns an Issuer for the given options. It needs a [Key] that
 // can sign (an HMAC secret or a private key); it signs with the last such
 // key, so appending a key rotates signing.
-func NewIssuer(opts ...Option) (*Issuer, error) {
-	cfg, err := newConfig(scopeIssuer, "NewIssuer", opts)
-	if err != nil {
+func NewIssuer(opts ...IssuerOption) (*Issuer, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o.applyToIssuer(cfg)
+		}
+	}
+	if err := cfg.err(); err != nil {
 		return nil, err
 	}
-	cfg.cacheSize = -1 // the issuer validates refresh tokens, which are never cached
+	cfg.noCache = true // the issuer validates refresh tokens, which are never cached
 	v, err := newValidator(cfg)
 	if err != nil {
 		return nil, err
@@ -64,27 +70,33 @@ func NewIssuer(opts ...Option) (*Issuer, error) {
 
 // WithTokenLifetimes sets how long access and refresh tokens live, by default
 // 15 minutes and 30 days (flask-jwt-extended's defaults).
-func WithTokenLifetimes(access, refresh time.Duration) Option {
-	return option{scopeIssuer, "WithTokenLifetimes", func(c *config) { c.accessTTL, c.refreshTTL = access, refresh }}
+func WithTokenLifetimes(access, refresh time.Duration) IssuerOption {
+	return issuerOption(func(c *config) { c.accessTTL, c.refreshTTL = access, refresh })
 }
 
-// WithClaimsLoader sets a hook that returns extra claims for the access
-// tokens of identity (Flask's jwt_data_loader / additional_claims_loader),
-// e.g. {"scope": "read write"} or roles. It may not set a registered claim
-// the issuer writes (iss, sub, aud, exp, nbf, iat, jti, fresh, or the
-// identity claim); doing so fails the issuing call.
-func WithClaimsLoader(load func(ctx context.Context, identity string) (map[string]any, error)) Option {
-	return option{scopeIssuer, "WithClaimsLoader", func(c *config) { c.claimsHook = load }}
+// WithExtraClaims sets a function that returns extra claims for the access
+// tokens of identity (Flask's additional_claims_loader), e.g.
+// {"scope": "read write"} or roles. It may not set a registered claim the
+// issuer writes (iss, sub, aud, exp, nbf, iat, jti, fresh, or the identity
+// claim); doing so, or returning an error, fails the issuing call.
+func WithExtraClaims(claims func(ctx context.Context, identity string) (map[string]any, error)) IssuerOption {
+	return issuerOption(func(c *config) { c.extraClaims = claims })
 }
 
 // Algorithm returns the alg of the key the issuer signs with.
 func (is *Issuer) Algorithm() string { return is.signer.alg }
 
-// CreateAccessToken returns an access token for identity and when it
-// expires. fresh marks a token minted from a password login (see
-// [Policy.Fresh]).
-func (is *Issuer) CreateAccessToken(ctx context.Context, identity string, fresh bool) (string, time.Time, error) {
-	return is.create(ctx, identity, false, fresh)
+// CreateAccessToken returns an access token for identity, not fresh, and
+// when it expires.
+func (is *Issuer) CreateAccessToken(ctx context.Context, identity string) (string, time.Time, error) {
+	return is.create(ctx, identity, false, false)
+}
+
+// CreateFreshAccessToken returns a fresh access token for identity, as
+// minted right after a password login (see [Policy.Fresh]), and when it
+// expires.
+func (is *Issuer) CreateFreshAccessToken(ctx context.Context, identity string) (string, time.Time, error) {
+	return is.create(ctx, identity, false, true)
 }
 
 // CreateRefreshToken returns a refresh token for identity and when it
@@ -94,10 +106,20 @@ func (is *Issuer) CreateRefreshToken(ctx context.Context, identity string) (stri
 	return is.create(ctx, identity, true, false)
 }
 
-// CreateTokenPair returns an access token and the refresh token that renews
-// it, as sent by [AuthService].
-func (is *Issuer) CreateTokenPair(ctx context.Context, identity string, fresh bool) (*connectjwtv1.TokenPair, error) {
-	access, accessExp, err := is.CreateAccessToken(ctx, identity, fresh)
+// CreateTokenPair returns an access token, not fresh, and the refresh token
+// that renews it, as [AuthService.Refresh] sends.
+func (is *Issuer) CreateTokenPair(ctx context.Context, identity string) (*connectjwtv1.TokenPair, error) {
+	return is.createPair(ctx, identity, false)
+}
+
+// CreateFreshTokenPair returns a fresh access token and the refresh token
+// that renews it, as [AuthService.Login] sends.
+func (is *Issuer) CreateFreshTokenPair(ctx context.Context, identity string) (*connectjwtv1.TokenPair, error) {
+	return is.createPair(ctx, identity, true)
+}
+
+func (is *Issuer) createPair(ctx context.Context, identity string, fresh bool) (*connectjwtv1.TokenPair, error) {
+	access, accessExp, err := is.create(ctx, identity, false, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -130,17 +152,17 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 	}
 	exp := now.Add(ttl)
 	claims := jwt.MapClaims{}
-	if !refresh && is.cfg.claimsHook != nil {
-		extra, err := is.cfg.claimsHook(ctx, identity)
+	if !refresh && is.cfg.extraClaims != nil {
+		extra, err := is.cfg.extraClaims(ctx, identity)
 		if err != nil {
-			return "", time.Time{}, fmt.Errorf("connectjwt: claims loader: %w", err)
+			return "", time.Time{}, fmt.Errorf("connectjwt: extra claims: %w", err)
 		}
 		for k, v := range extra {
 			// Names are compared ignoring case: a "Sub" beside "sub" would
 			// make the token fail validation as case-colliding.
 			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", is.cfg.identityClaim} {
 				if strings.EqualFold(k, reserved) {
-					return "", time.Time{}, fmt.Errorf("connectjwt: claims loader may not set %q", k)
+					return "", time.Time{}, fmt.Errorf("connectjwt: extra claims may not set %q", k)
 				}
 			}
 			claims[k] = v
@@ -193,5 +215,6 @@ func newTokenID() (string, error) {
 }
 
 // Validator returns a validator that accepts this issuer's tokens, with the
-// issuer's keys, issuer, audience and token types.
+// issuer's keys, issuer, audience, token types and revocation store, and no
+// policy or verified-token cache.
 func (is *Issuer) Validator() *Validator { return is.refresh }

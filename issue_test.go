@@ -66,15 +66,15 @@ func TestIssueValidateRoundTrip(t *testing.T) {
 				connectjwt.WithIssuer("https://issuer.test"),
 				connectjwt.WithAudience("api"),
 			}
-			issuer, err := connectjwt.NewIssuer(opts...)
+			issuer, err := connectjwt.NewIssuer(connectjwt.WithOptions(opts...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			validator, err := connectjwt.NewValidator(opts...)
+			validator, err := connectjwt.NewValidator(connectjwt.WithOptions(opts...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			access, exp, err := issuer.CreateAccessToken(ctx, "alice", true)
+			access, exp, err := issuer.CreateFreshAccessToken(ctx, "alice")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,14 +117,14 @@ func TestIssuerClaims(t *testing.T) {
 		connectjwt.WithClock(func() time.Time { return now }),
 		connectjwt.WithTokenLifetimes(time.Minute, time.Hour),
 		connectjwt.WithAudience("a", "b"),
-		connectjwt.WithClaimsLoader(func(_ context.Context, identity string) (map[string]any, error) {
+		connectjwt.WithExtraClaims(func(_ context.Context, identity string) (map[string]any, error) {
 			return map[string]any{"scope": "read write", "role": identity + "-role"}, nil
 		}),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	access, exp, err := issuer.CreateAccessToken(ctx, "bob", false)
+	access, exp, err := issuer.CreateAccessToken(ctx, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestIssuerClaims(t *testing.T) {
 	if !exp.Equal(now.Add(time.Minute)) {
 		t.Errorf("exp = %v", exp)
 	}
-	pair, err := issuer.CreateTokenPair(ctx, "bob", true)
+	pair, err := issuer.CreateFreshTokenPair(ctx, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,34 +164,33 @@ func TestIssuerErrors(t *testing.T) {
 	pub := signingKeys(t)["ES256"].Material.(*ecdsa.PrivateKey).Public()
 	for _, tc := range []struct {
 		name string
-		opts []connectjwt.Option
+		opts []connectjwt.IssuerOption
 	}{
 		{"no key", nil},
-		{"public key only", []connectjwt.Option{connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: pub})}},
-		{"interceptor option", []connectjwt.Option{secret, connectjwt.WithPublicProcedures("/a.v1.S/M")}},
-		{"zero lifetime", []connectjwt.Option{secret, connectjwt.WithTokenLifetimes(0, time.Hour)}},
+		{"public key only", []connectjwt.IssuerOption{connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: pub})}},
+		{"zero lifetime", []connectjwt.IssuerOption{secret, connectjwt.WithTokenLifetimes(0, time.Hour)}},
 	} {
 		if _, err := connectjwt.NewIssuer(tc.opts...); err == nil {
 			t.Errorf("%s: NewIssuer succeeded", tc.name)
 		}
 	}
 	for _, reserved := range []string{"sub", "exp", "iss", "fresh"} {
-		issuer, err := connectjwt.NewIssuer(secret, connectjwt.WithClaimsLoader(func(context.Context, string) (map[string]any, error) {
+		issuer, err := connectjwt.NewIssuer(secret, connectjwt.WithExtraClaims(func(context.Context, string) (map[string]any, error) {
 			return map[string]any{reserved: "x"}, nil
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := issuer.CreateAccessToken(ctx, "bob", false); err == nil {
+		if _, _, err := issuer.CreateAccessToken(ctx, "bob"); err == nil {
 			t.Errorf("claims loader overriding %q was accepted", reserved)
 		}
 	}
 	issuer, _ := connectjwt.NewIssuer(secret)
-	if _, _, err := issuer.CreateAccessToken(ctx, "", false); err == nil {
+	if _, _, err := issuer.CreateAccessToken(ctx, ""); err == nil {
 		t.Error("empty identity was accepted")
 	}
 	var zero connectjwt.Issuer
-	if _, _, err := zero.CreateAccessToken(ctx, "bob", false); err == nil {
+	if _, _, err := zero.CreateAccessToken(ctx, "bob"); err == nil {
 		t.Error("zero Issuer issued a token")
 	}
 }
@@ -206,8 +205,8 @@ func TestIssuerKeyRotation(t *testing.T) {
 	before, _ := connectjwt.NewIssuer(connectjwt.WithKey(oldKey))
 	after, _ := connectjwt.NewIssuer(connectjwt.WithKey(oldKey), connectjwt.WithKey(newKey))
 	validator, _ := connectjwt.NewValidator(connectjwt.WithKey(oldKey), connectjwt.WithKey(newKey))
-	oldToken, _, _ := before.CreateAccessToken(ctx, "alice", false)
-	newToken, _, _ := after.CreateAccessToken(ctx, "alice", false)
+	oldToken, _, _ := before.CreateAccessToken(ctx, "alice")
+	newToken, _, _ := after.CreateAccessToken(ctx, "alice")
 	if after.Algorithm() != "EdDSA" || segment(t, newToken, 0)["kid"] != "2026" {
 		t.Errorf("issuer does not sign with the newest key")
 	}

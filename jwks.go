@@ -73,8 +73,8 @@ type RemoteKeySet struct {
 	Audience []string
 	// Algorithms are the accepted alg values, by default RS256, RS384,
 	// RS512, PS256, PS384, PS512, ES256, ES384, ES512 and EdDSA. HMAC
-	// algorithms and "none" are refused. ([WithAlgorithms] applies to the
-	// [WithKey] keys only.)
+	// algorithms and "none" are refused. [WithAlgorithms] restricts them
+	// further.
 	Algorithms []string
 	// RefreshInterval is how old the fetched set may get before a request
 	// triggers a fetch in the background, by default
@@ -110,17 +110,16 @@ type RemoteKeySet struct {
 //		"https://tenant.eu.auth0.com/.well-known/jwks.json", "https://api.example.com")
 //
 // Give it once per trusted issuer; each set has its own keys and audience.
-// It applies to [NewValidator] and [NewInterceptor], and may be the only
-// source of keys.
-func WithJWKS(issuer, jwksURL string, audience ...string) Option {
+// It may be the only source of keys.
+func WithJWKS(issuer, jwksURL string, audience ...string) ValidatorOption {
 	return WithRemoteKeySet(RemoteKeySet{Issuer: issuer, URL: jwksURL, Audience: audience})
 }
 
 // WithRemoteKeySet trusts tokens of set.Issuer whose keys are published at
 // set.URL (see [RemoteKeySet]).
 //
-// The set is fetched in the background as soon as a [Validator] or
-// [Interceptor] is built from the option; a failing first fetch does not
+// The set is fetched in the background as soon as a [Validator] is built
+// from the option; a failing first fetch does not
 // fail construction. Requests then behave as follows:
 //
 //   - the token's kid is in the fetched set: it is verified at once, without
@@ -137,20 +136,11 @@ func WithJWKS(issuer, jwksURL string, audience ...string) Option {
 //     CodeUnavailable with REASON_UNAVAILABLE, so clients retry rather than
 //     log in again.
 //
-// Library: fetching and parsing use github.com/MicahParks/jwkset
-// (NewStorageFromHTTP for one fetch, its JWK validation for RSA, EC and OKP
-// keys). Scheduling is our own, with golang.org/x/time/rate, because
-// jwkset's refresh machinery (which keyfunc v3 wraps) cannot meet these
-// points: its refresh on unknown kid discards the fetch error, so an outage
-// would look like a forged token (not retryable); concurrent requests each
-// wait on the rate limiter instead of sharing one fetch, so during a
-// rotation all but one would fail or wait; its refresh goroutine runs until
-// a context ends, while a Validator has no Close; and its first fetch blocks
-// construction. Here no goroutine outlives a fetch: refreshes are started
-// by requests.
-func WithRemoteKeySet(set RemoteKeySet) Option {
+// Keys are fetched on demand by requests: no goroutine outlives a fetch, and
+// a [Validator] needs no Close.
+func WithRemoteKeySet(set RemoteKeySet) ValidatorOption {
 	ti, err := newRemoteIssuer(set)
-	return option{scopeVerify, "WithRemoteKeySet", func(c *config) {
+	return validatorOption(func(c *config) {
 		if err != nil {
 			c.errs = append(c.errs, err)
 			return
@@ -159,7 +149,7 @@ func WithRemoteKeySet(set RemoteKeySet) Option {
 		// The first fetch starts when the validator is built (see
 		// newValidator), not here: a constructor that then fails must not
 		// leave fetches running.
-	}}
+	})
 }
 
 func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {

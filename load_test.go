@@ -21,7 +21,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/connectjwt/connectjwt"
-	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
 func TestLoadMixedTraffic(t *testing.T) {
@@ -40,22 +39,22 @@ func TestLoadMixedTraffic(t *testing.T) {
 		type tokenKind struct {
 			name   string
 			header string // Authorization value; "" sends none
-			want   connectjwtv1.Reason
+			want   connectjwt.Reason
 		}
 		valid := claimsAt(now, time.Hour)
 		kinds := []tokenKind{
-			{"valid", "Bearer " + mintHS256(t, valid, nil), connectjwtv1.Reason_REASON_UNSPECIFIED},
-			{"valid-2", "Bearer " + mintHS256(t, jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{testAudience}, "exp": now.Add(time.Hour).Unix(), "jti": "2"}, nil), connectjwtv1.Reason_REASON_UNSPECIFIED},
-			{"expired", "Bearer " + mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), connectjwtv1.Reason_REASON_EXPIRED},
-			{"forged", "Bearer " + mint(t, jwt.SigningMethodHS256, k.otherHS256, valid, nil), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-			{"forged-expired", "Bearer " + swapSignature(mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), mintHS256(t, valid, nil)), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-			{"alg-none", "Bearer " + mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-			{"refresh", "Bearer " + mintHS256(t, valid, map[string]any{"typ": "refresh+jwt"}), connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE},
-			{"missing", "", connectjwtv1.Reason_REASON_MISSING},
+			{"valid", "Bearer " + mintHS256(t, valid, nil), connectjwt.ReasonUnspecified},
+			{"valid-2", "Bearer " + mintHS256(t, jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{testAudience}, "exp": now.Add(time.Hour).Unix(), "jti": "2"}, nil), connectjwt.ReasonUnspecified},
+			{"expired", "Bearer " + mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), connectjwt.ReasonExpired},
+			{"forged", "Bearer " + mint(t, jwt.SigningMethodHS256, k.otherHS256, valid, nil), connectjwt.ReasonInvalidSignature},
+			{"forged-expired", "Bearer " + swapSignature(mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), mintHS256(t, valid, nil)), connectjwt.ReasonInvalidSignature},
+			{"alg-none", "Bearer " + mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid, nil), connectjwt.ReasonInvalidAlgorithm},
+			{"refresh", "Bearer " + mintHS256(t, valid, map[string]any{"typ": "refresh+jwt"}), connectjwt.ReasonWrongTokenType},
+			{"missing", "", connectjwt.ReasonMissing},
 		}
 		servers := []*testServer{
 			startServer(t, newInterceptor(t), mountGate, nil),
-			startServer(t, newInterceptor(t, connectjwt.WithoutCache()), mountInterceptor, nil),
+			startServer(t, newInterceptor(t, connectjwt.WithCacheSize(0)), mountInterceptor, nil),
 		}
 		loadShapes := []shape{unary, serverStream, unary, bidiStream}
 
@@ -91,7 +90,7 @@ func TestLoadMixedTraffic(t *testing.T) {
 					ids, err := call(callCtx, client, sh)
 					var problem string
 					switch {
-					case kind.want == connectjwtv1.Reason_REASON_UNSPECIFIED:
+					case kind.want == connectjwt.ReasonUnspecified:
 						if err != nil {
 							problem = fmt.Sprintf("error %v", err)
 						} else {
@@ -108,7 +107,7 @@ func TestLoadMixedTraffic(t *testing.T) {
 					}
 					mu.Lock()
 					counts[key{kind.name, problem == ""}]++
-					if problem == "" && kind.want == connectjwtv1.Reason_REASON_UNSPECIFIED {
+					if problem == "" && kind.want == connectjwt.ReasonUnspecified {
 						accepted[srvIdx]++
 					}
 					if problem != "" && len(wrong) < 20 {

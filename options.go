@@ -6,37 +6,78 @@ import (
 	"time"
 )
 
-// An Option configures an [Issuer], a [Validator] or an [Interceptor]. Most
-// options apply to all three, so one slice of options can build an issuer
-// and the interceptor that accepts its tokens; an option that does not apply
-// to a constructor (say [WithPublicProcedures] given to [NewIssuer]) makes it
-// return an error rather than be silently ignored.
+// An IssuerOption configures an [Issuer] ([NewIssuer]).
+type IssuerOption interface {
+	applyToIssuer(*config)
+}
+
+// A ValidatorOption configures a [Validator] ([NewValidator]).
+type ValidatorOption interface {
+	applyToValidator(*config)
+}
+
+// An Option configures both an [Issuer] and a [Validator]: the key, issuer,
+// audience, identity claim, clock, token types and revocation store, which
+// must agree for the validator to accept the issuer's tokens. Keep them in
+// one value with [WithOptions] and give it to both constructors:
+//
+//	shared := connectjwt.WithOptions(
+//		connectjwt.WithKey(key),
+//		connectjwt.WithIssuer("https://api.example.com"),
+//		connectjwt.WithAudience("api"),
+//	)
+//	issuer, err := connectjwt.NewIssuer(shared, connectjwt.WithTokenLifetimes(15*time.Minute, 24*time.Hour))
+//	validator, err := connectjwt.NewValidator(shared, connectjwt.WithLeeway(5*time.Second))
+//
+// Options that apply to one constructor only have their own types
+// ([IssuerOption], [ValidatorOption], [InterceptorOption]), so an option
+// given to the wrong constructor does not compile.
 type Option interface {
-	apply(*config)
-	scope() scope
-	name() string
+	IssuerOption
+	ValidatorOption
 }
 
-type scope uint8
+// sharedOption applies to issuers and validators.
+type sharedOption func(*config)
 
-const (
-	scopeIssuer scope = 1 << iota
-	scopeValidator
-	scopeInterceptor
+func (o sharedOption) applyToIssuer(c *config)    { o(c) }
+func (o sharedOption) applyToValidator(c *config) { o(c) }
 
-	scopeShared = scopeIssuer | scopeValidator | scopeInterceptor
-	scopeVerify = scopeValidator | scopeInterceptor
-)
+// validatorOption applies to validators only.
+type validatorOption func(*config)
 
-type option struct {
-	s    scope
-	n    string
-	setF func(*config)
+func (o validatorOption) applyToValidator(c *config) { o(c) }
+
+// issuerOption applies to issuers only.
+type issuerOption func(*config)
+
+func (o issuerOption) applyToIssuer(c *config) { o(c) }
+
+// optionList is the result of WithOptions.
+type optionList []Option
+
+func (l optionList) applyToIssuer(c *config) {
+	for _, o := range l {
+		if o != nil {
+			o.applyToIssuer(c)
+		}
+	}
 }
 
-func (o option) apply(c *config) { o.setF(c) }
-func (o option) scope() scope    { return o.s }
-func (o option) name() string    { return o.n }
+func (l optionList) applyToValidator(c *config) {
+	for _, o := range l {
+		if o != nil {
+			o.applyToValidator(c)
+		}
+	}
+}
+
+// WithOptions composes options into one [Option], so the options an
+// [Issuer] and the [Validator] that accepts its tokens share can be kept in
+// one value.
+func WithOptions(opts ...Option) Option {
+	return optionList(opts)
+}
 
 // Defaults, following flask-jwt-extended where it has one.
 const (
@@ -70,19 +111,20 @@ type config struct {
 	maxTokenBytes int
 
 	// Issuing.
-	accessTTL  time.Duration
-	refreshTTL time.Duration
-	claimsHook func(ctx context.Context, identity string) (map[string]any, error)
+	accessTTL   time.Duration
+	refreshTTL  time.Duration
+	extraClaims func(ctx context.Context, identity string) (map[string]any, error)
 
-	// Interceptor.
-	loaders     loaders
+	// Authorization.
 	policies    map[string]Policy
 	claimsCheck func(ctx context.Context, procedure string, claims *Claims) error
-	blocklist   Blocklist
-	cacheSize   int // verified-token cache entries: 0 default, < 0 off (cache.go)
-	// streamRecheck: how often open streams ask the blocklist again; 0
-	// default, < 0 off (revocation.go).
-	streamRecheck time.Duration
+	store       RevocationStore
+	cacheSize   int  // verified-token cache entries (cache.go)
+	noCache     bool // WithCacheSize(0), or an issuer's validator
+	// streamRecheck is how often open streams ask the revocation store
+	// again; streamRecheckOff turns it off (revocation.go).
+	streamRecheck    time.Duration
+	streamRecheckOff bool
 
 	// Remote key sets, one per issuer (JWKS).
 	remote []*trustedIssuer
@@ -90,8 +132,8 @@ type config struct {
 	errs []error
 }
 
-func newConfig(s scope, ctor string, opts []Option) (*config, error) {
-	c := &config{
+func defaultConfig() *config {
+	return &config{
 		headerName:    DefaultHeaderName,
 		scheme:        DefaultHeaderScheme,
 		identityClaim: DefaultIdentityClaim,
@@ -101,21 +143,17 @@ func newConfig(s scope, ctor string, opts []Option) (*config, error) {
 		maxTokenBytes: DefaultMaxTokenBytes,
 		accessTTL:     DefaultAccessTokenTTL,
 		refreshTTL:    DefaultRefreshTokenTTL,
+		cacheSize:     DefaultCacheSize,
+		streamRecheck: DefaultStreamRevocationCheck,
 		policies:      map[string]Policy{},
 	}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if o.scope()&s == 0 {
-			return nil, fmt.Errorf("connectjwt: %s does not apply to %s", o.name(), ctor)
-		}
-		o.apply(c)
-	}
+}
+
+func (c *config) err() error {
 	if len(c.errs) > 0 {
-		return nil, c.errs[0]
+		return c.errs[0]
 	}
-	return c, nil
+	return nil
 }
 
 func (c *config) errorf(format string, args ...any) {
@@ -128,45 +166,47 @@ func (c *config) errorf(format string, args ...any) {
 // material, so appending a new key rotates signing while tokens signed with
 // the older keys keep verifying until their key is removed.
 func WithKey(k Key) Option {
-	return option{scopeShared, "WithKey", func(c *config) { c.keys = append(c.keys, k) }}
+	return sharedOption(func(c *config) { c.keys = append(c.keys, k) })
 }
 
-// WithAlgorithms restricts the accepted alg values further. By default the
-// accepted algorithms are exactly those of the configured keys; "none" is
-// never accepted.
-func WithAlgorithms(algs ...string) Option {
-	return option{scopeVerify, "WithAlgorithms", func(c *config) { c.algorithms = append(c.algorithms, algs...) }}
+// WithAlgorithms restricts the accepted alg values further, for the
+// [WithKey] keys and every remote key set ([WithJWKS]) alike. By default the
+// accepted algorithms are exactly those of the configured keys (and a
+// remote set's own list); "none" is never accepted. A key, or a remote key
+// set, left with no accepted algorithm makes [NewValidator] fail.
+func WithAlgorithms(algs ...string) ValidatorOption {
+	return validatorOption(func(c *config) { c.algorithms = append(c.algorithms, algs...) })
 }
 
 // WithHeader sets the header that carries the token and its scheme (Flask's
 // JWT_HEADER_NAME and JWT_HEADER_TYPE), by default "Authorization" and
 // "Bearer". The scheme is matched case-insensitively; an empty scheme means
 // the header value is the bare token.
-func WithHeader(name, scheme string) Option {
-	return option{scopeVerify, "WithHeader", func(c *config) {
+func WithHeader(name, scheme string) ValidatorOption {
+	return validatorOption(func(c *config) {
 		if name == "" {
 			c.errorf("WithHeader needs a header name")
 		}
 		c.headerName, c.scheme = name, scheme
-	}}
+	})
 }
 
 // WithIdentityClaim names the claim that holds the identity (Flask's
 // JWT_IDENTITY_CLAIM), by default "sub". It must be a non-empty string in
 // every accepted token; [IdentityFromContext] returns it.
 func WithIdentityClaim(name string) Option {
-	return option{scopeShared, "WithIdentityClaim", func(c *config) {
+	return sharedOption(func(c *config) {
 		if name == "" {
 			c.errorf("WithIdentityClaim needs a claim name")
 		}
 		c.identityClaim = name
-	}}
+	})
 }
 
 // WithIssuer sets the iss claim that an [Issuer] writes and that validation
 // requires. Without it, validation accepts any issuer.
 func WithIssuer(iss string) Option {
-	return option{scopeShared, "WithIssuer", func(c *config) { c.issuer = iss }}
+	return sharedOption(func(c *config) { c.issuer = iss })
 }
 
 // WithAudience sets the aud claim that an [Issuer] writes and that validation
@@ -174,28 +214,28 @@ func WithIssuer(iss string) Option {
 // Without it, validation rejects every token that carries an aud claim
 // (RFC 7519 §4.1.3).
 func WithAudience(aud ...string) Option {
-	return option{scopeShared, "WithAudience", func(c *config) { c.audience = append(c.audience, aud...) }}
+	return sharedOption(func(c *config) { c.audience = append(c.audience, aud...) })
 }
 
 // WithLeeway allows for clock skew when checking exp, nbf and iat (Flask's
 // JWT_DECODE_LEEWAY). The default is none; at most five minutes.
-func WithLeeway(d time.Duration) Option {
-	return option{scopeVerify, "WithLeeway", func(c *config) {
+func WithLeeway(d time.Duration) ValidatorOption {
+	return validatorOption(func(c *config) {
 		if d < 0 || d > maxLeeway {
 			c.errorf("WithLeeway must be between 0 and %s", maxLeeway)
 		}
 		c.leeway = d
-	}}
+	})
 }
 
 // WithClock sets the clock used to issue and check tokens, for tests.
 func WithClock(now func() time.Time) Option {
-	return option{scopeShared, "WithClock", func(c *config) {
+	return sharedOption(func(c *config) {
 		if now == nil {
 			c.errorf("WithClock needs a function")
 		}
 		c.now = now
-	}}
+	})
 }
 
 // WithTokenTypes sets the JOSE typ header values of access and refresh
@@ -203,44 +243,31 @@ func WithClock(now func() time.Time) Option {
 // so neither kind of token is ever accepted as the other. Matching is
 // case-insensitive and ignores an "application/" prefix.
 func WithTokenTypes(access, refresh string) Option {
-	return option{scopeShared, "WithTokenTypes", func(c *config) {
+	return sharedOption(func(c *config) {
 		if normalizeType(access) == "" || normalizeType(access) == normalizeType(refresh) {
 			c.errorf("WithTokenTypes needs two different, non-empty types")
 		}
 		c.accessType, c.refreshType = access, refresh
-	}}
+	})
 }
 
 // WithMaxTokenSize caps the size of the header value that is parsed at all,
 // by default 8 KiB. Larger values are refused as malformed before any
 // decoding.
-func WithMaxTokenSize(n int) Option {
-	return option{scopeVerify, "WithMaxTokenSize", func(c *config) {
+func WithMaxTokenSize(n int) ValidatorOption {
+	return validatorOption(func(c *config) {
 		if n < minTokenBytes || n > maxConfiguredTokenBytes {
 			c.errorf("WithMaxTokenSize must be between %d and %d", minTokenBytes, maxConfiguredTokenBytes)
 		}
 		c.maxTokenBytes = n
-	}}
+	})
 }
 
-// A Blocklist says whether a token whose signature verified has been revoked
-// (Flask's token_in_blocklist_loader). An error fails the call closed with
-// [ErrUnavailable]: a revoked token never passes because a store was down.
-type Blocklist interface {
-	IsRevoked(ctx context.Context, claims *Claims) (bool, error)
-}
-
-// BlocklistFunc adapts a function to [Blocklist].
-type BlocklistFunc func(ctx context.Context, claims *Claims) (bool, error)
-
-// IsRevoked calls f.
-func (f BlocklistFunc) IsRevoked(ctx context.Context, claims *Claims) (bool, error) {
-	return f(ctx, claims)
-}
-
-// WithBlocklist checks every token whose signature, type and claims verified
-// against b; a revoked token fails with [ErrRevoked]. Given to [NewIssuer],
-// it also applies to the refresh tokens that [AuthService] accepts.
-func WithBlocklist(b Blocklist) Option {
-	return option{scopeShared, "WithBlocklist", func(c *config) { c.blocklist = b }}
+// WithRevocationStore sets where revoked tokens are recorded. A [Validator]
+// refuses every token the store reports revoked ([ErrRevoked]; a store
+// error fails the call closed with [ErrUnavailable]); an [Issuer] refuses
+// revoked refresh tokens, and the [AuthService] built on it records Logout
+// and Revoke there. Give it to both in one shared option ([WithOptions]).
+func WithRevocationStore(store RevocationStore) Option {
+	return sharedOption(func(c *config) { c.store = store })
 }

@@ -19,7 +19,9 @@ import (
 // the method's (connectjwt.v1.policy) option in its .proto; its service's
 // (connectjwt.v1.service_policy) option; the zero Policy. The .proto options
 // are read from connect.Spec.Schema, which generated handlers set to the
-// method's descriptor; a handler without a descriptor gets the zero Policy.
+// method's descriptor ([Call.Schema]); a handler without a descriptor gets
+// the zero Policy. Policies are [ValidatorOption]s, so every front end that
+// shares a [Validator] applies the same ones.
 type Policy struct {
 	// Public procedures need no token and never look at one (a login or
 	// health check).
@@ -35,31 +37,31 @@ type Policy struct {
 
 // WithPublicProcedures marks procedures, by exact name such as
 // "/connectjwt.v1.AuthService/Login", as needing no token.
-func WithPublicProcedures(procedures ...string) Option {
-	return option{scopeInterceptor, "WithPublicProcedures", func(c *config) {
+func WithPublicProcedures(procedures ...string) ValidatorOption {
+	return validatorOption(func(c *config) {
 		for _, p := range procedures {
 			c.setPolicy(p, Policy{Public: true})
 		}
-	}}
+	})
 }
 
 // WithOptionalProcedures marks procedures, by exact name, as accepting
 // anonymous calls: a missing token passes with no claims in the context, an
 // expired or invalid one still fails.
-func WithOptionalProcedures(procedures ...string) Option {
-	return option{scopeInterceptor, "WithOptionalProcedures", func(c *config) {
+func WithOptionalProcedures(procedures ...string) ValidatorOption {
+	return validatorOption(func(c *config) {
 		for _, p := range procedures {
 			c.setPolicy(p, Policy{Optional: true})
 		}
-	}}
+	})
 }
 
 // WithProcedurePolicy sets the policy of one procedure, by exact name.
-func WithProcedurePolicy(procedure string, p Policy) Option {
-	return option{scopeInterceptor, "WithProcedurePolicy", func(c *config) {
+func WithProcedurePolicy(procedure string, p Policy) ValidatorOption {
+	return validatorOption(func(c *config) {
 		p.Scopes = slices.Clone(p.Scopes)
 		c.setPolicy(procedure, p)
-	}}
+	})
 }
 
 func (c *config) setPolicy(procedure string, p Policy) {
@@ -84,12 +86,30 @@ func (p Policy) equal(q Policy) bool {
 	return p.Public == q.Public && p.Optional == q.Optional && p.Fresh == q.Fresh && slices.Equal(p.Scopes, q.Scopes)
 }
 
+// policy returns the procedure's policy, resolving .proto options once per
+// method descriptor.
+func (v *Validator) policy(procedure string, schema any) Policy {
+	if p, ok := v.cfg.policies[procedure]; ok {
+		return p
+	}
+	md, ok := schema.(protoreflect.MethodDescriptor)
+	if !ok {
+		return Policy{}
+	}
+	if p, ok := v.policies.Load(md); ok {
+		return p.(Policy)
+	}
+	p, _ := v.cfg.policyFor(procedure, md)
+	v.policies.Store(md, p)
+	return p
+}
+
 // WithClaimsCheck runs check on the verified claims of every authenticated
 // call (flask-jwt-extended's token_verification_loader). An error refuses the
 // call with [ErrAccessDenied] and permission_denied; the error itself is kept
 // in [Failure.Cause] for the loader and never sent by default.
-func WithClaimsCheck(check func(ctx context.Context, procedure string, claims *Claims) error) Option {
-	return option{scopeInterceptor, "WithClaimsCheck", func(c *config) { c.claimsCheck = check }}
+func WithClaimsCheck(check func(ctx context.Context, procedure string, claims *Claims) error) ValidatorOption {
+	return validatorOption(func(c *config) { c.claimsCheck = check })
 }
 
 // authorize applies the procedure's requirements to verified claims.
@@ -140,8 +160,8 @@ type ProcedurePolicy struct {
 // Policies returns the effective policy of every method of the given
 // services, e.g. examplev1.File_example_v1_example_proto.Services(), for
 // startup logs and tests.
-func (i *Interceptor) Policies(services protoreflect.ServiceDescriptors) []ProcedurePolicy {
-	configured := i != nil && i.cfg != nil // the zero Interceptor refuses every call
+func (v *Validator) Policies(services protoreflect.ServiceDescriptors) []ProcedurePolicy {
+	configured := v != nil && v.cfg != nil // the zero Validator refuses every call
 	var out []ProcedurePolicy
 	for s := range services.Len() {
 		sd := services.Get(s)
@@ -150,7 +170,7 @@ func (i *Interceptor) Policies(services protoreflect.ServiceDescriptors) []Proce
 			procedure := "/" + string(sd.FullName()) + "/" + string(md.Name())
 			p, src := Policy{}, PolicyFromDefault
 			if configured {
-				p, src = i.cfg.policyFor(procedure, md)
+				p, src = v.cfg.policyFor(procedure, md)
 			}
 			out = append(out, ProcedurePolicy{Procedure: procedure, Policy: p, Source: src})
 		}

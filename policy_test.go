@@ -73,13 +73,13 @@ var scopesOf = map[string]string{
 
 func TestPolicyFromProtoOptions(t *testing.T) {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
-	issuer, err := connectjwt.NewIssuer(key, connectjwt.WithClaimsLoader(func(_ context.Context, id string) (map[string]any, error) {
+	issuer, err := connectjwt.NewIssuer(key, connectjwt.WithExtraClaims(func(_ context.Context, id string) (map[string]any, error) {
 		return map[string]any{"scope": scopesOf[id]}, nil
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := connectjwt.NewInterceptor(key)
+	auth, err := interceptorFor(t, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,18 +89,22 @@ func TestPolicyFromProtoOptions(t *testing.T) {
 	defer stop()
 
 	token := func(id string, fresh bool) string {
-		tok, _, err := issuer.CreateAccessToken(context.Background(), id, fresh)
+		create := issuer.CreateAccessToken
+		if fresh {
+			create = issuer.CreateFreshAccessToken
+		}
+		tok, _, err := create(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
 	const (
-		ok           = connectjwtv1.Reason_REASON_UNSPECIFIED
-		missing      = connectjwtv1.Reason_REASON_MISSING
-		scope        = connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE
-		fresh        = connectjwtv1.Reason_REASON_FRESH_TOKEN_REQUIRED
-		invalidToken = connectjwtv1.Reason_REASON_MALFORMED
+		ok           = connectjwt.ReasonUnspecified
+		missing      = connectjwt.ReasonMissing
+		scope        = connectjwt.ReasonInsufficientScope
+		fresh        = connectjwt.ReasonFreshTokenRequired
+		invalidToken = connectjwt.ReasonMalformed
 	)
 	type call func(context.Context, policytestv1connect.PolicyTestServiceClient) (string, error)
 	rpc := map[string]call{
@@ -126,7 +130,7 @@ func TestPolicyFromProtoOptions(t *testing.T) {
 	tests := []struct {
 		method    string
 		token     string
-		want      connectjwtv1.Reason
+		want      connectjwt.Reason
 		identity  string
 		missingSc []string
 	}{
@@ -163,11 +167,11 @@ func TestPolicyFromProtoOptions(t *testing.T) {
 					}
 					return
 				}
-				ae, _ := connectjwt.AuthErrorFrom(err)
-				if ae.GetReason() != tc.want || !slices.Equal(ae.GetMissingScopes(), tc.missingSc) {
+				ae, _ := connectjwt.AuthErrorOf(err)
+				if connectjwt.Reason(ae.GetReason()) != tc.want || !slices.Equal(ae.GetMissingScopes(), tc.missingSc) {
 					t.Fatalf("= %v (detail %v); want %v %v", err, ae, tc.want, tc.missingSc)
 				}
-				if want := connectjwt.CodeOf(tc.want); connect.CodeOf(err) != want {
+				if want := tc.want.Code(); connect.CodeOf(err) != want {
 					t.Errorf("code %v, want %v", connect.CodeOf(err), want)
 				}
 			})
@@ -177,15 +181,15 @@ func TestPolicyFromProtoOptions(t *testing.T) {
 
 func TestPolicies(t *testing.T) {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
-	auth, err := connectjwt.NewInterceptor(key,
+	auth, err := interceptorFor(t, key,
 		connectjwt.WithOptionalProcedures(policytestv1connect.PolicyTestServiceFreshProcedure))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
 	list := slices.Concat(
-		auth.Policies(policytestv1.File_policytest_v1_policytest_proto.Services()),
-		auth.Policies(connectjwtv1.File_connectjwt_v1_auth_service_proto.Services()),
+		auth.Validator().Policies(policytestv1.File_policytest_v1_policytest_proto.Services()),
+		auth.Validator().Policies(connectjwtv1.File_connectjwt_v1_auth_service_proto.Services()),
 	)
 	for _, p := range list {
 		got[p.Procedure] = string(p.Source) + " " + describe(p.Policy)
@@ -236,7 +240,7 @@ func describe(p connectjwt.Policy) string {
 // A handler without a method descriptor keeps the secure default.
 func TestPolicyWithoutSchema(t *testing.T) {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
-	auth, _ := connectjwt.NewInterceptor(key)
+	auth, _ := interceptorFor(t, key)
 	mux := http.NewServeMux()
 	mux.Handle("/raw.v1.Raw/Call", connect.NewUnaryHandler("/raw.v1.Raw/Call",
 		func(context.Context, *connect.Request[connectjwtv1.LogoutRequest]) (*connect.Response[connectjwtv1.LogoutResponse], error) {
@@ -246,7 +250,7 @@ func TestPolicyWithoutSchema(t *testing.T) {
 	defer stop()
 	client := connect.NewClient[connectjwtv1.LogoutRequest, connectjwtv1.LogoutResponse](httpClient, url+"/raw.v1.Raw/Call")
 	_, err := client.CallUnary(context.Background(), connect.NewRequest(&connectjwtv1.LogoutRequest{}))
-	if reasonOf(err) != connectjwtv1.Reason_REASON_MISSING {
+	if reasonOf(err) != connectjwt.ReasonMissing {
 		t.Errorf("schema-less procedure without token = %v", err)
 	}
 }

@@ -37,7 +37,7 @@ func TestVerifyTriesEveryCandidateKey(t *testing.T) {
 				connectjwt.WithKey(connectjwt.Key{ID: "shared", Algorithm: "RS256", Material: &k1.PublicKey}),
 				connectjwt.WithKey(connectjwt.Key{ID: "shared", Algorithm: "RS256", Material: &k2.PublicKey}),
 			}
-			v, err := connectjwt.NewValidator(keys...)
+			v, err := connectjwt.NewValidator(connectjwt.WithOptions(keys...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,20 +89,20 @@ func TestTokenIssuedJustAfterRevokeIdentityIsValid(t *testing.T) {
 	base := time.Unix(1_800_000_000, 0)
 	now := base.Add(500 * time.Millisecond)
 	clock := func() time.Time { return now }
-	store := &connectjwt.MemoryStore{Now: clock}
+	store := connectjwt.NewMemoryStoreAt(clock)
 	opts := []connectjwt.Option{
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
 		connectjwt.WithClock(clock),
-		connectjwt.WithBlocklist(store),
+		connectjwt.WithRevocationStore(store),
 	}
-	issuer, _ := connectjwt.NewIssuer(opts...)
-	v, _ := connectjwt.NewValidator(opts...)
-	before, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	issuer, _ := connectjwt.NewIssuer(connectjwt.WithOptions(opts...))
+	v, _ := connectjwt.NewValidator(connectjwt.WithOptions(opts...))
+	before, _, _ := issuer.CreateAccessToken(ctx, "alice")
 	if err := store.RevokeIdentity(ctx, "alice", now, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	now = base.Add(600 * time.Millisecond)
-	after, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	after, _, _ := issuer.CreateAccessToken(ctx, "alice")
 	if _, err := v.Validate(ctx, before); !errors.Is(err, connectjwt.ErrRevoked) {
 		t.Errorf("token issued before the revocation: %v", err)
 	}
@@ -116,13 +116,13 @@ func TestTokenIssuedJustAfterRevokeIdentityIsValid(t *testing.T) {
 func TestClaimsLoaderReservedNamesIgnoreCase(t *testing.T) {
 	issuer, err := connectjwt.NewIssuer(
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
-		connectjwt.WithClaimsLoader(func(context.Context, string) (map[string]any, error) {
+		connectjwt.WithExtraClaims(func(context.Context, string) (map[string]any, error) {
 			return map[string]any{"Sub": "admin"}, nil
 		}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := issuer.CreateAccessToken(context.Background(), "alice", false); err == nil {
+	if _, _, err := issuer.CreateAccessToken(context.Background(), "alice"); err == nil {
 		t.Error(`claims loader setting "Sub" was accepted`)
 	}
 }
@@ -130,24 +130,27 @@ func TestClaimsLoaderReservedNamesIgnoreCase(t *testing.T) {
 func TestConflictingProcedurePolicies(t *testing.T) {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
 	const proc = "/a.v1.S/M"
-	if _, err := connectjwt.NewInterceptor(key, connectjwt.WithPublicProcedures(proc),
+	if _, err := interceptorFor(t, key, connectjwt.WithPublicProcedures(proc),
 		connectjwt.WithProcedurePolicy(proc, connectjwt.Policy{Scopes: []string{"admin"}})); err == nil {
 		t.Error("public and scoped policies for one procedure were accepted")
 	}
-	if _, err := connectjwt.NewInterceptor(key, connectjwt.WithPublicProcedures(proc, proc)); err != nil {
+	if _, err := interceptorFor(t, key, connectjwt.WithPublicProcedures(proc, proc)); err != nil {
 		t.Errorf("the same policy twice: %v", err)
 	}
 }
 
 func TestZeroValues(t *testing.T) {
-	var i connectjwt.Interceptor
-	for _, p := range i.Policies(connectjwtv1.File_connectjwt_v1_auth_service_proto.Services()) {
+	var v connectjwt.Validator
+	for _, p := range v.Policies(connectjwtv1.File_connectjwt_v1_auth_service_proto.Services()) {
 		if p.Source != connectjwt.PolicyFromDefault || p.Policy.Public {
-			t.Errorf("zero Interceptor policy for %s = %+v", p.Procedure, p)
+			t.Errorf("zero Validator policy for %s = %+v", p.Procedure, p)
 		}
 	}
-	if ae := connectjwt.AuthErrorOf(nil); ae.GetReason() != connectjwtv1.Reason_REASON_MALFORMED {
-		t.Errorf("AuthErrorOf(nil) = %v", ae)
+	if ae, ok := connectjwt.AuthErrorOf(nil); ok || ae != nil {
+		t.Errorf("AuthErrorOf(nil) = %v, %v", ae, ok)
+	}
+	if got := connectjwt.DefaultError(nil); connectjwt.ReasonOf(got) != connectjwt.ReasonMalformed {
+		t.Errorf("DefaultError(nil) = %v", got)
 	}
 }
 
@@ -175,7 +178,7 @@ func TestRevokeReportsStoreOutageAsUnavailable(t *testing.T) {
 	auth := connectjwtv1connect.NewAuthServiceClient(httpClient, url,
 		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(res.Msg.GetTokens().GetAccessToken()))))
 	_, err = auth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: res.Msg.GetTokens().GetRefreshToken()}))
-	if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwtv1.Reason_REASON_UNAVAILABLE {
+	if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwt.ReasonUnavailable {
 		t.Errorf("Revoke with the store down = %v, want unavailable", err)
 	}
 }
@@ -184,22 +187,22 @@ func TestRevokeReportsStoreOutageAsUnavailable(t *testing.T) {
 // tokens of a local user with the same identity.
 func TestRevocationNeedsOwnIssuer(t *testing.T) {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
-	store := &connectjwt.MemoryStore{}
-	local, _ := connectjwt.NewIssuer(key, connectjwt.WithIssuer("https://local.test"), connectjwt.WithBlocklist(store))
+	store := connectjwt.NewMemoryStore()
+	local, _ := connectjwt.NewIssuer(key, connectjwt.WithIssuer("https://local.test"), connectjwt.WithRevocationStore(store))
 	other, _ := connectjwt.NewIssuer(key, connectjwt.WithIssuer("https://other.test"))
-	auth, _ := connectjwt.NewInterceptor(key, connectjwt.WithBlocklist(store)) // accepts both issuers
+	auth, _ := interceptorFor(t, key, connectjwt.WithRevocationStore(store)) // accepts both issuers
 	mux := http.NewServeMux()
 	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
-		connectjwt.NewAuthService(local, func(context.Context, string, string) (string, error) { return "", errors.New("no") }).
-			WithRevocationStore(store), auth.HandlerOption()))
+		connectjwt.NewAuthService(local, func(context.Context, string, string) (string, error) { return "", errors.New("no") }),
+		auth.HandlerOption()))
 	url, httpClient, stop := serve(mux)
 	defer stop()
 	ctx := context.Background()
-	foreign, _, _ := other.CreateAccessToken(ctx, "alice", true)
+	foreign, _, _ := other.CreateFreshAccessToken(ctx, "alice")
 	client := connectjwtv1connect.NewAuthServiceClient(httpClient, url,
 		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(foreign))))
 	_, err := client.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{Everywhere: true}))
-	if connect.CodeOf(err) != connect.CodePermissionDenied || reasonOf(err) != connectjwtv1.Reason_REASON_ACCESS_DENIED {
+	if connect.CodeOf(err) != connect.CodePermissionDenied || reasonOf(err) != connectjwt.ReasonAccessDenied {
 		t.Errorf("Logout with another issuer's token = %v", err)
 	}
 	if revoked, _ := store.IsRevoked(ctx, &connectjwt.Claims{Identity: "alice", IssuedAt: time.Now().Add(-time.Second)}); revoked {

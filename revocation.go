@@ -7,21 +7,24 @@ import (
 )
 
 // A RevocationStore records revoked tokens (Flask's blocklist, with the
-// writes that logout needs). It is a [Blocklist]: give it to [WithBlocklist]
-// on the interceptor and on the issuer, and to [AuthService] for Logout and
-// Revoke. A store shared by every server (see the redisstore module) makes a
-// revocation effective across a fleet.
+// writes that logout needs). Give it to [WithRevocationStore] in the options
+// an [Issuer] and its [Validator] share: the validator checks every token
+// against it, and the [AuthService] built on the issuer writes Logout and
+// Revoke to it. A store shared by every server (see the redisstore module)
+// makes a revocation effective across a fleet.
 //
 // IsRevoked reports a token as revoked when its jti was revoked, or when its
 // identity was revoked at or after the token's iat (a token without iat
 // counts as issued at the beginning of time). Identity revocations are keyed
-// by identity alone: an interceptor that also trusts other issuers
+// by identity alone: a validator that also trusts other issuers
 // ([WithJWKS]) with the same store revokes their tokens of an equal identity
-// too. [AuthService] only lets callers with tokens of its own issuer revoke. Implementations must fail
-// closed: when they cannot answer, they return an error, and the call fails
-// with [ErrUnavailable].
+// too. [AuthService] only lets callers with tokens of its own issuer revoke.
+// Implementations must fail closed: when they cannot answer, they return an
+// error, and the call fails with [ErrUnavailable].
 type RevocationStore interface {
-	Blocklist
+	// IsRevoked reports whether the token with these verified claims has
+	// been revoked.
+	IsRevoked(ctx context.Context, claims *Claims) (bool, error)
 	// RevokeToken revokes the token with this jti. The entry may be dropped
 	// after until (the token's exp), when the token is dead anyway.
 	RevokeToken(ctx context.Context, jti string, until time.Time) error
@@ -32,50 +35,44 @@ type RevocationStore interface {
 }
 
 // DefaultStreamRevocationCheck is how often, by default, an open stream asks
-// the blocklist again whether its token was revoked (see
+// the revocation store again whether its token was revoked (see
 // [WithStreamRevocationCheck]).
 const DefaultStreamRevocationCheck = 30 * time.Second
 
 // WithStreamRevocationCheck sets how often an open stream asks the
-// [Blocklist] ([WithBlocklist]) again whether its token has been revoked, by
-// default [DefaultStreamRevocationCheck]; zero or less turns it off, and a
-// stream then sees a revocation only at its token's exp. A stream whose token
-// is revoked ends as one whose token expires: its context is done, the next
-// Send or Receive fails, and it ends with the revoked-token loader's error
-// (REASON_REVOKED). A check that fails, panics or has not answered within
-// the interval ends the stream with [ErrUnavailable]: fail closed. Unlike
-// expiry, a revocation does not move the connection deadlines that
-// [Interceptor.Middleware] sets, so a handler blocked in Send on a client
-// that stopped reading is released only at exp plus one second. Without a
-// blocklist it does nothing.
-func WithStreamRevocationCheck(every time.Duration) Option {
-	return option{scopeInterceptor, "WithStreamRevocationCheck", func(c *config) {
+// [RevocationStore] ([WithRevocationStore]) again whether its token has been
+// revoked, by default [DefaultStreamRevocationCheck]; zero or less turns it
+// off, and a stream then sees a revocation only at its token's exp. A stream
+// whose token is revoked ends as one whose token expires: its context is
+// done, the next Send or Receive fails, and it ends with the revoked-token
+// loader's error (REASON_REVOKED). A check that fails, panics or has not
+// answered within the interval ends the stream with [ErrUnavailable]: fail
+// closed. Unlike expiry, a revocation does not move the connection
+// deadlines that [StreamDeadlines] sets, so a handler blocked in Send on a
+// client that stopped reading is released only at exp plus one second.
+// Without a revocation store it does nothing.
+func WithStreamRevocationCheck(every time.Duration) ValidatorOption {
+	return validatorOption(func(c *config) {
 		c.streamRecheck = every
-		if every <= 0 {
-			c.streamRecheck = -1
-		}
-	}}
+		c.streamRecheckOff = every <= 0
+	})
 }
 
-// streamRecheckInterval is how often open streams ask the blocklist again,
+// streamRecheckInterval is how often open streams ask the store again,
 // or 0 for never.
 func (c *config) streamRecheckInterval() time.Duration {
-	switch {
-	case c.blocklist == nil || c.streamRecheck < 0:
+	if c.store == nil || c.streamRecheckOff {
 		return 0
-	case c.streamRecheck == 0:
-		return DefaultStreamRevocationCheck
 	}
 	return c.streamRecheck
 }
 
 // MemoryStore is a [RevocationStore] in the memory of one process; its
 // entries expire with the tokens they revoke. Use it for a single server or
-// in tests; a fleet needs a shared store. The zero MemoryStore is ready to
-// use and safe for concurrent use.
+// in tests; a fleet needs a shared store. Create it with [NewMemoryStore];
+// it is safe for concurrent use.
 type MemoryStore struct {
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	now func() time.Time // the clock; nil means time.Now
 
 	mu         sync.Mutex
 	tokens     map[string]time.Time          // jti → until
@@ -89,18 +86,21 @@ type identityRevocation struct {
 
 var _ RevocationStore = (*MemoryStore)(nil)
 
-func (m *MemoryStore) now() time.Time {
-	if m.Now != nil {
-		return m.Now()
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
+
+func (m *MemoryStore) clock() time.Time {
+	if m.now != nil {
+		return m.now()
 	}
 	return time.Now()
 }
 
-// IsRevoked implements [Blocklist].
+// IsRevoked implements [RevocationStore].
 func (m *MemoryStore) IsRevoked(_ context.Context, c *Claims) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
+	now := m.clock()
 	if c.ID != "" {
 		if until, ok := m.tokens[c.ID]; ok && now.Before(until) {
 			return true, nil
@@ -152,7 +152,7 @@ func (m *MemoryStore) sweep() {
 	if m.writes%64 != 0 {
 		return
 	}
-	now := m.now()
+	now := m.clock()
 	for k, until := range m.tokens {
 		if !now.Before(until) {
 			delete(m.tokens, k)

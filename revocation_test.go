@@ -20,7 +20,7 @@ import (
 func TestMemoryStore(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
-	store := &connectjwt.MemoryStore{Now: func() time.Time { return now }}
+	store := connectjwt.NewMemoryStoreAt(func() time.Time { return now })
 	claims := func(jti, identity string, iat time.Time) *connectjwt.Claims {
 		return &connectjwt.Claims{ID: jti, Identity: identity, IssuedAt: iat}
 	}
@@ -60,13 +60,13 @@ func revocationFixture(t *testing.T, store connectjwt.RevocationStore) (string, 
 	t.Helper()
 	opts := []connectjwt.Option{
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
-		connectjwt.WithBlocklist(store),
+		connectjwt.WithRevocationStore(store),
 	}
-	issuer, err := connectjwt.NewIssuer(opts...)
+	issuer, err := connectjwt.NewIssuer(connectjwt.WithOptions(opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := connectjwt.NewInterceptor(opts...)
+	auth, err := interceptorFor(t, connectjwt.WithOptions(opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func revocationFixture(t *testing.T, store connectjwt.RevocationStore) (string, 
 	}
 	mux := http.NewServeMux()
 	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
-		connectjwt.NewAuthService(issuer, users).WithRevocationStore(store), auth.HandlerOption()))
+		connectjwt.NewAuthService(issuer, users), auth.HandlerOption()))
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 	url, httpClient, stop := serve(mux)
 	t.Cleanup(stop)
@@ -90,7 +90,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			url, httpClient := revocationFixture(t, &connectjwt.MemoryStore{})
+			url, httpClient := revocationFixture(t, connectjwt.NewMemoryStore())
 			anonymous := connectjwtv1connect.NewAuthServiceClient(httpClient, url, proto.opts...)
 			login := func(user string) *connectjwtv1.TokenPair {
 				t.Helper()
@@ -115,7 +115,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			}
 
 			// Logout without a token is refused.
-			if _, err := anonymous.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{})); reasonOf(err) != connectjwtv1.Reason_REASON_MISSING {
+			if _, err := anonymous.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{})); reasonOf(err) != connectjwt.ReasonMissing {
 				t.Errorf("Logout without token = %v", err)
 			}
 
@@ -129,10 +129,10 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := auth.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{RefreshToken: laptop.GetRefreshToken()})); err != nil {
 				t.Fatalf("Logout: %v", err)
 			}
-			if err := greet(protected); reasonOf(err) != connectjwtv1.Reason_REASON_REVOKED || connect.CodeOf(err) != connect.CodeUnauthenticated {
+			if err := greet(protected); reasonOf(err) != connectjwt.ReasonRevoked || connect.CodeOf(err) != connect.CodeUnauthenticated {
 				t.Errorf("access token after logout = %v", err)
 			}
-			if err := refresh(laptop.GetRefreshToken()); reasonOf(err) != connectjwtv1.Reason_REASON_REVOKED {
+			if err := refresh(laptop.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("refresh token after logout = %v", err)
 			}
 			_, phoneGreet := as(phone.GetAccessToken())
@@ -150,7 +150,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := bobAuth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: bob.GetRefreshToken()})); err != nil {
 				t.Fatalf("Revoke own refresh token: %v", err)
 			}
-			if err := refresh(bob.GetRefreshToken()); reasonOf(err) != connectjwtv1.Reason_REASON_REVOKED {
+			if err := refresh(bob.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("revoked refresh token = %v", err)
 			}
 			if _, err := bobAuth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: "garbage"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
@@ -162,7 +162,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := phoneAuth.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{Everywhere: true})); err != nil {
 				t.Fatalf("Logout everywhere: %v", err)
 			}
-			if err := refresh(phone.GetRefreshToken()); reasonOf(err) != connectjwtv1.Reason_REASON_REVOKED {
+			if err := refresh(phone.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("phone refresh token after logout everywhere = %v", err)
 			}
 		})
@@ -198,8 +198,8 @@ func TestRevocationStoreDownFailsClosed(t *testing.T) {
 			client := examplev1connect.NewProtectedServiceClient(httpClient, url, append(slices.Clone(proto.opts),
 				connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(res.Msg.GetTokens().GetAccessToken()))))...)
 			_, err = client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-			ae, _ := connectjwt.AuthErrorFrom(err)
-			if connect.CodeOf(err) != connect.CodeUnavailable || ae.GetReason() != connectjwtv1.Reason_REASON_UNAVAILABLE || !ae.GetRetryable() {
+			ae, _ := connectjwt.AuthErrorOf(err)
+			if connect.CodeOf(err) != connect.CodeUnavailable || connectjwt.Reason(ae.GetReason()) != connectjwt.ReasonUnavailable || !ae.GetRetryable() {
 				t.Errorf("call with the store down = %v (%v)", err, ae)
 			}
 			var ce *connect.Error

@@ -69,7 +69,7 @@ func (c *expiringConn) check() error {
 // refused the token mid-stream, or nil.
 func (c *expiringConn) refusedError() error {
 	if f := c.ctx.refused.Load(); f != nil {
-		return connect.NewError(CodeOf(f.Reason), f.Err)
+		return connect.NewError(f.Reason.Code(), f.Err)
 	}
 	return nil
 }
@@ -180,17 +180,17 @@ func freshMessage(msg any) (fresh any, commit func()) {
 // and an expired stream ends with the loader's expired error whatever the
 // handler returned.
 func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHandlerConn, claims *Claims, next connect.StreamingHandlerFunc) error {
-	deadline := claims.ExpiresAt.Add(i.cfg.leeway)
+	deadline := claims.ExpiresAt.Add(i.v.cfg.leeway)
 	ec := &expiringConn{
 		StreamingHandlerConn: conn,
-		now:                  i.cfg.now,
+		now:                  i.v.cfg.now,
 		deadline:             deadline,
 		waitForClient:        conn.Spec().StreamType&connect.StreamTypeClient != 0,
 	}
 	// The expiry is measured on the configured clock (WithClock) and
 	// scheduled on the real one.
 	ec.ctx.parent = ctx
-	ec.ctx.when = time.Now().Add(deadline.Sub(i.cfg.now()))
+	ec.ctx.when = time.Now().Add(deadline.Sub(i.v.cfg.now()))
 	i.expiries.add(&ec.ctx)
 	setConnDeadlines(ctx, ec.ctx.when.Add(connDeadlineGrace))
 	defer func() {
@@ -199,7 +199,7 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 		ec.ctx.end(context.Canceled, endedByReturn)
 		i.expiries.remove(&ec.ctx)
 	}()
-	if every := i.cfg.streamRecheckInterval(); every > 0 {
+	if every := i.v.cfg.streamRecheckInterval(); every > 0 {
 		stop := i.recheckRevocation(ctx, &ec.ctx, claims, every)
 		defer stop()
 	}
@@ -261,23 +261,28 @@ func (i *Interceptor) recheckRevocation(ctx context.Context, sc *streamContext, 
 	return t.Stop
 }
 
-// Middleware returns next wrapped so that an expired stream also releases
-// its connection: installed around the handler that serves the protected
-// services, it lets the interceptor set the HTTP stream's read and write
-// deadlines (through [http.ResponseController]) to the token's expiry plus
-// one second. Without it, a handler blocked in Send because the client
-// stopped reading, or a read of a client that went silent over HTTP/1.1,
-// waits until the client moves or a server timeout fires; with it, both
-// fail at that deadline and the stream ends. The second of grace lets a
-// client that is still reading receive the expired-token error that ends
-// the stream at exp.
+// StreamDeadlines wraps the HTTP handler that serves protected streaming
+// procedures so that a stream also releases its connection when its token
+// expires. It does not authenticate anything: it lets the [Interceptor] set
+// the HTTP stream's read and write deadlines (through
+// [http.ResponseController]) to the token's expiry plus one second.
+//
+// Install it around every handler that serves streams: without it, a
+// handler blocked in Send because the client stopped reading, or in a read
+// of a client that went silent over HTTP/1.1, waits until the client moves
+// or a server timeout fires, past the token's expiry; with it, both fail at
+// that deadline and the stream ends. The second of grace lets a client that
+// is still reading receive the expired-token error that ends the stream.
+//
+//	mux.Handle(greetv1connect.NewGreetServiceHandler(svc, auth.HandlerOption()))
+//	srv := &http.Server{Handler: connectjwt.StreamDeadlines(mux)}
 //
 // A deadline is never set later than the one the server's own WriteTimeout
 // or ReadTimeout would give. Requests that cannot be streams (Connect
 // unary calls) pass through untouched. A handler that takes more than the
 // second to return after expiry has its stream reset (HTTP/2) or its
 // connection closed (HTTP/1.1) instead of ending with the expired error.
-func (i *Interceptor) Middleware(next http.Handler) http.Handler {
+func StreamDeadlines(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Media types are case-insensitive, and connect-go serves them so.
 		ct := r.Header.Get("Content-Type")
@@ -300,13 +305,13 @@ func (i *Interceptor) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// connDeadlineGrace is how long after the token's expiry [Interceptor.Middleware]
+// connDeadlineGrace is how long after the token's expiry [StreamDeadlines]
 // lets the stream's connection live.
 const connDeadlineGrace = time.Second
 
 type connDeadlinesKey struct{}
 
-// connDeadlines is what [Interceptor.Middleware] hands the interceptor.
+// connDeadlines is what [StreamDeadlines] hands the interceptor.
 type connDeadlines struct {
 	rc                        *http.ResponseController
 	start                     time.Time
@@ -317,7 +322,7 @@ type connDeadlines struct {
 }
 
 // setConnDeadlines sets the read and write deadlines of the call's HTTP
-// stream to at (when [Interceptor.Middleware] is installed), unless the
+// stream to at (when [StreamDeadlines] is installed), unless the
 // server's own timeouts end it sooner. A ResponseWriter that cannot set
 // deadlines (http.ErrNotSupported) leaves only the handler's context to
 // end at expiry.

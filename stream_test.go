@@ -33,7 +33,6 @@ import (
 	"github.com/connectjwt/connectjwt"
 	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
-	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
 // lifeSvc is a ProtectedService whose stream handlers report when they end.
@@ -168,7 +167,7 @@ func shortCall(t testing.TB, ttl, limit time.Duration) (context.Context, time.Ti
 // of exp, and the WWW-Authenticate challenge fits the protocol.
 func wantExpiredSoon(t *testing.T, p protocol, err error, exp time.Time, bound time.Duration) {
 	t.Helper()
-	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
+	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 	if late := time.Since(exp); late > bound {
 		t.Errorf("stream ended %v after the token expired (bound %v)", late, bound)
 	}
@@ -286,7 +285,7 @@ func TestStreamSilentClientStreamEndsAtExpiry(t *testing.T) {
 			}
 			time.Sleep(time.Until(exp.Add(1500 * time.Millisecond)))
 			_, err := st.CloseAndReceive()
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
+			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		})
 	}
 	t.Cleanup(func() {
@@ -409,7 +408,7 @@ func (c *fakeConn) Receive(msg any) error {
 // abandoned goroutine ends when the stream is torn down.
 func TestStreamExpiringConnContract(t *testing.T) {
 	t.Parallel()
-	ic := newInterceptor(t, connectjwt.WithoutCache())
+	ic := newInterceptor(t, connectjwt.WithCacheSize(0))
 	tok, exp := shortToken(t, 300*time.Millisecond)
 	conn := newFakeConn(tok)
 	handlerErr := make(chan error, 1)
@@ -475,7 +474,7 @@ func TestStreamExpiringConnContract(t *testing.T) {
 	if conn.sent.Load() != 0 {
 		t.Errorf("a Send reached the stream after expiry")
 	}
-	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
+	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 	if msg.GetText() != "two" {
 		t.Errorf("handler's message is %q", msg.GetText())
 	}
@@ -496,7 +495,7 @@ func TestStreamExpiringConnContract(t *testing.T) {
 // And before expiry, io.EOF and messages of any pointer type pass through.
 func TestStreamExpiringConnLateMessageAndEOF(t *testing.T) {
 	t.Parallel()
-	ic := newInterceptor(t, connectjwt.WithoutCache())
+	ic := newInterceptor(t, connectjwt.WithCacheSize(0))
 
 	// EOF before expiry passes through unchanged.
 	tok, _ := shortToken(t, time.Hour)
@@ -560,7 +559,7 @@ func TestStreamExpiringConnLateMessageAndEOF(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 	err := <-done
-	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
+	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 	if !errors.Is(got3, connectjwt.ErrExpired) {
 		t.Errorf("handler's Receive returned %v", got3)
 	}
@@ -604,7 +603,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 					net := time.AfterFunc(time.Until(exp.Add(3*time.Second)), func() { _ = st.CloseRequest() })
 					defer net.Stop()
 					_, err := st.Receive()
-					if reasonOf(err) == connectjwtv1.Reason_REASON_EXPIRED && time.Since(exp) < 1500*time.Millisecond {
+					if reasonOf(err) == connectjwt.ReasonExpired && time.Since(exp) < 1500*time.Millisecond {
 						expired.Add(1)
 					}
 				}()
@@ -652,7 +651,7 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 		proc   string
 	}
 	got := make(chan seen, 1)
-	ic := newInterceptor(t, connectjwt.WithoutCache(), connectjwt.WithExpiredTokenLoader(func(ctx context.Context, f *connectjwt.Failure) *connect.Error {
+	ic := newInterceptor(t, connectjwt.WithCacheSize(0), connectjwt.WithExpiredTokenLoader(func(ctx context.Context, f *connectjwt.Failure) *connect.Error {
 		got <- seen{ctx.Err(), f.Claims != nil && f.Claims.Identity == testSubject, f.Procedure}
 		return nil
 	}))
@@ -663,7 +662,7 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 		var m examplev1.ChatRequest
 		return sc.Receive(&m) // blocks until expiry
 	})(context.Background(), conn)
-	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_EXPIRED)
+	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 	s := <-got
 	if s.ctxErr != nil || !s.claims || s.proc != examplev1connect.ProtectedServiceChatProcedure {
 		t.Errorf("loader saw ctx error %v, claims %v, procedure %q", s.ctxErr, s.claims, s.proc)
@@ -700,7 +699,7 @@ func newFlood(ic *connectjwt.Interceptor) (*floodSvc, http.Handler) {
 	return svc, mux
 }
 
-// With Middleware, a handler blocked in Send because the client stopped
+// With StreamDeadlines, a handler blocked in Send because the client stopped
 // reading is released one second after the token expires, on every
 // protocol over HTTP/2 and on Connect over HTTP/1.1. Without it, the same
 // handler is still blocked then.
@@ -720,14 +719,14 @@ func TestMiddlewareReleasesBlockedSend(t *testing.T) {
 	// Media types are case-insensitive; connect-go serves this one.
 	shouting := &http.Client{Transport: headerTransport{&contentTypeTransport{"Application/Connect+proto", http.DefaultTransport}}}
 	cases = append(cases, transport{"http1/connect, Application/Connect+proto", protocols[0], func(*testServer) *http.Client { return shouting }})
-	for _, withMiddleware := range []bool{true, false} {
+	for _, withDeadlines := range []bool{true, false} {
 		for _, tc := range cases {
-			t.Run(fmt.Sprintf("middleware=%v/%s", withMiddleware, tc.name), func(t *testing.T) {
+			t.Run(fmt.Sprintf("middleware=%v/%s", withDeadlines, tc.name), func(t *testing.T) {
 				t.Parallel()
 				svc, h := newFlood(ic)
 				var outer http.Handler = h
-				if withMiddleware {
-					outer = ic.Middleware(h)
+				if withDeadlines {
+					outer = connectjwt.StreamDeadlines(h)
 				}
 				mux := http.NewServeMux()
 				mux.Handle("/", outer)
@@ -739,7 +738,7 @@ func TestMiddlewareReleasesBlockedSend(t *testing.T) {
 				// Stop reading. The handler fills the flow-control
 				// window and blocks in Send.
 				released := exp.Add(time.Second)
-				if withMiddleware {
+				if withDeadlines {
 					select {
 					case end := <-svc.done:
 						if end.Before(exp) {
@@ -755,7 +754,7 @@ func TestMiddlewareReleasesBlockedSend(t *testing.T) {
 				}
 				select {
 				case end := <-svc.done:
-					t.Fatalf("without Middleware the handler returned at %v after expiry; the test does not block Send", end.Sub(exp))
+					t.Fatalf("without StreamDeadlines the handler returned at %v after expiry; the test does not block Send", end.Sub(exp))
 				case <-time.After(time.Until(released) + 1500*time.Millisecond):
 				}
 				cancel() // the client goes away: that releases it
@@ -769,7 +768,7 @@ func TestMiddlewareReleasesBlockedSend(t *testing.T) {
 	}
 }
 
-// Middleware passes Connect unary calls through untouched, and a stream
+// StreamDeadlines passes Connect unary calls through untouched, and a stream
 // whose token is still valid works as before.
 func TestMiddlewarePassesCallsThrough(t *testing.T) {
 	ic := newInterceptor(t)
@@ -777,7 +776,7 @@ func TestMiddlewarePassesCallsThrough(t *testing.T) {
 	inner := http.NewServeMux()
 	inner.Handle(path, h)
 	mux := http.NewServeMux()
-	mux.Handle("/", ic.Middleware(inner))
+	mux.Handle("/", connectjwt.StreamDeadlines(inner))
 	s := serveOn(t, mux)
 	tok, _ := shortToken(t, time.Hour)
 	ctx := withBearer(context.Background(), tok)
@@ -794,7 +793,7 @@ func TestMiddlewarePassesCallsThrough(t *testing.T) {
 	}
 }
 
-// Middleware never gives a stream more time than the server's own
+// StreamDeadlines never gives a stream more time than the server's own
 // WriteTimeout: with a token valid for an hour, the server's timeout still
 // releases a blocked Send.
 func TestMiddlewareKeepsServerWriteTimeout(t *testing.T) {
@@ -806,7 +805,7 @@ func TestMiddlewareKeepsServerWriteTimeout(t *testing.T) {
 	}
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: ic.Middleware(inner), Protocols: &p, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 2 * time.Second}
+	srv := &http.Server{Handler: connectjwt.StreamDeadlines(inner), Protocols: &p, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 2 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	var cp http.Protocols
@@ -823,7 +822,7 @@ func TestMiddlewareKeepsServerWriteTimeout(t *testing.T) {
 			t.Errorf("released after %v; the server's WriteTimeout is 2s", d)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the Middleware's deadline replaced the server's WriteTimeout")
+		t.Fatal("the StreamDeadlines's deadline replaced the server's WriteTimeout")
 	}
 }
 
@@ -848,8 +847,8 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 		for _, silent := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/silent=%v", p.name, silent), func(t *testing.T) {
 				t.Parallel()
-				store := &connectjwt.MemoryStore{}
-				ic := newInterceptor(t, connectjwt.WithBlocklist(store), connectjwt.WithStreamRevocationCheck(100*time.Millisecond))
+				store := connectjwt.NewMemoryStore()
+				ic := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(100*time.Millisecond))
 				s := startLife(t, ic, &lifeSvc{silent: silent, tick: 20 * time.Millisecond})
 				c := claimsAt(time.Now(), time.Hour)
 				c["jti"] = "stream-" + p.name + fmt.Sprint(silent)
@@ -862,7 +861,7 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 						t.Fatal(err)
 					}
 				})
-				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_REVOKED)
+				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			})
 		}
 	}
@@ -885,24 +884,24 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var down atomic.Bool
-			store := connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
+			store := connectjwt.RevokedFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
 				if down.Load() {
 					return tc.broken()
 				}
 				return false, nil
 			})
-			ic := newInterceptor(t, connectjwt.WithBlocklist(store), connectjwt.WithStreamRevocationCheck(50*time.Millisecond))
+			ic := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(50*time.Millisecond))
 			s := startLife(t, ic, &lifeSvc{silent: true})
 			ctx, _ := shortCall(t, time.Hour, 10*time.Second)
 			stream := openStream(t, ctx, s.client(protocols[0]))
 			err := drainAfter(t, stream, func() { down.Store(true) })
-			wantAuthError(t, err, connect.CodeUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE)
+			wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 		})
 	}
 
 	// Off: the stream outlives a revocation.
-	store := &connectjwt.MemoryStore{}
-	off := newInterceptor(t, connectjwt.WithBlocklist(store), connectjwt.WithStreamRevocationCheck(0))
+	store := connectjwt.NewMemoryStore()
+	off := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(0))
 	s := startLife(t, off, &lifeSvc{silent: true})
 	c := claimsAt(time.Now(), time.Hour)
 	c["jti"] = "kept"

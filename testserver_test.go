@@ -455,7 +455,7 @@ func call(ctx context.Context, c examplev1connect.ProtectedServiceClient, sh sha
 
 // wantAuthError checks that err is a *connect.Error with code and an
 // AuthError detail with reason, and returns the detail.
-func wantAuthError(t testing.TB, err error, code connect.Code, reason connectjwtv1.Reason) *connectjwtv1.AuthError {
+func wantAuthError(t testing.TB, err error, code connect.Code, reason connectjwt.Reason) *connectjwtv1.AuthError {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("call succeeded, want %v / %v", code, reason)
@@ -463,11 +463,11 @@ func wantAuthError(t testing.TB, err error, code connect.Code, reason connectjwt
 	if got := connect.CodeOf(err); got != code {
 		t.Fatalf("code = %v, want %v (err: %v)", got, code, err)
 	}
-	ae, ok := connectjwt.AuthErrorFrom(err)
+	ae, ok := connectjwt.AuthErrorOf(err)
 	if !ok {
 		t.Fatalf("no AuthError detail in %v", err)
 	}
-	if ae.GetReason() != reason {
+	if connectjwt.Reason(ae.GetReason()) != reason {
 		t.Fatalf("reason = %v, want %v (err: %v)", ae.GetReason(), reason, err)
 	}
 	return ae
@@ -490,17 +490,64 @@ func wantIdentities(t testing.TB, ids []string, err error, want string) {
 }
 
 // newInterceptor builds an interceptor with the shared HS256 key, the test
-// issuer and audience, plus opts.
-func newInterceptor(t testing.TB, opts ...connectjwt.Option) *connectjwt.Interceptor {
+// issuer and audience, plus opts: each a connectjwt.ValidatorOption or a
+// connectjwt.InterceptorOption (or a slice of either).
+func newInterceptor(t testing.TB, opts ...any) *connectjwt.Interceptor {
 	t.Helper()
-	base := []connectjwt.Option{
+	vopts, iopts := splitOptions(t, opts)
+	vopts = append([]connectjwt.ValidatorOption{
 		connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)),
 		connectjwt.WithIssuer(testIssuer),
 		connectjwt.WithAudience(testAudience),
+	}, vopts...)
+	return buildInterceptor(t, vopts, iopts)
+}
+
+// splitOptions sorts test options into validator and interceptor options.
+func splitOptions(t testing.TB, opts []any) ([]connectjwt.ValidatorOption, []connectjwt.InterceptorOption) {
+	t.Helper()
+	var vopts []connectjwt.ValidatorOption
+	var iopts []connectjwt.InterceptorOption
+	for _, o := range opts {
+		switch o := o.(type) {
+		case connectjwt.ValidatorOption:
+			vopts = append(vopts, o)
+		case connectjwt.InterceptorOption:
+			iopts = append(iopts, o)
+		case []connectjwt.Option:
+			for _, x := range o {
+				vopts = append(vopts, x)
+			}
+		case []connectjwt.ValidatorOption:
+			vopts = append(vopts, o...)
+		case []connectjwt.InterceptorOption:
+			iopts = append(iopts, o...)
+		case nil:
+		default:
+			t.Fatalf("not an option: %T", o)
+		}
 	}
-	ic, err := connectjwt.NewInterceptor(append(base, opts...)...)
+	return vopts, iopts
+}
+
+// interceptorFor is NewValidator with the validator options among opts and
+// NewInterceptor with the rest.
+func interceptorFor(t testing.TB, opts ...any) (*connectjwt.Interceptor, error) {
+	t.Helper()
+	vopts, iopts := splitOptions(t, opts)
+	v, err := connectjwt.NewValidator(vopts...)
 	if err != nil {
-		t.Fatalf("NewInterceptor: %v", err)
+		return nil, err
 	}
-	return ic
+	return connectjwt.NewInterceptor(v, iopts...), nil
+}
+
+// buildInterceptor builds a validator from vopts and an interceptor on it.
+func buildInterceptor(t testing.TB, vopts []connectjwt.ValidatorOption, iopts []connectjwt.InterceptorOption) *connectjwt.Interceptor {
+	t.Helper()
+	v, err := connectjwt.NewValidator(vopts...)
+	if err != nil {
+		t.Fatalf("NewValidator: %v", err)
+	}
+	return connectjwt.NewInterceptor(v, iopts...)
 }

@@ -19,9 +19,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// A Validator verifies tokens: Flask's decode_jwt. It holds no connect types,
-// so it serves an [Interceptor], an [AuthService] and any other transport.
-// Build it with [NewValidator]; the zero Validator refuses every token.
+// A Validator verifies tokens (Flask's decode_jwt) and decides whether a
+// call may proceed ([Validator.Authenticate]): it holds the keys, the
+// procedures' policies, the verified-token cache and the revocation store.
+// It holds no connect types, so one Validator serves an [Interceptor] and
+// any other front end, which then share one cache, one key set fetch and
+// one policy. Build it with [NewValidator]; the zero Validator refuses every
+// token.
 //
 // The checks run in this fixed order, and the first that fails decides the
 // [Reason]:
@@ -36,7 +40,7 @@ import (
 //  7. registered claims well-typed, exp present, iss, aud and the identity
 //     claim as configured (invalid claims);
 //  8. exp (expired), then nbf and iat (not yet valid), with leeway;
-//  9. the [Blocklist] (revoked, or unavailable when it fails).
+//  9. the [RevocationStore] (revoked, or unavailable when it fails).
 //
 // No claim is read before step 4 succeeds.
 //
@@ -53,6 +57,7 @@ type Validator struct {
 	refresh   string
 	cache     *tokenCache // verified access tokens, or nil
 	static    *staticKeys // the local keys, also v.local's key source
+	policies  sync.Map    // MethodDescriptor → Policy, resolved from .proto options
 }
 
 // A keySource finds the keys that may verify a token with this kid and alg.
@@ -86,9 +91,14 @@ func (s *staticKeys) lookup(_ context.Context, kid, _ string) ([]*boundKey, erro
 // NewValidator returns a Validator for the given options. It needs at least
 // one [Key] ([WithKey]); every other option has a default. Bad configuration
 // is an error here, never at the first request.
-func NewValidator(opts ...Option) (*Validator, error) {
-	cfg, err := newConfig(scopeValidator, "NewValidator", opts)
-	if err != nil {
+func NewValidator(opts ...ValidatorOption) (*Validator, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o.applyToValidator(cfg)
+		}
+	}
+	if err := cfg.err(); err != nil {
 		return nil, err
 	}
 	return newValidator(cfg)
@@ -108,10 +118,7 @@ func newValidator(cfg *config) (*Validator, error) {
 	if v.access == "" || v.access == v.refresh {
 		return nil, errors.New("connectjwt: access and refresh token types must differ")
 	}
-	switch {
-	case cfg.cacheSize == 0:
-		v.cache = newTokenCache(DefaultCacheSize)
-	case cfg.cacheSize > 0:
+	if !cfg.noCache {
 		v.cache = newTokenCache(cfg.cacheSize)
 	}
 	for _, a := range cfg.algorithms {
@@ -149,6 +156,21 @@ func newValidator(cfg *config) (*Validator, error) {
 				return nil, fmt.Errorf("connectjwt: issuer %q is configured twice", r.issuer)
 			}
 		}
+		if len(cfg.algorithms) > 0 {
+			// WithAlgorithms restricts every key set; a copy, as the option
+			// that made r may build other validators.
+			restricted := *r
+			restricted.algs = nil
+			for _, a := range r.algs {
+				if slices.Contains(cfg.algorithms, a) {
+					restricted.algs = append(restricted.algs, a)
+				}
+			}
+			if len(restricted.algs) == 0 {
+				return nil, fmt.Errorf("connectjwt: key set %q allows none of WithAlgorithms", r.issuer)
+			}
+			r = &restricted
+		}
 		v.remote = append(v.remote, r)
 	}
 	// Everything checked: start the first fetch of each remote key set, in
@@ -174,9 +196,13 @@ func (v *Validator) ValidateRefresh(ctx context.Context, token string) (*Claims,
 }
 
 // ValidateHeader extracts the access token from the configured header of h
-// and verifies it.
+// ([Validator.HeaderName]) and verifies it. It applies no policy; see
+// [Validator.Authenticate].
 func (v *Validator) ValidateHeader(ctx context.Context, h http.Header) (*Claims, error) {
-	return claimsOrError(v.validateHeader(ctx, h))
+	if v == nil || v.cfg == nil {
+		return nil, notConfigured()
+	}
+	return claimsOrError(v.validateHeader(ctx, h[v.headerKey]))
 }
 
 // claimsOrError returns f as an error only when it is set, so a nil
@@ -188,11 +214,11 @@ func claimsOrError(c *Claims, f *Failure) (*Claims, error) {
 	return c, nil
 }
 
-func (v *Validator) validateHeader(ctx context.Context, h http.Header) (*Claims, *Failure) {
+func (v *Validator) validateHeader(ctx context.Context, values []string) (*Claims, *Failure) {
 	if v == nil || v.cfg == nil {
 		return nil, notConfigured()
 	}
-	token, err := tokenFromHeader(h, v.headerKey, v.cfg.scheme, v.cfg.maxTokenBytes)
+	token, err := tokenFromHeader(values, v.headerKey, v.cfg.scheme, v.cfg.maxTokenBytes)
 	if err != nil {
 		return nil, fail(err, nil)
 	}
@@ -338,9 +364,9 @@ func revocationUnavailable(c *Claims, cause error) *Failure {
 	return failCause(fmt.Errorf("%w: revocation check failed", ErrUnavailable), c, cause)
 }
 
-// checkRevoked is step 9: the Blocklist, when one is configured.
+// checkRevoked is step 9: the revocation store, when one is configured.
 func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Failure) {
-	if bl := v.cfg.blocklist; bl != nil {
+	if bl := v.cfg.store; bl != nil {
 		revoked, err := bl.IsRevoked(ctx, c)
 		if err != nil {
 			return nil, revocationUnavailable(c, err)

@@ -15,11 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/connectjwt/connectjwt"
-	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
 func TestConstructionErrors(t *testing.T) {
@@ -34,86 +32,62 @@ func TestConstructionErrors(t *testing.T) {
 	hs := connectjwt.WithKey(connectjwt.HMACKey(k.hs256))
 	tests := []struct {
 		name string
-		opts []connectjwt.Option
-		// interceptorOnly: the option is valid only for NewInterceptor.
-		interceptorOnly bool
+		opts []connectjwt.ValidatorOption
 	}{
 		{name: "no key"},
-		{name: "no key but options", opts: []connectjwt.Option{connectjwt.WithIssuer(testIssuer)}},
-		{name: "HS256 secret 31 bytes", opts: []connectjwt.Option{key("HS256", k.hs256[:31])}},
-		{name: "HS256 empty secret", opts: []connectjwt.Option{key("HS256", []byte{})}},
-		{name: "HS384 secret 47 bytes", opts: []connectjwt.Option{key("HS384", k.hs384[:47])}},
-		{name: "HS384 secret 32 bytes", opts: []connectjwt.Option{key("HS384", k.hs256)}},
-		{name: "HS512 secret 63 bytes", opts: []connectjwt.Option{key("HS512", k.hs512[:63])}},
-		{name: "HMACKey short", opts: []connectjwt.Option{connectjwt.WithKey(connectjwt.HMACKey([]byte("secret")))}},
-		{name: "RSA 1024 private", opts: []connectjwt.Option{key("RS256", rsa1024)}},
-		{name: "RSA 1024 public", opts: []connectjwt.Option{key("PS256", &rsa1024.PublicKey)}},
-		{name: "alg none", opts: []connectjwt.Option{key("none", k.hs256)}},
-		{name: "alg NONE", opts: []connectjwt.Option{key("NONE", k.hs256)}},
-		{name: "alg nOnE", opts: []connectjwt.Option{key("nOnE", k.hs256)}},
-		{name: "alg empty", opts: []connectjwt.Option{key("", k.hs256)}},
-		{name: "alg unknown", opts: []connectjwt.Option{key("HS1024", k.hs512)}},
-		{name: "WithAlgorithms none", opts: []connectjwt.Option{hs, connectjwt.WithAlgorithms("HS256", "none")}},
-		{name: "key outside WithAlgorithms", opts: []connectjwt.Option{hs, connectjwt.WithAlgorithms("RS256")}},
-		{name: "RSA public key with HS256", opts: []connectjwt.Option{key("HS256", &k.rsa.PublicKey)}},
-		{name: "RSA private key with ES256", opts: []connectjwt.Option{key("ES256", k.rsa)}},
-		{name: "secret with RS256", opts: []connectjwt.Option{key("RS256", k.hs512)}},
-		{name: "PEM string as material", opts: []connectjwt.Option{key("RS256", string(publicPEM(t, &k.rsa.PublicKey)))}},
-		{name: "P-384 key with ES256", opts: []connectjwt.Option{key("ES256", k.ec384)}},
-		{name: "P-256 public key with ES384", opts: []connectjwt.Option{key("ES384", &k.ec256.PublicKey)}},
-		{name: "EC key with EdDSA", opts: []connectjwt.Option{key("EdDSA", k.ec256)}},
-		{name: "Ed25519 key with ES256", opts: []connectjwt.Option{key("ES256", k.ed)}},
-		{name: "Ed25519 key with HS256", opts: []connectjwt.Option{key("HS256", k.ed.Public())}},
-		{name: "Ed25519 short public key", opts: []connectjwt.Option{key("EdDSA", ed25519.PublicKey(k.ed.Public().(ed25519.PublicKey)[:16]))}},
-		{name: "nil material", opts: []connectjwt.Option{key("HS256", nil)}},
-		{name: "key ID too long", opts: []connectjwt.Option{connectjwt.WithKey(connectjwt.Key{ID: strings.Repeat("k", 257), Algorithm: "HS256", Material: k.hs256})}},
-		{name: "leeway negative", opts: []connectjwt.Option{hs, connectjwt.WithLeeway(-time.Second)}},
-		{name: "leeway too large", opts: []connectjwt.Option{hs, connectjwt.WithLeeway(time.Hour)}},
-		{name: "same token types", opts: []connectjwt.Option{hs, connectjwt.WithTokenTypes("at+jwt", "application/AT+JWT")}},
-		{name: "empty access type", opts: []connectjwt.Option{hs, connectjwt.WithTokenTypes("", "refresh+jwt")}},
-		{name: "empty header name", opts: []connectjwt.Option{hs, connectjwt.WithHeader("", "Bearer")}},
-		{name: "nil clock", opts: []connectjwt.Option{hs, connectjwt.WithClock(nil)}},
-		{name: "max token size tiny", opts: []connectjwt.Option{hs, connectjwt.WithMaxTokenSize(1)}},
-		{name: "empty identity claim", opts: []connectjwt.Option{hs, connectjwt.WithIdentityClaim("")}},
-		{name: "public procedure without slash", opts: []connectjwt.Option{hs, connectjwt.WithPublicProcedures("Login")}, interceptorOnly: true},
-		{name: "public procedure without method", opts: []connectjwt.Option{hs, connectjwt.WithPublicProcedures("/connectjwt.v1.AuthService/")}, interceptorOnly: true},
-		{name: "public procedure with three parts", opts: []connectjwt.Option{hs, connectjwt.WithPublicProcedures("/a/b/c")}, interceptorOnly: true},
-		{name: "optional procedure without slash", opts: []connectjwt.Option{hs, connectjwt.WithOptionalProcedures("example.v1.ProtectedService/Protected")}, interceptorOnly: true},
-		{name: "public policy that requires scopes", opts: []connectjwt.Option{hs, connectjwt.WithProcedurePolicy("/a.B/C", connectjwt.Policy{Public: true, Scopes: []string{"x"}})}, interceptorOnly: true},
-		{name: "nil loader", opts: []connectjwt.Option{hs, connectjwt.WithExpiredTokenLoader(nil)}, interceptorOnly: true},
+		{name: "no key but options", opts: []connectjwt.ValidatorOption{connectjwt.WithIssuer(testIssuer)}},
+		{name: "HS256 secret 31 bytes", opts: []connectjwt.ValidatorOption{key("HS256", k.hs256[:31])}},
+		{name: "HS256 empty secret", opts: []connectjwt.ValidatorOption{key("HS256", []byte{})}},
+		{name: "HS384 secret 47 bytes", opts: []connectjwt.ValidatorOption{key("HS384", k.hs384[:47])}},
+		{name: "HS384 secret 32 bytes", opts: []connectjwt.ValidatorOption{key("HS384", k.hs256)}},
+		{name: "HS512 secret 63 bytes", opts: []connectjwt.ValidatorOption{key("HS512", k.hs512[:63])}},
+		{name: "HMACKey short", opts: []connectjwt.ValidatorOption{connectjwt.WithKey(connectjwt.HMACKey([]byte("secret")))}},
+		{name: "RSA 1024 private", opts: []connectjwt.ValidatorOption{key("RS256", rsa1024)}},
+		{name: "RSA 1024 public", opts: []connectjwt.ValidatorOption{key("PS256", &rsa1024.PublicKey)}},
+		{name: "alg none", opts: []connectjwt.ValidatorOption{key("none", k.hs256)}},
+		{name: "alg NONE", opts: []connectjwt.ValidatorOption{key("NONE", k.hs256)}},
+		{name: "alg nOnE", opts: []connectjwt.ValidatorOption{key("nOnE", k.hs256)}},
+		{name: "alg empty", opts: []connectjwt.ValidatorOption{key("", k.hs256)}},
+		{name: "alg unknown", opts: []connectjwt.ValidatorOption{key("HS1024", k.hs512)}},
+		{name: "WithAlgorithms none", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithAlgorithms("HS256", "none")}},
+		{name: "key outside WithAlgorithms", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithAlgorithms("RS256")}},
+		{name: "RSA public key with HS256", opts: []connectjwt.ValidatorOption{key("HS256", &k.rsa.PublicKey)}},
+		{name: "RSA private key with ES256", opts: []connectjwt.ValidatorOption{key("ES256", k.rsa)}},
+		{name: "secret with RS256", opts: []connectjwt.ValidatorOption{key("RS256", k.hs512)}},
+		{name: "PEM string as material", opts: []connectjwt.ValidatorOption{key("RS256", string(publicPEM(t, &k.rsa.PublicKey)))}},
+		{name: "P-384 key with ES256", opts: []connectjwt.ValidatorOption{key("ES256", k.ec384)}},
+		{name: "P-256 public key with ES384", opts: []connectjwt.ValidatorOption{key("ES384", &k.ec256.PublicKey)}},
+		{name: "EC key with EdDSA", opts: []connectjwt.ValidatorOption{key("EdDSA", k.ec256)}},
+		{name: "Ed25519 key with ES256", opts: []connectjwt.ValidatorOption{key("ES256", k.ed)}},
+		{name: "Ed25519 key with HS256", opts: []connectjwt.ValidatorOption{key("HS256", k.ed.Public())}},
+		{name: "Ed25519 short public key", opts: []connectjwt.ValidatorOption{key("EdDSA", ed25519.PublicKey(k.ed.Public().(ed25519.PublicKey)[:16]))}},
+		{name: "nil material", opts: []connectjwt.ValidatorOption{key("HS256", nil)}},
+		{name: "key ID too long", opts: []connectjwt.ValidatorOption{connectjwt.WithKey(connectjwt.Key{ID: strings.Repeat("k", 257), Algorithm: "HS256", Material: k.hs256})}},
+		{name: "leeway negative", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithLeeway(-time.Second)}},
+		{name: "leeway too large", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithLeeway(time.Hour)}},
+		{name: "same token types", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithTokenTypes("at+jwt", "application/AT+JWT")}},
+		{name: "empty access type", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithTokenTypes("", "refresh+jwt")}},
+		{name: "empty header name", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithHeader("", "Bearer")}},
+		{name: "nil clock", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithClock(nil)}},
+		{name: "max token size tiny", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithMaxTokenSize(1)}},
+		{name: "empty identity claim", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithIdentityClaim("")}},
+		{name: "public procedure without slash", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithPublicProcedures("Login")}},
+		{name: "public procedure without method", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithPublicProcedures("/connectjwt.v1.AuthService/")}},
+		{name: "public procedure with three parts", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithPublicProcedures("/a/b/c")}},
+		{name: "optional procedure without slash", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithOptionalProcedures("example.v1.ProtectedService/Protected")}},
+		{name: "public policy that requires scopes", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithProcedurePolicy("/a.B/C", connectjwt.Policy{Public: true, Scopes: []string{"x"}})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !tt.interceptorOnly {
-				if v, err := connectjwt.NewValidator(tt.opts...); err == nil || v != nil {
-					t.Errorf("NewValidator: got %v, %v; want an error", v, err)
-				} else if strings.Contains(err.Error(), string(k.hs256)) {
-					t.Errorf("error leaks key material: %v", err)
-				}
-			}
-			if ic, err := connectjwt.NewInterceptor(tt.opts...); err == nil || ic != nil {
-				t.Errorf("NewInterceptor: got %v, %v; want an error", ic, err)
+			if v, err := connectjwt.NewValidator(tt.opts...); err == nil || v != nil {
+				t.Errorf("NewValidator: got %v, %v; want an error", v, err)
+			} else if strings.Contains(err.Error(), string(k.hs256)) {
+				t.Errorf("error leaks key material: %v", err)
 			}
 		})
 	}
-	// Options that belong to the interceptor only are refused by
-	// NewValidator instead of being silently ignored.
-	for _, o := range []connectjwt.Option{
-		connectjwt.WithPublicProcedures("/a.B/C"),
-		connectjwt.WithOptionalProcedures("/a.B/C"),
-		connectjwt.WithProcedurePolicy("/a.B/C", connectjwt.Policy{Fresh: true}),
-		connectjwt.WithClaimsCheck(func(context.Context, string, *connectjwt.Claims) error { return nil }),
-		connectjwt.WithExpiredTokenLoader(func(context.Context, *connectjwt.Failure) *connect.Error { return nil }),
-	} {
-		if _, err := connectjwt.NewValidator(hs, o); err == nil {
-			t.Errorf("NewValidator accepted an interceptor-only option %T", o)
-		}
-		if _, err := connectjwt.NewInterceptor(hs, o); err != nil {
-			t.Errorf("NewInterceptor refused a valid option: %v", err)
-		}
-	}
 	// The minimal valid configurations build.
-	for _, opts := range [][]connectjwt.Option{
+	for _, opts := range [][]connectjwt.ValidatorOption{
 		{hs},
 		{key("HS384", k.hs384)},
 		{key("HS512", k.hs512)},
@@ -180,7 +154,7 @@ func TestAlgorithmRoundTrips(t *testing.T) {
 				sig[3] = 'A'
 			}
 			_, err = v.Validate(context.Background(), parts[0]+"."+parts[1]+"."+string(sig))
-			if connectjwt.ReasonOf(err) != connectjwtv1.Reason_REASON_INVALID_SIGNATURE || !errors.Is(err, connectjwt.ErrInvalidSignature) {
+			if connectjwt.ReasonOf(err) != connectjwt.ReasonInvalidSignature || !errors.Is(err, connectjwt.ErrInvalidSignature) {
 				t.Errorf("tampered signature: %v (%v)", err, connectjwt.ReasonOf(err))
 			}
 		})
@@ -199,24 +173,24 @@ func TestAlgorithmConfusion(t *testing.T) {
 	esKey := connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: &k.ec256.PublicKey})
 	tests := []struct {
 		name   string
-		opts   []connectjwt.Option
+		opts   []connectjwt.ValidatorOption
 		token  string
-		reason connectjwtv1.Reason
+		reason connectjwt.Reason
 	}{
-		{"HS512 MAC with the HS256 secret", []connectjwt.Option{hsKey}, mint(t, jwt.SigningMethodHS512, k.hs256, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"HS384 MAC with the HS256 secret", []connectjwt.Option{hsKey}, mint(t, jwt.SigningMethodHS384, k.hs256, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"alg none", []connectjwt.Option{hsKey}, mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"alg none with signature", []connectjwt.Option{hsKey}, signRawAlg(t, "none", claims), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"alg NONE", []connectjwt.Option{hsKey}, signRawAlg(t, "NONE", claims), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"alg hs256 lower case", []connectjwt.Option{hsKey}, signRawAlg(t, "hs256", claims), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"RSA public key PEM as HMAC secret, RS256 only", []connectjwt.Option{rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"RSA public key PEM as HMAC secret, HS256 and RS256", []connectjwt.Option{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{"RSA DER as HMAC secret", []connectjwt.Option{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), claims, nil), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{"PS256 token with RS256 key", []connectjwt.Option{rsKey}, mint(t, jwt.SigningMethodPS256, k.rsa, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"ES384 token with ES256 key", []connectjwt.Option{esKey}, mint(t, jwt.SigningMethodES384, k.ec384, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
-		{"ES256 token from another key", []connectjwt.Option{esKey}, mint(t, jwt.SigningMethodES256, mustEC(t), claims, nil), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{"unknown kid", []connectjwt.Option{hsKey}, mint(t, jwt.SigningMethodHS256, k.hs256, claims, map[string]any{"kid": "other"}), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{"WithAlgorithms excludes", []connectjwt.Option{hsKey, rsKey, connectjwt.WithAlgorithms("RS256", "HS256")}, mint(t, jwt.SigningMethodES256, k.ec256, claims, nil), connectjwtv1.Reason_REASON_INVALID_ALGORITHM},
+		{"HS512 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS512, k.hs256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
+		{"HS384 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS384, k.hs256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
+		{"alg none", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims, nil), connectjwt.ReasonInvalidAlgorithm},
+		{"alg none with signature", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "none", claims), connectjwt.ReasonInvalidAlgorithm},
+		{"alg NONE", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "NONE", claims), connectjwt.ReasonInvalidAlgorithm},
+		{"alg hs256 lower case", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "hs256", claims), connectjwt.ReasonInvalidAlgorithm},
+		{"RSA public key PEM as HMAC secret, RS256 only", []connectjwt.ValidatorOption{rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwt.ReasonInvalidAlgorithm},
+		{"RSA public key PEM as HMAC secret, HS256 and RS256", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwt.ReasonInvalidSignature},
+		{"RSA DER as HMAC secret", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), claims, nil), connectjwt.ReasonInvalidSignature},
+		{"PS256 token with RS256 key", []connectjwt.ValidatorOption{rsKey}, mint(t, jwt.SigningMethodPS256, k.rsa, claims, nil), connectjwt.ReasonInvalidAlgorithm},
+		{"ES384 token with ES256 key", []connectjwt.ValidatorOption{esKey}, mint(t, jwt.SigningMethodES384, k.ec384, claims, nil), connectjwt.ReasonInvalidAlgorithm},
+		{"ES256 token from another key", []connectjwt.ValidatorOption{esKey}, mint(t, jwt.SigningMethodES256, mustEC(t), claims, nil), connectjwt.ReasonInvalidSignature},
+		{"unknown kid", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS256, k.hs256, claims, map[string]any{"kid": "other"}), connectjwt.ReasonInvalidSignature},
+		{"WithAlgorithms excludes", []connectjwt.ValidatorOption{hsKey, rsKey, connectjwt.WithAlgorithms("RS256", "HS256")}, mint(t, jwt.SigningMethodES256, k.ec256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,7 +272,7 @@ func TestClaimsAndEncoding(t *testing.T) {
 	type tc struct {
 		name    string
 		token   string
-		opts    []connectjwt.Option
+		opts    []connectjwt.ValidatorOption
 		wantErr error // nil: valid
 	}
 	tests := []tc{
@@ -325,9 +299,9 @@ func TestClaimsAndEncoding(t *testing.T) {
 		{name: "iat as string", token: raw(hdr, pl(`,"iat":"now"`)), wantErr: connectjwt.ErrInvalidClaims},
 		{name: "aud but none configured", token: raw(hdr, pl(`,"aud":"api"`)), wantErr: connectjwt.ErrInvalidClaims},
 		{name: "aud empty array, none configured", token: raw(hdr, pl(`,"aud":[]`))},
-		{name: "aud as number", token: raw(hdr, pl(`,"aud":1`)), opts: []connectjwt.Option{connectjwt.WithAudience("api")}, wantErr: connectjwt.ErrInvalidClaims},
-		{name: "aud array match", token: raw(hdr, pl(`,"aud":["x","api"]`)), opts: []connectjwt.Option{connectjwt.WithAudience("api")}},
-		{name: "iss wrong", token: raw(hdr, pl(`,"iss":"evil"`)), opts: []connectjwt.Option{connectjwt.WithIssuer("good")}, wantErr: connectjwt.ErrInvalidClaims},
+		{name: "aud as number", token: raw(hdr, pl(`,"aud":1`)), opts: []connectjwt.ValidatorOption{connectjwt.WithAudience("api")}, wantErr: connectjwt.ErrInvalidClaims},
+		{name: "aud array match", token: raw(hdr, pl(`,"aud":["x","api"]`)), opts: []connectjwt.ValidatorOption{connectjwt.WithAudience("api")}},
+		{name: "iss wrong", token: raw(hdr, pl(`,"iss":"evil"`)), opts: []connectjwt.ValidatorOption{connectjwt.WithIssuer("good")}, wantErr: connectjwt.ErrInvalidClaims},
 		{name: "iss as number", token: raw(hdr, pl(`,"iss":1`)), wantErr: connectjwt.ErrInvalidClaims},
 		{name: "sub a number", token: raw(hdr, fmt.Sprintf(`{"sub":42,"exp":%d}`, n+60)), wantErr: connectjwt.ErrInvalidClaims},
 		{name: "sub an object", token: raw(hdr, fmt.Sprintf(`{"sub":{"id":"alice"},"exp":%d}`, n+60)), wantErr: connectjwt.ErrInvalidClaims},
@@ -349,9 +323,9 @@ func TestClaimsAndEncoding(t *testing.T) {
 		{name: "invalid UTF-8 in other claim", token: raw(hdr, pl(`,"name":"`+"\xc3\x28"+`"`)), wantErr: connectjwt.ErrMalformed},
 		{name: "invalid UTF-8 in header", token: raw(`{"alg":"HS256","typ":"at+jwt","x":"`+"\xff"+`"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
 		{name: "header not JSON", token: raw(`alg=HS256`, pl(``)), wantErr: connectjwt.ErrMalformed},
-		{name: "custom identity claim", token: raw(hdr, pl(`,"uid":"u-1"`)), opts: []connectjwt.Option{connectjwt.WithIdentityClaim("uid")}},
-		{name: "custom identity claim missing", token: raw(hdr, pl(``)), opts: []connectjwt.Option{connectjwt.WithIdentityClaim("uid")}, wantErr: connectjwt.ErrInvalidClaims},
-		{name: "custom identity claim not a string", token: raw(hdr, pl(`,"uid":7`)), opts: []connectjwt.Option{connectjwt.WithIdentityClaim("uid")}, wantErr: connectjwt.ErrInvalidClaims},
+		{name: "custom identity claim", token: raw(hdr, pl(`,"uid":"u-1"`)), opts: []connectjwt.ValidatorOption{connectjwt.WithIdentityClaim("uid")}},
+		{name: "custom identity claim missing", token: raw(hdr, pl(``)), opts: []connectjwt.ValidatorOption{connectjwt.WithIdentityClaim("uid")}, wantErr: connectjwt.ErrInvalidClaims},
+		{name: "custom identity claim not a string", token: raw(hdr, pl(`,"uid":7`)), opts: []connectjwt.ValidatorOption{connectjwt.WithIdentityClaim("uid")}, wantErr: connectjwt.ErrInvalidClaims},
 	}
 	// The payload check must not run before the signature check: a forged
 	// expired token is a bad signature, not "expired".
@@ -361,7 +335,7 @@ func TestClaimsAndEncoding(t *testing.T) {
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := append([]connectjwt.Option{connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithClock(func() time.Time { return now })}, tt.opts...)
+			opts := append([]connectjwt.ValidatorOption{connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithClock(func() time.Time { return now })}, tt.opts...)
 			v, err := connectjwt.NewValidator(opts...)
 			if err != nil {
 				t.Fatal(err)
@@ -484,14 +458,14 @@ func TestValidateRefreshAndTypes(t *testing.T) {
 func TestBlocklistErrorCause(t *testing.T) {
 	storeErr := errors.New("redis: connection refused")
 	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)),
-		connectjwt.WithBlocklist(connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
+		connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
 			return false, storeErr
 		})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = v.Validate(context.Background(), mintHS256(t, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix()}, nil))
-	if !errors.Is(err, connectjwt.ErrUnavailable) || connectjwt.ReasonOf(err) != connectjwtv1.Reason_REASON_UNAVAILABLE {
+	if !errors.Is(err, connectjwt.ErrUnavailable) || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
 		t.Fatalf("err = %v", err)
 	}
 	if strings.Contains(err.Error(), "redis") {

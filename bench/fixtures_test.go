@@ -66,29 +66,29 @@ func buildFixtures() {
 		{alg: "ES256", key: connectjwt.Key{Algorithm: "ES256", Material: ecKey}, verify: &ecKey.PublicKey},
 		{alg: "EdDSA", key: connectjwt.Key{Algorithm: "EdDSA", Material: edPriv}, verify: edPub},
 	} {
-		is, err := connectjwt.NewIssuer(f.sharedOptions(connectjwt.WithTokenLifetimes(time.Hour, 24*time.Hour))...)
+		is, err := connectjwt.NewIssuer(f.shared(), connectjwt.WithTokenLifetimes(time.Hour, 24*time.Hour))
 		must(err)
-		f.token, _, err = is.CreateAccessToken(context.Background(), benchSubject, true)
+		f.token, _, err = is.CreateFreshAccessToken(context.Background(), benchSubject)
 		must(err)
 		fixtures[f.alg] = f
 	}
 }
 
-// sharedOptions are the options every connectjwt constructor gets.
-func (f *fixture) sharedOptions(extra ...connectjwt.Option) []connectjwt.Option {
-	return append([]connectjwt.Option{
+// shared are the options every connectjwt constructor gets.
+func (f *fixture) shared() connectjwt.Option {
+	return connectjwt.WithOptions(
 		connectjwt.WithKey(f.key),
 		connectjwt.WithIssuer(benchIssuer),
 		connectjwt.WithAudience(benchAudience),
-	}, extra...)
+	)
 }
 
 // cacheOption turns connectjwt's verified-token cache on or off.
-func cacheOption(on bool) connectjwt.Option {
+func cacheOption(on bool) connectjwt.ValidatorOption {
 	if on {
 		return connectjwt.WithCacheSize(connectjwt.DefaultCacheSize)
 	}
-	return connectjwt.WithoutCache()
+	return connectjwt.WithCacheSize(0)
 }
 
 func must(err error) {

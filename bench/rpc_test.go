@@ -109,10 +109,11 @@ func newHandler(tb testing.TB, impl string, f *fixture) http.Handler {
 	case "none", "none-control":
 		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: fixedIdentity}, serverOptions()))
 	case "connectjwt-nocache", "connectjwt-cache":
-		auth, err := connectjwt.NewInterceptor(f.sharedOptions(cacheOption(impl == "connectjwt-cache"))...)
+		v, err := connectjwt.NewValidator(f.shared(), cacheOption(impl == "connectjwt-cache"))
 		if err != nil {
 			tb.Fatal(err)
 		}
+		auth := connectjwt.NewInterceptor(v)
 		mux.Handle(examplev1connect.NewProtectedServiceHandler(&service{identity: connectjwtIdentity}, auth.HandlerOption(), serverOptions()))
 	case "handwritten":
 		hw := newHandwritten(f)

@@ -49,7 +49,7 @@ func BenchmarkValidate(b *testing.B) {
 			})
 			for _, impl := range []string{"connectjwt-nocache", "connectjwt-cache"} {
 				b.Run(prefix+impl, func(b *testing.B) {
-					v, err := connectjwt.NewValidator(f.sharedOptions(cacheOption(impl == "connectjwt-cache"))...)
+					v, err := connectjwt.NewValidator(f.shared(), cacheOption(impl == "connectjwt-cache"))
 					if err != nil {
 						b.Fatal(err)
 					}

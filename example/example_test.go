@@ -288,7 +288,7 @@ func wantAuthError(t *testing.T, err error, code connect.Code, reason connectjwt
 	if ce.Code() != code {
 		t.Errorf("code = %v, want %v (error %v)", ce.Code(), code, err)
 	}
-	ae, ok := connectjwt.AuthErrorFrom(err)
+	ae, ok := connectjwt.AuthErrorOf(err)
 	if !ok {
 		t.Fatalf("error %v has no AuthError detail", err)
 	}
@@ -325,7 +325,7 @@ func wantExpired(t *testing.T, err error) {
 	if e.GetStatus() != 401 || e.GetTitle() != "Expired JWT" || e.GetDetail() != "The JWT has expired" {
 		t.Errorf("ExpiredTokenError = %v", e)
 	}
-	ae, _ := connectjwt.AuthErrorFrom(err)
+	ae, _ := connectjwt.AuthErrorOf(err)
 	if !ae.GetExpiredAt().IsValid() {
 		t.Errorf("AuthError has no expired_at: %v", ae)
 	}
@@ -346,7 +346,7 @@ func mintExpired(t *testing.T, secret []byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := issuer.CreateAccessToken(context.Background(), "test", true)
+	token, _, err := issuer.CreateFreshAccessToken(context.Background(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,8 +429,8 @@ func TestLoginFailures(t *testing.T) {
 				if ce.Message() != first.Message() {
 					t.Errorf("Login(%q, %q) message %q differs from %q", creds[0], creds[1], ce.Message(), first.Message())
 				}
-				ae, _ := connectjwt.AuthErrorFrom(err)
-				ae0, _ := connectjwt.AuthErrorFrom(first)
+				ae, _ := connectjwt.AuthErrorOf(err)
+				ae0, _ := connectjwt.AuthErrorOf(first)
 				if ae.GetMessage() != ae0.GetMessage() {
 					t.Errorf("AuthError message %q differs from %q", ae.GetMessage(), ae0.GetMessage())
 				}

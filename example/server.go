@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -82,36 +81,37 @@ const issuerName = "connectjwt-example"
 // newServer returns the example's handler: AuthService (no token needed) and
 // ProtectedService (an access token on every call).
 func newServer(cfg serverConfig) (http.Handler, error) {
-	// One slice of options for the issuer and the interceptor, so the
-	// interceptor accepts exactly the tokens the issuer creates.
-	// Logout and Revoke write to the store; the issuer (for refresh tokens)
-	// and the interceptor (for access tokens) read it.
-	revoked := &connectjwt.MemoryStore{}
+	// One shared option for the issuer and the validator, so the
+	// validator accepts exactly the tokens the issuer creates. Logout and
+	// Revoke write to the store; the issuer (for refresh tokens) and the
+	// validator (for access tokens) read it.
+	revoked := connectjwt.NewMemoryStore()
 	key, err := signingKey(cfg.alg, cfg.secret)
 	if err != nil {
 		return nil, err
 	}
-	shared := []connectjwt.Option{
+	shared := connectjwt.WithOptions(
 		connectjwt.WithKey(key),
 		connectjwt.WithIssuer(issuerName),
-		connectjwt.WithBlocklist(revoked),
-	}
+		connectjwt.WithRevocationStore(revoked),
+	)
 
-	issuer, err := connectjwt.NewIssuer(slices.Concat(shared, []connectjwt.Option{
+	issuer, err := connectjwt.NewIssuer(shared,
 		connectjwt.WithTokenLifetimes(cfg.accessTTL, connectjwt.DefaultRefreshTokenTTL),
-	})...)
+	)
+	if err != nil {
+		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
+	}
+	validator, err := connectjwt.NewValidator(shared)
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
 	}
 
 	// Flask's @jwt.expired_token_loader: only expired tokens get the custom
 	// answer; every other failure keeps connectjwt's default error.
-	interceptor, err := connectjwt.NewInterceptor(slices.Concat(shared, []connectjwt.Option{
+	interceptor := connectjwt.NewInterceptor(validator,
 		connectjwt.WithExpiredTokenLoader(expiredTokenLoader),
-	})...)
-	if err != nil {
-		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
-	}
+	)
 
 	limit := connect.WithReadMaxBytes(maxReadBytes)
 	mux := http.NewServeMux()
@@ -120,21 +120,21 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	// Login and Refresh need no access token (their .proto options say
 	// public: true); Logout and Revoke need one.
 	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
-		connectjwt.NewAuthService(issuer, authenticate).WithRevocationStore(revoked),
+		connectjwt.NewAuthService(issuer, authenticate),
 		interceptor.HandlerOption(),
 		limit,
 	))
 	// Every ProtectedService call needs one. HandlerOption installs the
 	// request gate (refuses before any message is decoded) and the
 	// interceptor (claims into the context, streams end at exp);
-	// Middleware lets an expired stream release its connection even when
-	// the client stopped reading.
+	// StreamDeadlines lets an expired stream release its connection even
+	// when the client stopped reading.
 	path, protected := examplev1connect.NewProtectedServiceHandler(
 		protectedService{},
 		interceptor.HandlerOption(),
 		limit,
 	)
-	mux.Handle(path, interceptor.Middleware(protected))
+	mux.Handle(path, connectjwt.StreamDeadlines(protected))
 	return mux, nil
 }
 
@@ -163,10 +163,11 @@ func expiredTokenLoader(_ context.Context, f *connectjwt.Failure) *connect.Error
 	}
 	// connectjwt's standard detail: REASON_EXPIRED and when it expired. Its
 	// message is, by contract, the error's message.
-	ae := connectjwt.AuthErrorOf(f)
-	ae.Message = err.Message()
-	if d, derr := connect.NewErrorDetail(ae); derr == nil {
-		err.AddDetail(d)
+	if ae, ok := connectjwt.AuthErrorOf(f); ok {
+		ae.Message = err.Message()
+		if d, derr := connect.NewErrorDetail(ae); derr == nil {
+			err.AddDetail(d)
+		}
 	}
 	return err
 }

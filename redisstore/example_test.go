@@ -14,7 +14,8 @@ import (
 )
 
 // Every server of a fleet builds the same store on the shared Redis and
-// gives it to the issuer, the interceptor and AuthService, so a Logout on
+// gives it to the issuer and the validator (AuthService takes it from the
+// issuer), so a Logout on
 // any server is refused on all of them. (Not run: it needs a Redis server.)
 func Example() {
 	client := redis.NewClient(&redis.Options{
@@ -23,24 +24,25 @@ func Example() {
 	})
 	store := redisstore.New(client, redisstore.WithTimeout(300*time.Millisecond))
 
-	opts := []connectjwt.Option{
+	shared := connectjwt.WithOptions(
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!"))),
-		connectjwt.WithBlocklist(store), // refused: REASON_REVOKED; Redis down: REASON_UNAVAILABLE
-	}
-	issuer, err := connectjwt.NewIssuer(opts...)
+		connectjwt.WithRevocationStore(store), // refused: REASON_REVOKED; Redis down: REASON_UNAVAILABLE
+	)
+	issuer, err := connectjwt.NewIssuer(shared)
 	if err != nil {
 		panic(err)
 	}
-	auth, err := connectjwt.NewInterceptor(opts...)
+	validator, err := connectjwt.NewValidator(shared)
 	if err != nil {
 		panic(err)
 	}
+	auth := connectjwt.NewInterceptor(validator)
 	login := func(ctx context.Context, user, password string) (string, error) {
 		return "", connectjwt.ErrInvalidCredentials // check the password here
 	}
 	mux := http.NewServeMux()
 	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
-		connectjwt.NewAuthService(issuer, login).WithRevocationStore(store), auth.HandlerOption()))
+		connectjwt.NewAuthService(issuer, login), auth.HandlerOption()))
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(examplev1connect.UnimplementedProtectedServiceHandler{}, auth.HandlerOption()))
 	_ = http.ListenAndServe("127.0.0.1:8080", mux)
 }

@@ -45,19 +45,20 @@ type fleetServer struct {
 func newFleetServer(t *testing.T, r *redisServer) *fleetServer {
 	t.Helper()
 	store := redisstore.New(r.Client(true), redisstore.WithTimeout(300*time.Millisecond))
-	opts := []connectjwt.Option{
+	shared := connectjwt.WithOptions(
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
 		connectjwt.WithIssuer("https://issuer.test"),
-		connectjwt.WithBlocklist(store),
-	}
-	issuer, err := connectjwt.NewIssuer(opts...)
+		connectjwt.WithRevocationStore(store),
+	)
+	issuer, err := connectjwt.NewIssuer(shared)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := connectjwt.NewInterceptor(opts...)
+	validator, err := connectjwt.NewValidator(shared)
 	if err != nil {
 		t.Fatal(err)
 	}
+	auth := connectjwt.NewInterceptor(validator)
 	login := func(_ context.Context, user, password string) (string, error) {
 		if password != "secret" {
 			return "", connectjwt.ErrInvalidCredentials
@@ -68,7 +69,7 @@ func newFleetServer(t *testing.T, r *redisServer) *fleetServer {
 	// Login and Refresh are public through their .proto options; Logout
 	// and Revoke need the caller's access token.
 	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
-		connectjwt.NewAuthService(issuer, login).WithRevocationStore(store), auth.HandlerOption()))
+		connectjwt.NewAuthService(issuer, login), auth.HandlerOption()))
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -114,7 +115,7 @@ func wantRefused(t *testing.T, what string, err error, code connect.Code, reason
 	if err == nil {
 		t.Fatalf("%s: accepted, want %v %v", what, code, reason)
 	}
-	detail, ok := connectjwt.AuthErrorFrom(err)
+	detail, ok := connectjwt.AuthErrorOf(err)
 	if connect.CodeOf(err) != code || !ok || detail.GetReason() != reason {
 		t.Fatalf("%s: %v (detail %v), want %v %v", what, err, detail, code, reason)
 	}

@@ -1,13 +1,15 @@
 // Package redisstore is a [connectjwt.RevocationStore] in Redis, so that
 // every server of a fleet sees the revocations made on any of them.
 //
-// Give one [Store] to [connectjwt.WithBlocklist] on the interceptor and the
-// issuer and to [connectjwt.AuthService.WithRevocationStore]:
+// Give one [Store] to [connectjwt.WithRevocationStore] in the options the
+// issuer and the validator share; [connectjwt.AuthService] takes it from the
+// issuer:
 //
 //	client := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})
 //	store := redisstore.New(client)
-//	auth, err := connectjwt.NewInterceptor(append(opts, connectjwt.WithBlocklist(store))...)
-//	svc := connectjwt.NewAuthService(issuer, login).WithRevocationStore(store)
+//	shared := connectjwt.WithOptions(connectjwt.WithKey(key), connectjwt.WithRevocationStore(store))
+//	issuer, err := connectjwt.NewIssuer(shared)
+//	validator, err := connectjwt.NewValidator(shared)
 //
 // The store answers exactly as [connectjwt.MemoryStore] does; its entries
 // expire in Redis with the tokens they revoke. It fails closed: when Redis
@@ -98,7 +100,7 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 func (s *Store) tokenKey(jti string) string         { return s.prefix + "jti:" + jti }
 func (s *Store) identityKey(identity string) string { return s.prefix + "sub:" + identity }
 
-// IsRevoked implements [connectjwt.Blocklist] in one round trip (one per
+// IsRevoked implements [connectjwt.RevocationStore] in one round trip (one per
 // node, in parallel, when the two keys are on different cluster nodes): a
 // token is
 // revoked when its jti was revoked, or when its identity was revoked with a

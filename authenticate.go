@@ -1,0 +1,148 @@
+package connectjwt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// A Call describes one request to authenticate, independent of the RPC
+// framework that serves it (see [Validator.Authenticate]).
+type Call struct {
+	// Procedure is the full name of the procedure, "/package.Service/Method".
+	Procedure string
+	// Schema is the method's protoreflect.MethodDescriptor, as generated
+	// code gives it (connect.Spec.Schema), or nil. Its .proto policy
+	// options apply when no Go option names the procedure.
+	Schema any
+	// Header holds every value of the token header
+	// ([Validator.HeaderName]), as received.
+	Header []string
+}
+
+// HeaderName returns the canonical name of the header that carries the
+// token, "Authorization" unless set by [WithHeader].
+func (v *Validator) HeaderName() string {
+	if v == nil || v.cfg == nil {
+		return DefaultHeaderName
+	}
+	return v.headerKey
+}
+
+// scheme returns the token's scheme, for WWW-Authenticate.
+func (v *Validator) scheme() string {
+	if v == nil || v.cfg == nil {
+		return DefaultHeaderScheme
+	}
+	return v.cfg.scheme
+}
+
+// Authenticate runs the whole check for one call: it finds the procedure's
+// [Policy], reads the token from the header values (exactly one value, the
+// scheme, the size cap), validates it, asks the [RevocationStore], and
+// applies the policy's scopes and freshness and the [WithClaimsCheck]
+// function. On success it returns a context for the handler that carries
+// the verified claims ([ClaimsFromContext]), or no claims for a public
+// procedure and for an optional one called without a token. Otherwise it
+// returns ctx and the [*Failure], with Procedure set, for the front end to
+// turn into its error (see [DefaultError]).
+func (v *Validator) Authenticate(ctx context.Context, call Call) (context.Context, *Failure) {
+	if v == nil || v.cfg == nil {
+		f := notConfigured()
+		f.Procedure = call.Procedure
+		return ctx, f
+	}
+	p := v.policy(call.Procedure, call.Schema)
+	if p.Public {
+		return withAuth(ctx, authState{v: v}), nil
+	}
+	claims, f := v.validateHeader(ctx, call.Header)
+	if f == nil {
+		f = v.cfg.authorize(ctx, call.Procedure, p, claims)
+	} else if p.Optional && errors.Is(f, ErrMissing) {
+		return withAuth(ctx, authState{v: v}), nil
+	}
+	if f != nil {
+		f.Procedure = call.Procedure
+		return ctx, f
+	}
+	return withAuth(ctx, authState{v: v, claims: claims}), nil
+}
+
+// StreamContext returns a context for a streaming handler that ends when the
+// token whose claims ctx carries ([ClaimsFromContext]) expires, at exp plus
+// leeway, or, with a [RevocationStore], when the store reports it revoked
+// (asked every [WithStreamRevocationCheck] interval); [context.Cause] then
+// returns the [*Failure] (expired, revoked, or unavailable when the store
+// failed or did not answer within the interval). Without claims in ctx the
+// context ends only with ctx. Call the CancelFunc when the stream ends.
+func (v *Validator) StreamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	claims, ok := ClaimsFromContext(ctx)
+	if !ok || v == nil || v.cfg == nil {
+		return context.WithCancel(ctx)
+	}
+	// Expiry is measured on the configured clock and scheduled on the
+	// real one.
+	exp := claims.ExpiresAt.Add(v.cfg.leeway)
+	deadline := time.Now().Add(exp.Sub(v.cfg.now()))
+	dctx, cancelDeadline := context.WithDeadlineCause(ctx, deadline, fail(ErrExpired, claims))
+	every := v.cfg.streamRecheckInterval()
+	if every <= 0 {
+		return dctx, cancelDeadline
+	}
+	sctx, cancelCause := context.WithCancelCause(dctx)
+	go v.watchRevocation(sctx, claims, every, func(f *Failure) { cancelCause(f) })
+	return sctx, func() {
+		cancelCause(context.Canceled)
+		cancelDeadline()
+	}
+}
+
+// watchRevocation asks the store every interval whether claims' token has
+// been revoked, until ctx ends, and calls refuse with the failure when it
+// has. It fails closed: a lookup that errors, panics or has not answered
+// within the interval refuses as unavailable.
+func (v *Validator) watchRevocation(ctx context.Context, claims *Claims, every time.Duration, refuse func(*Failure)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if f := v.recheckOnce(ctx, claims, every); f != nil {
+			refuse(f)
+			return
+		}
+	}
+}
+
+// recheckOnce asks the store once, within every, whether claims' token has
+// been revoked.
+func (v *Validator) recheckOnce(ctx context.Context, claims *Claims, every time.Duration) *Failure {
+	lookup, cancel := context.WithTimeout(ctx, every)
+	defer cancel()
+	result := make(chan *Failure, 1)
+	go func() {
+		result <- func() (f *Failure) {
+			defer func() {
+				if r := recover(); r != nil {
+					f = revocationUnavailable(claims, fmt.Errorf("revocation store panicked: %v", r))
+				}
+			}()
+			_, f = v.checkRevoked(lookup, claims)
+			return f
+		}()
+	}()
+	select {
+	case f := <-result:
+		return f
+	case <-lookup.Done():
+		if ctx.Err() != nil {
+			return nil // the stream ended
+		}
+		return revocationUnavailable(claims, context.DeadlineExceeded)
+	}
+}
