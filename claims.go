@@ -23,7 +23,7 @@ import (
 //
 // Claims are read-only: the same *Claims is shared by every call that
 // presents the same token while it is in the verified-token cache
-// ([WithCacheSize]), and by the loaders and [Blocklist] of those calls, so
+// ([WithCacheSize]), and by the loaders and [RevocationStore] of those calls, so
 // modifying one (its fields or the slices they hold) would change what other
 // calls see. Copy what you need to change.
 type Claims struct {
@@ -65,7 +65,7 @@ func (c *Claims) Value(name string) (json.RawMessage, bool) {
 	if c == nil {
 		return nil, false
 	}
-	members, err := jsonObject(c.payload, nil)
+	members, err := jsonObject(c.json(), nil)
 	if err != nil {
 		return nil, false
 	}
@@ -79,12 +79,59 @@ func (c *Claims) Value(name string) (json.RawMessage, bool) {
 // Decode unmarshals the whole payload into v, a pointer to an application's
 // claims struct. The payload's member names are known to be unique even
 // ignoring case, so encoding/json's case-insensitive matching cannot be
-// confused.
+// confused. For Claims built by hand (not from a token), the payload is the
+// fields' registered claims.
 func (c *Claims) Decode(v any) error {
 	if c == nil {
 		return errors.New("connectjwt: no claims")
 	}
-	return json.Unmarshal(c.payload, v)
+	return json.Unmarshal(c.json(), v)
+}
+
+// json returns the verified payload, or, for Claims built by hand, the
+// registered claims their fields hold.
+func (c *Claims) json() []byte {
+	if c.payload != nil {
+		return c.payload
+	}
+	m := map[string]any{}
+	str := func(name, v string) {
+		if v != "" {
+			m[name] = v
+		}
+	}
+	date := func(name string, t time.Time) {
+		if !t.IsZero() {
+			m[name] = t.Unix()
+		}
+	}
+	str("sub", c.Subject)
+	if c.Subject == "" {
+		str("sub", c.Identity)
+	}
+	str("iss", c.Issuer)
+	switch len(c.Audience) {
+	case 0:
+	case 1:
+		m["aud"] = c.Audience[0]
+	default:
+		m["aud"] = c.Audience
+	}
+	date("exp", c.ExpiresAt)
+	date("nbf", c.NotBefore)
+	date("iat", c.IssuedAt)
+	str("jti", c.ID)
+	if len(c.Scopes) > 0 {
+		m["scope"] = strings.Join(c.Scopes, " ")
+	}
+	if c.Fresh {
+		m["fresh"] = true
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // strings, numbers and booleans always marshal
+		return []byte("{}")
+	}
+	return b
 }
 
 // HasScope reports whether the token grants scope.
@@ -93,12 +140,13 @@ func (c *Claims) HasScope(scope string) bool {
 }
 
 // MarshalJSON returns the verified payload, so claims can be logged or
-// returned as they were sent.
+// returned as they were sent. For Claims built by hand it returns the
+// registered claims their fields hold.
 func (c *Claims) MarshalJSON() ([]byte, error) {
 	if c == nil {
 		return []byte("null"), nil
 	}
-	return slices.Clone(c.payload), nil
+	return slices.Clone(c.json()), nil
 }
 
 type claimsKey struct{}
@@ -153,7 +201,10 @@ func IdentityFromContext(ctx context.Context) (string, bool) {
 }
 
 // NewContextWithClaims returns a context carrying claims, for tests of
-// handlers that read [ClaimsFromContext].
+// handlers that read [ClaimsFromContext]. Claims built by hand carry only
+// their fields ([Claims.Decode] and [Claims.MarshalJSON] see the registered
+// claims); for custom claims, use the connectjwttest package, which builds
+// the context from a real token.
 func NewContextWithClaims(ctx context.Context, claims *Claims) context.Context {
 	return withAuth(ctx, authState{claims: claims})
 }
