@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -92,31 +93,37 @@ func (v *Validator) StreamContext(ctx context.Context) (context.Context, context
 		return dctx, cancelDeadline
 	}
 	sctx, cancelCause := context.WithCancelCause(dctx)
-	go v.watchRevocation(sctx, claims, every, func(f *Failure) { cancelCause(f) })
+	stop := v.watchRevocation(sctx, func() bool { return sctx.Err() != nil }, claims, every, func(f *Failure) { cancelCause(f) })
 	return sctx, func() {
+		stop()
 		cancelCause(context.Canceled)
 		cancelDeadline()
 	}
 }
 
 // watchRevocation asks the store every interval whether claims' token has
-// been revoked, until ctx ends, and calls refuse with the failure when it
-// has. It fails closed: a lookup that errors, panics or has not answered
-// within the interval refuses as unavailable.
-func (v *Validator) watchRevocation(ctx context.Context, claims *Claims, every time.Duration, refuse func(*Failure)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// been revoked, until ended reports true or the returned stop is called, and
+// calls refuse with the failure when it has. It fails closed: a lookup that
+// errors, panics or has not answered within the interval refuses as
+// unavailable. Lookups run with ctx. No goroutine waits between checks.
+func (v *Validator) watchRevocation(ctx context.Context, ended func() bool, claims *Claims, every time.Duration, refuse func(*Failure)) (stop func() bool) {
+	var t *time.Timer
+	check := func() {
+		if ended() {
 			return
-		case <-t.C:
 		}
 		if f := v.recheckOnce(ctx, claims, every); f != nil {
 			refuse(f)
 			return
 		}
+		if !ended() { // not after the stream ended: the timer would hold it
+			t.Reset(every)
+		}
 	}
+	// Created stopped, so check never sees t unset.
+	t = time.AfterFunc(math.MaxInt64, check)
+	t.Reset(every)
+	return t.Stop
 }
 
 // recheckOnce asks the store once, within every, whether claims' token has

@@ -50,23 +50,24 @@ var (
 // Its numbers are those of the connectjwt.v1.Reason enum.
 type Reason int32
 
-// The failure kinds, in the order of the connectjwt.v1.Reason enum.
+// The failure kinds. Their numbers are those of the connectjwt.v1.Reason
+// enum on the wire.
 const (
-	ReasonUnspecified        Reason = Reason(connectjwtv1.Reason_REASON_UNSPECIFIED)          // not an authentication failure
-	ReasonMissing            Reason = Reason(connectjwtv1.Reason_REASON_MISSING)              // [ErrMissing]
-	ReasonMalformed          Reason = Reason(connectjwtv1.Reason_REASON_MALFORMED)            // [ErrMalformed]
-	ReasonExpired            Reason = Reason(connectjwtv1.Reason_REASON_EXPIRED)              // [ErrExpired]
-	ReasonNotYetValid        Reason = Reason(connectjwtv1.Reason_REASON_NOT_YET_VALID)        // [ErrNotYetValid]
-	ReasonInvalidSignature   Reason = Reason(connectjwtv1.Reason_REASON_INVALID_SIGNATURE)    // [ErrInvalidSignature]
-	ReasonInvalidAlgorithm   Reason = Reason(connectjwtv1.Reason_REASON_INVALID_ALGORITHM)    // [ErrInvalidAlgorithm]
-	ReasonInvalidClaims      Reason = Reason(connectjwtv1.Reason_REASON_INVALID_CLAIMS)       // [ErrInvalidClaims]
-	ReasonWrongTokenType     Reason = Reason(connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)     // [ErrWrongTokenType]
-	ReasonRevoked            Reason = Reason(connectjwtv1.Reason_REASON_REVOKED)              // [ErrRevoked]
-	ReasonFreshTokenRequired Reason = Reason(connectjwtv1.Reason_REASON_FRESH_TOKEN_REQUIRED) // [ErrFreshTokenRequired]
-	ReasonInsufficientScope  Reason = Reason(connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE)   // [ErrInsufficientScope]
-	ReasonInvalidCredentials Reason = Reason(connectjwtv1.Reason_REASON_INVALID_CREDENTIALS)  // [ErrInvalidCredentials]
-	ReasonAccessDenied       Reason = Reason(connectjwtv1.Reason_REASON_ACCESS_DENIED)        // [ErrAccessDenied]
-	ReasonUnavailable        Reason = Reason(connectjwtv1.Reason_REASON_UNAVAILABLE)          // [ErrUnavailable]
+	ReasonUnspecified        Reason = iota // not an authentication failure
+	ReasonMissing                          // [ErrMissing]
+	ReasonMalformed                        // [ErrMalformed]
+	ReasonExpired                          // [ErrExpired]
+	ReasonNotYetValid                      // [ErrNotYetValid]
+	ReasonInvalidSignature                 // [ErrInvalidSignature]
+	ReasonInvalidAlgorithm                 // [ErrInvalidAlgorithm]
+	ReasonInvalidClaims                    // [ErrInvalidClaims]
+	ReasonWrongTokenType                   // [ErrWrongTokenType]
+	ReasonRevoked                          // [ErrRevoked]
+	ReasonFreshTokenRequired               // [ErrFreshTokenRequired]
+	ReasonInsufficientScope                // [ErrInsufficientScope]
+	ReasonInvalidCredentials               // [ErrInvalidCredentials]
+	ReasonAccessDenied                     // [ErrAccessDenied]
+	ReasonUnavailable                      // [ErrUnavailable]
 )
 
 // String returns the reason's name on the wire, as in the .proto and every

@@ -38,11 +38,11 @@ type streamContext struct {
 	done chan struct{}
 	// err is set once: context.DeadlineExceeded at expiry, the parent's
 	// error when it ends first, or context.Canceled when the handler
-	// returns or the blocklist refuses the token.
+	// returns or the revocation store refuses the token.
 	err error
 	// why is why the context ended, once err is set.
 	why endReason
-	// refused is the blocklist's failure when the stream ended by
+	// refused is the revocation store's failure when the stream ended by
 	// revocation; set, under mu, before done is closed, and read without
 	// the lock on every Send and Receive.
 	refused atomic.Pointer[Failure]
@@ -58,7 +58,7 @@ const (
 	endedByReturn     endReason = iota // the handler returned (or panicked)
 	endedByExpiry                      // the token expired
 	endedByParent                      // the call's context ended first
-	endedByRevocation                  // the blocklist refused the token mid-stream
+	endedByRevocation                  // the revocation store refused the token mid-stream
 )
 
 // afterFunc is one function registered with [streamContext.AfterFunc].
@@ -198,7 +198,7 @@ func (c *streamContext) expired() bool {
 // end ends the context with err unless it has already ended.
 func (c *streamContext) end(err error, why endReason) { c.endWith(err, why, nil) }
 
-// refuse ends the context because the blocklist refused the token (or
+// refuse ends the context because the revocation store refused the token (or
 // could not answer) with f, unless it has already ended.
 func (c *streamContext) refuse(f *Failure) { c.endWith(context.Canceled, endedByRevocation, f) }
 

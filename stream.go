@@ -3,8 +3,6 @@ package connectjwt
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
 	"net/http"
 	"reflect"
 	"sync/atomic"
@@ -53,7 +51,7 @@ type expiringConn struct {
 	abandoned atomic.Bool
 }
 
-// check fails once the token has expired or been refused by the blocklist.
+// check fails once the token has expired or been refused by the revocation store.
 // The handler's error is replaced by the loader's when the stream ends, so
 // this one only has to stop the handler; it is new on every call because
 // *connect.Error is mutable (Meta).
@@ -65,7 +63,7 @@ func (c *expiringConn) check() error {
 	return c.refusedError()
 }
 
-// refusedError is the error that stops the handler once the blocklist
+// refusedError is the error that stops the handler once the revocation store
 // refused the token mid-stream, or nil.
 func (c *expiringConn) refusedError() error {
 	if f := c.ctx.refused.Load(); f != nil {
@@ -200,7 +198,8 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 		i.expiries.remove(&ec.ctx)
 	}()
 	if every := i.v.cfg.streamRecheckInterval(); every > 0 {
-		stop := i.recheckRevocation(ctx, &ec.ctx, claims, every)
+		// Lookups run on the call's context; the checks end with the stream.
+		stop := i.v.watchRevocation(ctx, func() bool { return ec.ctx.Err() != nil }, claims, every, ec.ctx.refuse)
 		defer stop()
 	}
 	err := next(&ec.ctx, ec)
@@ -218,47 +217,6 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 		return i.reject(ctx, f, conn.Peer())
 	}
 	return err
-}
-
-// recheckRevocation asks the blocklist every interval whether claims' token
-// has been revoked while the stream runs, and ends sc with the failure when
-// it has. It fails closed: a lookup that errors, panics or has not answered
-// within the interval ends sc as unavailable. ctx is the call's context.
-// The returned function stops the checks.
-func (i *Interceptor) recheckRevocation(ctx context.Context, sc *streamContext, claims *Claims, every time.Duration) (stop func() bool) {
-	var t *time.Timer
-	check := func() {
-		if sc.Err() != nil {
-			return
-		}
-		// A store that hangs must not keep a revoked stream open.
-		watchdog := time.AfterFunc(every, func() { sc.refuse(revocationUnavailable(claims, context.DeadlineExceeded)) })
-		defer watchdog.Stop()
-		lookup, cancel := context.WithTimeout(ctx, every)
-		defer cancel()
-		f := func() (f *Failure) {
-			// This runs on a timer's goroutine, where a panic would end
-			// the process rather than one request.
-			defer func() {
-				if r := recover(); r != nil {
-					f = revocationUnavailable(claims, fmt.Errorf("blocklist panicked: %v", r))
-				}
-			}()
-			_, f = i.v.checkRevoked(lookup, claims)
-			return f
-		}()
-		if f != nil {
-			sc.refuse(f)
-			return
-		}
-		if sc.Err() == nil { // not after the stream ended: the timer would hold it
-			t.Reset(every)
-		}
-	}
-	// Created stopped, so check never sees t unset.
-	t = time.AfterFunc(math.MaxInt64, check)
-	t.Reset(every)
-	return t.Stop
 }
 
 // StreamDeadlines wraps the HTTP handler that serves protected streaming

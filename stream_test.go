@@ -703,7 +703,7 @@ func newFlood(ic *connectjwt.Interceptor) (*floodSvc, http.Handler) {
 // reading is released one second after the token expires, on every
 // protocol over HTTP/2 and on Connect over HTTP/1.1. Without it, the same
 // handler is still blocked then.
-func TestMiddlewareReleasesBlockedSend(t *testing.T) {
+func TestStreamDeadlinesReleaseBlockedSend(t *testing.T) {
 	ic := newInterceptor(t)
 	http1 := &http.Client{Transport: headerTransport{&http.Transport{}}}
 	type transport struct {
@@ -770,7 +770,7 @@ func TestMiddlewareReleasesBlockedSend(t *testing.T) {
 
 // StreamDeadlines passes Connect unary calls through untouched, and a stream
 // whose token is still valid works as before.
-func TestMiddlewarePassesCallsThrough(t *testing.T) {
+func TestStreamDeadlinesPassCallsThrough(t *testing.T) {
 	ic := newInterceptor(t)
 	path, h := examplev1connect.NewProtectedServiceHandler(&lifeSvc{tick: time.Millisecond}, ic.HandlerOption())
 	inner := http.NewServeMux()
@@ -796,7 +796,7 @@ func TestMiddlewarePassesCallsThrough(t *testing.T) {
 // StreamDeadlines never gives a stream more time than the server's own
 // WriteTimeout: with a token valid for an hour, the server's timeout still
 // releases a blocked Send.
-func TestMiddlewareKeepsServerWriteTimeout(t *testing.T) {
+func TestStreamDeadlinesKeepServerWriteTimeout(t *testing.T) {
 	ic := newInterceptor(t)
 	svc, inner := newFlood(ic)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
