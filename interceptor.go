@@ -123,12 +123,12 @@ func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 // for the handler, or the loader's error. Its callers skip it for a call
 // this interceptor already admitted ([Interceptor.admitted]).
 func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer connect.Peer, h http.Header) (context.Context, error) {
-	if i == nil || i.v == nil || i.v.cfg == nil {
-		f := fail(errors.New("connectjwt: interceptor is not configured"), nil)
-		f.Procedure = spec.Procedure
-		return ctx, DefaultError(f)
+	var v *Validator
+	if i != nil {
+		v = i.v
 	}
-	ctx, f := i.v.Authenticate(ctx, Call{Procedure: spec.Procedure, Schema: spec.Schema, Header: h[i.v.headerKey]})
+	// A nil or zero Validator refuses every call (fail closed).
+	ctx, f := v.Authenticate(ctx, Call{Procedure: spec.Procedure, Schema: spec.Schema, Header: h[v.HeaderName()]})
 	if f != nil {
 		return ctx, i.reject(ctx, f, peer)
 	}
@@ -145,11 +145,19 @@ func (i *Interceptor) admitted(ctx context.Context) bool {
 // reject builds the error for f through its loader and, where the protocol
 // can carry it, adds the RFC 6750 WWW-Authenticate header.
 func (i *Interceptor) reject(ctx context.Context, f *Failure, peer connect.Peer) *connect.Error {
-	err := i.loaders.load(ctx, f)
+	var ls loaders
+	if i != nil {
+		ls = i.loaders
+	}
+	err := ls.load(ctx, f)
 	// On gRPC, error metadata travels as trailers, where Go's HTTP/2 server
 	// drops WWW-Authenticate; the AuthError detail carries the same facts.
 	if peer.Protocol != connect.ProtocolGRPC && err.Meta().Get("Www-Authenticate") == "" {
-		err.Meta().Set("Www-Authenticate", wwwAuthenticate(i.v.scheme(), f))
+		var v *Validator
+		if i != nil {
+			v = i.v
+		}
+		err.Meta().Set("Www-Authenticate", wwwAuthenticate(v.scheme(), f))
 	}
 	return err
 }
