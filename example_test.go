@@ -272,3 +272,68 @@ func ExampleStreamDeadlines() {
 	// received messages: true
 	// unauthenticated REASON_EXPIRED
 }
+
+// Options an issuer and its validator share are kept in one value; the
+// others go only where they apply.
+func ExampleWithOptions() {
+	shared := connectjwt.WithOptions(
+		connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!"))),
+		connectjwt.WithIssuer("https://api.example.com"),
+		connectjwt.WithAudience("api"),
+	)
+	issuer, err := connectjwt.NewIssuer(shared, connectjwt.WithTokenLifetimes(15*time.Minute, 24*time.Hour))
+	if err != nil {
+		panic(err)
+	}
+	validator, err := connectjwt.NewValidator(shared, connectjwt.WithLeeway(5*time.Second))
+	if err != nil {
+		panic(err)
+	}
+	token, _, err := issuer.CreateAccessToken(context.Background(), "alice")
+	if err != nil {
+		panic(err)
+	}
+	claims, err := validator.Validate(context.Background(), token)
+	fmt.Println(claims.Identity, claims.Issuer, claims.Audience, err)
+	// Output: alice https://api.example.com [api] <nil>
+}
+
+// Authenticate runs the whole check for a front end other than a Connect
+// handler, here a plain net/http handler; the failure becomes the front
+// end's own error.
+func ExampleValidator_Authenticate() {
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!")))
+	issuer, err := connectjwt.NewIssuer(key)
+	if err != nil {
+		panic(err)
+	}
+	validator, err := connectjwt.NewValidator(key, connectjwt.WithPublicProcedures("/health.v1.Health/Check"))
+	if err != nil {
+		panic(err)
+	}
+	token, _, err := issuer.CreateAccessToken(context.Background(), "alice")
+	if err != nil {
+		panic(err)
+	}
+	for _, tc := range []struct{ procedure, header string }{
+		{"/admin.v1.Admin/Delete", "Bearer " + token},
+		{"/admin.v1.Admin/Delete", ""},
+		{"/health.v1.Health/Check", ""},
+	} {
+		call := connectjwt.Call{Procedure: tc.procedure}
+		if tc.header != "" {
+			call.Header = []string{tc.header}
+		}
+		ctx, failure := validator.Authenticate(context.Background(), call)
+		if failure != nil {
+			fmt.Println(tc.procedure, failure.Reason, failure.Reason.Code())
+			continue
+		}
+		identity, _ := connectjwt.IdentityFromContext(ctx)
+		fmt.Printf("%s admitted %q\n", tc.procedure, identity)
+	}
+	// Output:
+	// /admin.v1.Admin/Delete admitted "alice"
+	// /admin.v1.Admin/Delete REASON_MISSING unauthenticated
+	// /health.v1.Health/Check admitted ""
+}
