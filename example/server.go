@@ -32,8 +32,9 @@ WARNING:   export JWT_SECRET_KEY="$(openssl rand -hex 32)"
 
 // Limits of the example's RPCs.
 const (
-	minGreetings = 3
-	maxGreetings = 100
+	defaultGreetings = 3
+	maxGreetings     = 100
+	maxInterval      = 10 * time.Second
 	maxWords     = 1000
 	maxReadBytes = 64 << 10 // per request message
 )
@@ -214,14 +215,42 @@ func (protectedService) Protected(ctx context.Context, _ *connect.Request[exampl
 	return connect.NewResponse(&examplev1.ProtectedResponse{Hello: "world", Identity: id}), nil
 }
 
-// ProtectedStream sends count greetings, at least 3 and at most 100.
+// ProtectedStream sends count greetings (0 means 3, at most 100), interval
+// apart (at most 10s), so a client can watch the stream end when its token
+// expires. It stops when the call's context is done.
 func (protectedService) ProtectedStream(ctx context.Context, req *connect.Request[examplev1.ProtectedStreamRequest], stream *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
 	id, err := identity(ctx)
 	if err != nil {
 		return err
 	}
-	n := min(max(req.Msg.GetCount(), minGreetings), maxGreetings)
+	n := req.Msg.GetCount()
+	if n == 0 {
+		n = defaultGreetings
+	}
+	if n < 0 || n > maxGreetings {
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("count must be between 1 and %d (0 means %d)", maxGreetings, defaultGreetings))
+	}
+	var interval time.Duration
+	if d := req.Msg.GetInterval(); d != nil {
+		if err := d.CheckValid(); err != nil || d.AsDuration() < 0 || d.AsDuration() > maxInterval {
+			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("interval must be between 0s and %s", maxInterval))
+		}
+		interval = d.AsDuration()
+	}
+	var tick <-chan time.Time
+	if interval > 0 {
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
 	for i := int32(1); i <= n; i++ {
+		if i > 1 && tick != nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick:
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
