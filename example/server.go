@@ -35,8 +35,8 @@ const (
 	defaultGreetings = 3
 	maxGreetings     = 100
 	maxInterval      = 10 * time.Second
-	maxWords     = 1000
-	maxReadBytes = 64 << 10 // per request message
+	maxWords         = 1000
+	maxReadBytes     = 64 << 10 // per request message
 )
 
 // serverConfig is what the server is built from.
