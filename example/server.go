@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpcreflect"
 
 	"github.com/connectjwt/connectjwt"
 	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
@@ -136,6 +137,15 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 		limit,
 	)
 	mux.Handle(path, interceptor.Middleware(protected))
+	// gRPC server reflection (v1 and v1alpha), for grpcurl, buf curl and
+	// similar tools. It is public: mounted without the interceptor, it
+	// describes the API (no data) to callers without a token.
+	reflector := grpcreflect.NewStaticReflector(
+		connectjwtv1connect.AuthServiceName,
+		examplev1connect.ProtectedServiceName,
+	)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, limit))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, limit))
 	return mux, nil
 }
 
