@@ -9,5 +9,8 @@ step() { printf '\n== %s\n' "$*"; }
 step "release check: modules from a file:// GOPROXY, quickstart built in a scratch module"
 .ci/release-check.sh
 
+step "outside clients against the example: grpcurl and buf curl"
+.ci/example-clients.sh
+
 step "golangci-lint v2 on every module"
 .ci/lint.sh
