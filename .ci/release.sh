@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release readiness (issue 14); needs `npm ci` of tools/ and example/web
+# Release readiness (issue 14); needs `npm ci` of tools/, ts/ and example/web
 # (.ci/run does both first). Modules resolve from a proxy, the example's
 # committed browser bundle is fresh, outside clients (grpcurl, buf curl) work
 # against the example, and golangci-lint passes on every module.
@@ -17,6 +17,9 @@ if ! git diff --exit-code -- example/web/dist || [ -n "$(git status --porcelain 
   git status --porcelain -- example/web/dist >&2
   exit 1
 fi
+
+step "npm package: generated code from protos that use the policy options resolves them from @connectjwt/connectjwt"
+.ci/ts-exports.sh
 
 step "outside clients against the example: grpcurl and buf curl"
 .ci/example-clients.sh
