@@ -16,6 +16,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -73,14 +74,14 @@ func check(dir, version string, published map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	f, err := modfile.Parse(name, data, nil)
+	gomod, err := modfile.Parse(name, data, nil)
 	if err != nil {
 		return err
 	}
-	for _, r := range f.Replace {
+	for _, r := range gomod.Replace {
 		return fmt.Errorf("go.mod replaces %s: nested modules must require a published version", r.Old.Path)
 	}
-	for _, r := range f.Require {
+	for _, r := range gomod.Require {
 		if published[r.Mod.Path] && r.Mod.Version != version {
 			return fmt.Errorf("go.mod requires %s %s, want %s (the version being released)", r.Mod.Path, r.Mod.Version, version)
 		}
@@ -101,8 +102,8 @@ func publish(out, version, dir string) error {
 	if modPath == "" {
 		return errors.New("go.mod has no module line")
 	}
-	mv := module.Version{Path: modPath, Version: version}
-	if err := module.Check(mv.Path, mv.Version); err != nil {
+	modVersion := module.Version{Path: modPath, Version: version}
+	if err := module.Check(modVersion.Path, modVersion.Version); err != nil {
 		return err
 	}
 	escaped, err := module.EscapePath(modPath)
@@ -110,7 +111,7 @@ func publish(out, version, dir string) error {
 		return err
 	}
 	vdir := filepath.Join(out, filepath.FromSlash(escaped), "@v")
-	if err := os.MkdirAll(vdir, 0o755); err != nil {
+	if err := os.MkdirAll(vdir, 0o755); err != nil { //nolint:gosec // out is the caller's; the module path passed module.Check
 		return err
 	}
 	files, err := moduleFiles(dir)
@@ -118,12 +119,12 @@ func publish(out, version, dir string) error {
 		return err
 	}
 	var zipBuf bytes.Buffer
-	if err := modzip.Create(&zipBuf, mv, files); err != nil {
+	if err := modzip.Create(&zipBuf, modVersion, files); err != nil {
 		return err
 	}
 	info, err := json.Marshal(struct {
-		Version string
-		Time    time.Time
+		Version string    `json:"Version"` //nolint:tagliatelle // the GOPROXY protocol's .info names
+		Time    time.Time `json:"Time"`    //nolint:tagliatelle // the GOPROXY protocol's .info names
 	}{version, time.Now().UTC().Truncate(time.Second)})
 	if err != nil {
 		return err
@@ -135,7 +136,7 @@ func publish(out, version, dir string) error {
 		"list":            []byte(version + "\n"),
 	}
 	for name, data := range writes {
-		if err := os.WriteFile(filepath.Join(vdir, name), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(vdir, name), data, 0o644); err != nil { //nolint:gosec // a proxy directory is meant to be read by the go command of any user
 			return err
 		}
 	}
@@ -145,7 +146,7 @@ func publish(out, version, dir string) error {
 
 // moduleFiles lists the files git knows under dir, leaving out nested modules.
 func moduleFiles(dir string) ([]modzip.File, error) {
-	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
+	cmd := exec.CommandContext(context.Background(), "git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".")
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	listing, err := cmd.Output()
@@ -154,7 +155,7 @@ func moduleFiles(dir string) ([]modzip.File, error) {
 	}
 	var names []string
 	nested := map[string]bool{}
-	for _, name := range strings.Split(string(listing), "\x00") {
+	for name := range strings.SplitSeq(string(listing), "\x00") {
 		if name == "" {
 			continue
 		}
