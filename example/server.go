@@ -229,15 +229,15 @@ func (protectedService) Protected(ctx context.Context, _ *connect.Request[exampl
 // apart (at most 10s), so a client can watch the stream end when its token
 // expires. It stops when the call's context is done.
 func (protectedService) ProtectedStream(ctx context.Context, req *connect.Request[examplev1.ProtectedStreamRequest], stream *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
-	id, err := identity(ctx)
+	caller, err := identity(ctx)
 	if err != nil {
 		return err
 	}
-	n := req.Msg.GetCount()
-	if n == 0 {
-		n = defaultGreetings
+	count := req.Msg.GetCount()
+	if count == 0 {
+		count = defaultGreetings
 	}
-	if n < 0 || n > maxGreetings {
+	if count < 0 || count > maxGreetings {
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("count must be between 1 and %d (0 means %d)", maxGreetings, defaultGreetings))
 	}
 	var interval time.Duration
@@ -253,8 +253,8 @@ func (protectedService) ProtectedStream(ctx context.Context, req *connect.Reques
 		defer ticker.Stop()
 		tick = ticker.C
 	}
-	for i := int32(1); i <= n; i++ {
-		if i > 1 && tick != nil {
+	for seq := int32(1); seq <= count; seq++ {
+		if seq > 1 && tick != nil {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -264,7 +264,7 @@ func (protectedService) ProtectedStream(ctx context.Context, req *connect.Reques
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := stream.Send(&examplev1.ProtectedStreamResponse{Hello: "world", Sequence: i, Identity: id}); err != nil {
+		if err := stream.Send(&examplev1.ProtectedStreamResponse{Hello: "world", Sequence: seq, Identity: caller}); err != nil {
 			return err
 		}
 	}

@@ -32,7 +32,7 @@ const webPageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img
 // API works either way. dir is looked at on every request, so a page built
 // while the server runs shows up on reload.
 func withWebPage(api http.Handler, dir string) http.Handler {
-	var fsys fs.FS = os.DirFS(dir)
+	fsys := os.DirFS(dir)
 	if dir == "" {
 		sub, err := fs.Sub(builtPage, "web/dist")
 		if err != nil {
@@ -75,6 +75,7 @@ func (p *webPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.files.ServeHTTP(w, r)
 }
 
+//nolint:gochecknoglobals // parsed once, read-only
 var noticeTemplate = template.Must(template.New("notice").Parse(`<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
