@@ -11,6 +11,6 @@ for mod in $(git ls-files '*go.mod' ':!:**/testdata/**' | xargs -n1 dirname | so
   echo "golangci-lint: $mod"
   gowork=off # modules outside go.work (tools/*) build on their own
   if go work edit -json | grep -q "\"DiskPath\": \"\\(./\\)\\?$mod\""; then gowork=; fi
-  (cd "$mod" && GOWORK=$gowork "$bin/golangci-lint" run --config "$OLDPWD/.golangci.yml" ./...) || status=1
+  (cd "$mod" && GOWORK=$gowork "$bin/golangci-lint" run --config "$OLDPWD/.golangci.yml" --max-issues-per-linter 0 --max-same-issues 0 ./...) || status=1
 done
 exit "$status"
