@@ -2,12 +2,10 @@ module github.com/connectjwt/connectjwt/bench
 
 go 1.26.0
 
-replace github.com/connectjwt/connectjwt => ../
-
 require (
 	connectrpc.com/connect v1.21.1
 	github.com/auth0/go-jwt-middleware/v2 v2.3.1
-	github.com/connectjwt/connectjwt v0.0.0-00010101000000-000000000000
+	github.com/connectjwt/connectjwt v0.1.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 )
 

@@ -70,6 +70,7 @@ func BenchmarkValidate(b *testing.B) {
 // repeat runs ok as the benchmark's operation, serially or with
 // RunParallel, and fails the benchmark the first time it reports false.
 func repeat(b *testing.B, mode string, ok func() bool) {
+	b.Helper()
 	b.ReportAllocs()
 	if mode == "serial" {
 		for b.Loop() {

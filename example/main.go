@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free port)")
 	alg := fs.String("alg", "HS256", "signing `algorithm`: HS256 (JWT_SECRET_KEY), or ES256 or EdDSA with a key pair generated at startup, published at "+jwksPath)
-	webDir := fs.String("web-dir", defaultWebDir, "`dir` of the built browser page (example/web), served at /")
+	webDir := fs.String("web-dir", defaultWebDir, "serve the browser page built in `dir` at / (default: the page built into the binary, example/web/dist)")
 	var corsOrigins originsFlag
 	fs.Var(&corsOrigins, "cors-origin", "let browser pages on `origin` (e.g. http://127.0.0.1:5173) call the API; repeatable or comma-separated (default: same origin only)")
 	if err := fs.Parse(args); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpcreflect"
 
 	"github.com/connectjwt/connectjwt"
 	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
@@ -31,10 +32,11 @@ WARNING:   export JWT_SECRET_KEY="$(openssl rand -hex 32)"
 
 // Limits of the example's RPCs.
 const (
-	minGreetings = 3
-	maxGreetings = 100
-	maxWords     = 1000
-	maxReadBytes = 64 << 10 // per request message
+	defaultGreetings = 3
+	maxGreetings     = 100
+	maxInterval      = 10 * time.Second
+	maxWords         = 1000
+	maxReadBytes     = 64 << 10 // per request message
 )
 
 // serverConfig is what the server is built from.
@@ -135,6 +137,15 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 		limit,
 	)
 	mux.Handle(path, connectjwt.StreamDeadlines(protected))
+	// gRPC server reflection (v1 and v1alpha), for grpcurl, buf curl and
+	// similar tools. It is public: mounted without the interceptor, it
+	// describes the API (no data) to callers without a token.
+	reflector := grpcreflect.NewStaticReflector(
+		connectjwtv1connect.AuthServiceName,
+		examplev1connect.ProtectedServiceName,
+	)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, limit))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, limit))
 	return mux, nil
 }
 
@@ -215,18 +226,46 @@ func (protectedService) Protected(ctx context.Context, _ *connect.Request[exampl
 	return connect.NewResponse(&examplev1.ProtectedResponse{Hello: "world", Identity: id}), nil
 }
 
-// ProtectedStream sends count greetings, at least 3 and at most 100.
+// ProtectedStream sends count greetings (0 means 3, at most 100), interval
+// apart (at most 10s), so a client can watch the stream end when its token
+// expires. It stops when the call's context is done.
 func (protectedService) ProtectedStream(ctx context.Context, req *connect.Request[examplev1.ProtectedStreamRequest], stream *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
-	id, err := identity(ctx)
+	caller, err := identity(ctx)
 	if err != nil {
 		return err
 	}
-	n := min(max(req.Msg.GetCount(), minGreetings), maxGreetings)
-	for i := int32(1); i <= n; i++ {
+	count := req.Msg.GetCount()
+	if count == 0 {
+		count = defaultGreetings
+	}
+	if count < 0 || count > maxGreetings {
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("count must be between 1 and %d (0 means %d)", maxGreetings, defaultGreetings))
+	}
+	var interval time.Duration
+	if d := req.Msg.GetInterval(); d != nil {
+		if err := d.CheckValid(); err != nil || d.AsDuration() < 0 || d.AsDuration() > maxInterval {
+			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("interval must be between 0s and %s", maxInterval))
+		}
+		interval = d.AsDuration()
+	}
+	var tick <-chan time.Time
+	if interval > 0 {
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	for seq := int32(1); seq <= count; seq++ {
+		if seq > 1 && tick != nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick:
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := stream.Send(&examplev1.ProtectedStreamResponse{Hello: "world", Sequence: i, Identity: id}); err != nil {
+		if err := stream.Send(&examplev1.ProtectedStreamResponse{Hello: "world", Sequence: seq, Identity: caller}); err != nil {
 			return err
 		}
 	}

@@ -1,29 +1,46 @@
 package main
 
 import (
+	"embed"
 	"html/template"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 )
 
-// defaultWebDir is where `npm run build --prefix example/web` puts the
-// browser page, relative to the repository root, where `go run ./example`
-// runs. The bundle is a build artifact (git-ignored), so it may be missing.
-const defaultWebDir = "example/web/dist"
+// builtPage is the browser page as `npm run build --prefix example/web`
+// writes it to example/web/dist, committed (CI checks it is fresh), so
+// `go run ./example` serves it without Node.js.
+//
+//go:embed web/dist
+var builtPage embed.FS
+
+// defaultWebDir, empty, serves the page built into the binary; -web-dir
+// serves one from disk instead (say, after rebuilding it).
+const defaultWebDir = ""
 
 // webPageCSP allows the page only its own scripts, styles and API calls.
 const webPageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// withWebPage serves the browser page in dir (index.html at /, its files
-// under /assets/) next to api, which gets every other request. When dir
-// has no index.html, / answers with a short page that says how to build it;
-// the API works either way. dir is looked at on every request, so a page
-// built while the server runs shows up on reload.
+// withWebPage serves the browser page (index.html at /, its files under
+// /assets/) next to api, which gets every other request. The page is the
+// built-in one when dir is empty, else the one in dir. When dir has no
+// index.html, / answers with a short page that says how to build it; the
+// API works either way. dir is looked at on every request, so a page built
+// while the server runs shows up on reload.
 func withWebPage(api http.Handler, dir string) http.Handler {
-	page := &webPage{dir: dir, files: http.FileServerFS(os.DirFS(dir))}
+	fsys := os.DirFS(dir)
+	if dir == "" {
+		sub, err := fs.Sub(builtPage, "web/dist")
+		if err != nil {
+			panic(err) //nolint:forbidigo // cannot happen: the embed pattern above names this directory
+		}
+		fsys = sub
+	}
+	page := &webPage{dir: dir, fsys: fsys, files: http.FileServerFS(fsys)}
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
 	mux.Handle("GET /{$}", page)
@@ -32,7 +49,8 @@ func withWebPage(api http.Handler, dir string) http.Handler {
 }
 
 type webPage struct {
-	dir   string
+	dir   string // for the notice; "" for the built-in page
+	fsys  fs.FS
 	files http.Handler
 }
 
@@ -42,7 +60,7 @@ func (p *webPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-cache")
-	if _, err := os.Stat(filepath.Join(p.dir, "index.html")); err != nil {
+	if _, err := fs.Stat(p.fsys, "index.html"); err != nil {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
@@ -57,6 +75,7 @@ func (p *webPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.files.ServeHTTP(w, r)
 }
 
+//nolint:gochecknoglobals // parsed once, read-only
 var noticeTemplate = template.Must(template.New("notice").Parse(`<!doctype html>
 <html lang="en">
 <meta charset="utf-8">

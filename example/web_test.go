@@ -84,3 +84,31 @@ func TestWebPageServed(t *testing.T) {
 		t.Errorf("Protected without token: %d, want 401", res.StatusCode)
 	}
 }
+
+// Without -web-dir the example serves the page built into the binary: the
+// committed example/web/dist, byte for byte.
+func TestWebPageBuiltIn(t *testing.T) {
+	srv := newBrowserServer(t, defaultWebDir)
+	for _, tc := range []struct{ path, file, contentType string }{
+		{"/", "index.html", "text/html"},
+		{"/assets/app.js", "assets/app.js", "javascript"},
+		{"/assets/app.css", "assets/app.css", "text/css"},
+	} {
+		want, err := os.ReadFile(filepath.Join("web", "dist", filepath.FromSlash(tc.file)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, body := get(t, srv.URL+tc.path)
+		if res.StatusCode != http.StatusOK || body != string(want) || !strings.Contains(res.Header.Get("Content-Type"), tc.contentType) {
+			t.Errorf("GET %s: %d %q, %d bytes; want the %d bytes of web/dist/%s", tc.path, res.StatusCode, res.Header.Get("Content-Type"), len(body), len(want), tc.file)
+		}
+		if res.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("GET %s: no Content-Security-Policy", tc.path)
+		}
+	}
+	for _, path := range []string{"/assets/", "/assets/missing.js", "/index.html/../../web.go"} {
+		if res, _ := get(t, srv.URL+path); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, res.StatusCode)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func newFleetServer(t *testing.T, r *redisServer) *fleetServer {
 		connectjwt.NewAuthService(issuer, login), auth.HandlerOption()))
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,19 +92,20 @@ func newFleetServer(t *testing.T, r *redisServer) *fleetServer {
 
 func (s *fleetServer) auth(opts []connect.ClientOption, token string) connectjwtv1connect.AuthServiceClient {
 	if token != "" {
-		opts = append(opts[:len(opts):len(opts)], connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(token))))
+		opts = append(slices.Clip(opts), connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(token))))
 	}
 	return connectjwtv1connect.NewAuthServiceClient(s.httpClient, s.url, opts...)
 }
 
 func (s *fleetServer) protected(opts []connect.ClientOption, token string) examplev1connect.ProtectedServiceClient {
-	opts = append(opts[:len(opts):len(opts)], connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(token))))
+	opts = append(slices.Clip(opts), connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(token))))
 	return examplev1connect.NewProtectedServiceClient(s.httpClient, s.url, opts...)
 }
 
 // callCtx bounds every call, so a hang fails the test instead of timing it
 // out.
 func callCtx(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	connectrpc.com/connect v1.21.1
-	github.com/connectjwt/connectjwt v0.0.0
+	github.com/connectjwt/connectjwt v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
@@ -17,5 +17,3 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/connectjwt/connectjwt => ../

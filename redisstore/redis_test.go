@@ -52,13 +52,13 @@ func startRedis(t *testing.T) *redisServer {
 			"(.ci/run does); these tests need a real Redis and do not skip", err)
 	}
 	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
+	for range 5 {
 		port, err := freePort()
 		if err != nil {
 			t.Fatal(err)
 		}
 		r := &redisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), t: t, out: &syncBuffer{}}
-		r.cmd = exec.Command(bin,
+		r.cmd = exec.CommandContext(context.Background(), bin,
 			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no", "--daemonize", "no")
 		r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
@@ -94,7 +94,7 @@ func (r *redisServer) waitReady(exited <-chan struct{}) error {
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no PING answer from %s: %v; output: %s", r.Addr, err, r.out.String())
+			return fmt.Errorf("no PING answer from %s: %w; output: %s", r.Addr, err, r.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -130,12 +130,16 @@ func (r *redisServer) Client(contextTimeouts bool) *redis.Client {
 }
 
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("listener address %v is not TCP", ln.Addr())
+	}
+	return addr.Port, nil
 }
 
 type syncBuffer struct {

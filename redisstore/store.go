@@ -182,6 +182,8 @@ func (s *Store) RevokeToken(ctx context.Context, jti string, until time.Time) er
 // expiry win. Numbers are compared as Lua doubles, which are exact for all
 // three (seconds and milliseconds stay far below 2^53), and written back as
 // the strings they came as. An expiry in the past deletes the key.
+//
+//nolint:dupword // Lua closes each block with "end"
 var revokeIdentityScript = redis.NewScript(`
 local sec, nsec, untl = ARGV[1], ARGV[2], ARGV[3]
 local cur = redis.call('GET', KEYS[1])

@@ -1,6 +1,9 @@
-// Bundles the page into dist/ (git-ignored): dist/index.html,
-// dist/assets/app.js and dist/assets/app.css. The example server serves
-// dist/ at / when it exists.
+// Bundles the page into dist/: dist/index.html, dist/assets/app.js and
+// dist/assets/app.css. dist/ is committed and embedded in the example server
+// (example/web.go), so `go run ./example` needs no Node.js; CI rebuilds it and
+// fails if the result differs from the committed files, so the build must be
+// deterministic (no timestamps, no absolute paths, no source maps: they
+// would make every clone of the Go module ~1 MB larger).
 //
 //   npm ci && npm run build        (from example/web)
 //
@@ -48,7 +51,7 @@ const result = await build({
   platform: "browser",
   target: ["es2022"],
   minify: true,
-  sourcemap: "linked",
+  sourcemap: false,
   legalComments: "linked",
   logLevel: "warning",
   metafile: true,

@@ -10,6 +10,7 @@ import (
 	_ "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -114,11 +115,15 @@ func (x *ProtectedResponse) GetIdentity() string {
 	return ""
 }
 
-// ProtectedStreamRequest asks for a number of greetings.
+// ProtectedStreamRequest asks for a number of greetings, paced.
 type ProtectedStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// How many messages to send; values under 3 mean 3, over 100 mean 100.
-	Count         int32 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// How many messages to send: 1 to 100; 0 means 3. Anything else is
+	// INVALID_ARGUMENT.
+	Count int32 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// The pause before each message after the first: 0 (the default, all at
+	// once) to 10s. Anything else is INVALID_ARGUMENT.
+	Interval      *durationpb.Duration `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +163,13 @@ func (x *ProtectedStreamRequest) GetCount() int32 {
 		return x.Count
 	}
 	return 0
+}
+
+func (x *ProtectedStreamRequest) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
 }
 
 // ProtectedStreamResponse is one greeting.
@@ -496,13 +508,14 @@ var File_example_v1_example_proto protoreflect.FileDescriptor
 const file_example_v1_example_proto_rawDesc = "" +
 	"\n" +
 	"\x18example/v1/example.proto\x12\n" +
-	"example.v1\x1a\x1bconnectjwt/v1/options.proto\"\x12\n" +
+	"example.v1\x1a\x1bconnectjwt/v1/options.proto\x1a\x1egoogle/protobuf/duration.proto\"\x12\n" +
 	"\x10ProtectedRequest\"E\n" +
 	"\x11ProtectedResponse\x12\x14\n" +
 	"\x05hello\x18\x01 \x01(\tR\x05hello\x12\x1a\n" +
-	"\bidentity\x18\x02 \x01(\tR\bidentity\".\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\"e\n" +
 	"\x16ProtectedStreamRequest\x12\x14\n" +
-	"\x05count\x18\x01 \x01(\x05R\x05count\"g\n" +
+	"\x05count\x18\x01 \x01(\x05R\x05count\x125\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"g\n" +
 	"\x17ProtectedStreamResponse\x12\x14\n" +
 	"\x05hello\x18\x01 \x01(\tR\x05hello\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x05R\bsequence\x12\x1a\n" +
@@ -550,21 +563,23 @@ var file_example_v1_example_proto_goTypes = []any{
 	(*ChatRequest)(nil),             // 6: example.v1.ChatRequest
 	(*ChatResponse)(nil),            // 7: example.v1.ChatResponse
 	(*ExpiredTokenError)(nil),       // 8: example.v1.ExpiredTokenError
+	(*durationpb.Duration)(nil),     // 9: google.protobuf.Duration
 }
 var file_example_v1_example_proto_depIdxs = []int32{
-	0, // 0: example.v1.ProtectedService.Protected:input_type -> example.v1.ProtectedRequest
-	2, // 1: example.v1.ProtectedService.ProtectedStream:input_type -> example.v1.ProtectedStreamRequest
-	4, // 2: example.v1.ProtectedService.Collect:input_type -> example.v1.CollectRequest
-	6, // 3: example.v1.ProtectedService.Chat:input_type -> example.v1.ChatRequest
-	1, // 4: example.v1.ProtectedService.Protected:output_type -> example.v1.ProtectedResponse
-	3, // 5: example.v1.ProtectedService.ProtectedStream:output_type -> example.v1.ProtectedStreamResponse
-	5, // 6: example.v1.ProtectedService.Collect:output_type -> example.v1.CollectResponse
-	7, // 7: example.v1.ProtectedService.Chat:output_type -> example.v1.ChatResponse
-	4, // [4:8] is the sub-list for method output_type
-	0, // [0:4] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	9, // 0: example.v1.ProtectedStreamRequest.interval:type_name -> google.protobuf.Duration
+	0, // 1: example.v1.ProtectedService.Protected:input_type -> example.v1.ProtectedRequest
+	2, // 2: example.v1.ProtectedService.ProtectedStream:input_type -> example.v1.ProtectedStreamRequest
+	4, // 3: example.v1.ProtectedService.Collect:input_type -> example.v1.CollectRequest
+	6, // 4: example.v1.ProtectedService.Chat:input_type -> example.v1.ChatRequest
+	1, // 5: example.v1.ProtectedService.Protected:output_type -> example.v1.ProtectedResponse
+	3, // 6: example.v1.ProtectedService.ProtectedStream:output_type -> example.v1.ProtectedStreamResponse
+	5, // 7: example.v1.ProtectedService.Collect:output_type -> example.v1.CollectResponse
+	7, // 8: example.v1.ProtectedService.Chat:output_type -> example.v1.ChatResponse
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_example_v1_example_proto_init() }

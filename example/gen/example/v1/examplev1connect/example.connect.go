@@ -50,7 +50,8 @@ const (
 type ProtectedServiceClient interface {
 	// Protected answers {"hello": "world"}, as the Flask example's /protected.
 	Protected(context.Context, *connect.Request[v1.ProtectedRequest]) (*connect.Response[v1.ProtectedResponse], error)
-	// ProtectedStream sends count greetings (at least 3).
+	// ProtectedStream sends count greetings, interval apart, so a client can
+	// watch a stream end when its token expires.
 	ProtectedStream(context.Context, *connect.Request[v1.ProtectedStreamRequest]) (*connect.ServerStreamForClient[v1.ProtectedStreamResponse], error)
 	// Collect receives words and answers with all of them once the client is done.
 	Collect(context.Context) *connect.ClientStreamForClient[v1.CollectRequest, v1.CollectResponse]
@@ -128,7 +129,8 @@ func (c *protectedServiceClient) Chat(ctx context.Context) *connect.BidiStreamFo
 type ProtectedServiceHandler interface {
 	// Protected answers {"hello": "world"}, as the Flask example's /protected.
 	Protected(context.Context, *connect.Request[v1.ProtectedRequest]) (*connect.Response[v1.ProtectedResponse], error)
-	// ProtectedStream sends count greetings (at least 3).
+	// ProtectedStream sends count greetings, interval apart, so a client can
+	// watch a stream end when its token expires.
 	ProtectedStream(context.Context, *connect.Request[v1.ProtectedStreamRequest], *connect.ServerStream[v1.ProtectedStreamResponse]) error
 	// Collect receives words and answers with all of them once the client is done.
 	Collect(context.Context, *connect.ClientStream[v1.CollectRequest]) (*connect.Response[v1.CollectResponse], error)

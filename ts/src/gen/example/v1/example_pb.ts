@@ -5,13 +5,15 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_connectjwt_v1_options } from "../../connectjwt/v1/options_pb.js";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file example/v1/example.proto.
  */
 export const file_example_v1_example: GenFile = /*@__PURE__*/
-  fileDesc("ChhleGFtcGxlL3YxL2V4YW1wbGUucHJvdG8SCmV4YW1wbGUudjEiEgoQUHJvdGVjdGVkUmVxdWVzdCI0ChFQcm90ZWN0ZWRSZXNwb25zZRINCgVoZWxsbxgBIAEoCRIQCghpZGVudGl0eRgCIAEoCSInChZQcm90ZWN0ZWRTdHJlYW1SZXF1ZXN0Eg0KBWNvdW50GAEgASgFIkwKF1Byb3RlY3RlZFN0cmVhbVJlc3BvbnNlEg0KBWhlbGxvGAEgASgJEhAKCHNlcXVlbmNlGAIgASgFEhAKCGlkZW50aXR5GAMgASgJIh4KDkNvbGxlY3RSZXF1ZXN0EgwKBHdvcmQYASABKAkiMgoPQ29sbGVjdFJlc3BvbnNlEg0KBXdvcmRzGAEgAygJEhAKCGlkZW50aXR5GAIgASgJIhsKC0NoYXRSZXF1ZXN0EgwKBHRleHQYASABKAkiLgoMQ2hhdFJlc3BvbnNlEgwKBHRleHQYASABKAkSEAoIaWRlbnRpdHkYAiABKAkiQgoRRXhwaXJlZFRva2VuRXJyb3ISDgoGc3RhdHVzGAEgASgFEg0KBXRpdGxlGAIgASgJEg4KBmRldGFpbBgDIAEoCTLFAgoQUHJvdGVjdGVkU2VydmljZRJICglQcm90ZWN0ZWQSHC5leGFtcGxlLnYxLlByb3RlY3RlZFJlcXVlc3QaHS5leGFtcGxlLnYxLlByb3RlY3RlZFJlc3BvbnNlElwKD1Byb3RlY3RlZFN0cmVhbRIiLmV4YW1wbGUudjEuUHJvdGVjdGVkU3RyZWFtUmVxdWVzdBojLmV4YW1wbGUudjEuUHJvdGVjdGVkU3RyZWFtUmVzcG9uc2UwARJECgdDb2xsZWN0EhouZXhhbXBsZS52MS5Db2xsZWN0UmVxdWVzdBobLmV4YW1wbGUudjEuQ29sbGVjdFJlc3BvbnNlKAESPQoEQ2hhdBIXLmV4YW1wbGUudjEuQ2hhdFJlcXVlc3QaGC5leGFtcGxlLnYxLkNoYXRSZXNwb25zZSgBMAEaBJKoGQBCQ1pBZ2l0aHViLmNvbS9jb25uZWN0and0L2Nvbm5lY3Rqd3QvZXhhbXBsZS9nZW4vZXhhbXBsZS92MTtleGFtcGxldjFiBnByb3RvMw", [file_connectjwt_v1_options]);
+  fileDesc("ChhleGFtcGxlL3YxL2V4YW1wbGUucHJvdG8SCmV4YW1wbGUudjEiEgoQUHJvdGVjdGVkUmVxdWVzdCI0ChFQcm90ZWN0ZWRSZXNwb25zZRINCgVoZWxsbxgBIAEoCRIQCghpZGVudGl0eRgCIAEoCSJUChZQcm90ZWN0ZWRTdHJlYW1SZXF1ZXN0Eg0KBWNvdW50GAEgASgFEisKCGludGVydmFsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkwKF1Byb3RlY3RlZFN0cmVhbVJlc3BvbnNlEg0KBWhlbGxvGAEgASgJEhAKCHNlcXVlbmNlGAIgASgFEhAKCGlkZW50aXR5GAMgASgJIh4KDkNvbGxlY3RSZXF1ZXN0EgwKBHdvcmQYASABKAkiMgoPQ29sbGVjdFJlc3BvbnNlEg0KBXdvcmRzGAEgAygJEhAKCGlkZW50aXR5GAIgASgJIhsKC0NoYXRSZXF1ZXN0EgwKBHRleHQYASABKAkiLgoMQ2hhdFJlc3BvbnNlEgwKBHRleHQYASABKAkSEAoIaWRlbnRpdHkYAiABKAkiQgoRRXhwaXJlZFRva2VuRXJyb3ISDgoGc3RhdHVzGAEgASgFEg0KBXRpdGxlGAIgASgJEg4KBmRldGFpbBgDIAEoCTLFAgoQUHJvdGVjdGVkU2VydmljZRJICglQcm90ZWN0ZWQSHC5leGFtcGxlLnYxLlByb3RlY3RlZFJlcXVlc3QaHS5leGFtcGxlLnYxLlByb3RlY3RlZFJlc3BvbnNlElwKD1Byb3RlY3RlZFN0cmVhbRIiLmV4YW1wbGUudjEuUHJvdGVjdGVkU3RyZWFtUmVxdWVzdBojLmV4YW1wbGUudjEuUHJvdGVjdGVkU3RyZWFtUmVzcG9uc2UwARJECgdDb2xsZWN0EhouZXhhbXBsZS52MS5Db2xsZWN0UmVxdWVzdBobLmV4YW1wbGUudjEuQ29sbGVjdFJlc3BvbnNlKAESPQoEQ2hhdBIXLmV4YW1wbGUudjEuQ2hhdFJlcXVlc3QaGC5leGFtcGxlLnYxLkNoYXRSZXNwb25zZSgBMAEaBJKoGQBCQ1pBZ2l0aHViLmNvbS9jb25uZWN0and0L2Nvbm5lY3Rqd3QvZXhhbXBsZS9nZW4vZXhhbXBsZS92MTtleGFtcGxldjFiBnByb3RvMw", [file_connectjwt_v1_options, file_google_protobuf_duration]);
 
 /**
  * ProtectedRequest is empty.
@@ -57,17 +59,26 @@ export const ProtectedResponseSchema: GenMessage<ProtectedResponse> = /*@__PURE_
   messageDesc(file_example_v1_example, 1);
 
 /**
- * ProtectedStreamRequest asks for a number of greetings.
+ * ProtectedStreamRequest asks for a number of greetings, paced.
  *
  * @generated from message example.v1.ProtectedStreamRequest
  */
 export type ProtectedStreamRequest = Message<"example.v1.ProtectedStreamRequest"> & {
   /**
-   * How many messages to send; values under 3 mean 3, over 100 mean 100.
+   * How many messages to send: 1 to 100; 0 means 3. Anything else is
+   * INVALID_ARGUMENT.
    *
    * @generated from field: int32 count = 1;
    */
   count: number;
+
+  /**
+   * The pause before each message after the first: 0 (the default, all at
+   * once) to 10s. Anything else is INVALID_ARGUMENT.
+   *
+   * @generated from field: google.protobuf.Duration interval = 2;
+   */
+  interval?: Duration | undefined;
 };
 
 /**
@@ -264,7 +275,8 @@ export const ProtectedService: GenService<{
     output: typeof ProtectedResponseSchema;
   },
   /**
-   * ProtectedStream sends count greetings (at least 3).
+   * ProtectedStream sends count greetings, interval apart, so a client can
+   * watch a stream end when its token expires.
    *
    * @generated from rpc example.v1.ProtectedService.ProtectedStream
    */
