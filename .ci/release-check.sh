@@ -59,8 +59,21 @@ for dir in "${nested[@]}"; do
 done
 echo "release check: nested modules are tidy: ${nested[*]}"
 
-mkdir "$scratch/app"
-cp .ci/release/quickstart.go.txt "$scratch/app/main.go"
+mkdir -p "$scratch/app/greetv1connect"
+# The README's Quickstart block, unchanged, as the body of main; the prelude
+# declares what the README leaves to the reader (the secret, the password
+# check, the greeter) and the stand-in for the user's generated greet code.
+cp testdata/readme/greetv1connect/greetv1connect.go "$scratch/app/greetv1connect/"
+{
+  cat .ci/release/quickstart-prelude.go.txt
+  echo 'func main() {'
+  awk '/^## Quickstart/{q=1} q&&/^```go/{b=1;next} b&&/^```/{exit} b{print}' README.md
+  echo '}'
+} >"$scratch/app/main.go"
+if ! grep -q 'connectjwt.NewValidator' "$scratch/app/main.go"; then
+  echo "release check: could not extract the Quickstart block from README.md" >&2
+  exit 1
+fi
 cp .ci/release/redisstore.go.txt "$scratch/app/redisstore.go"
 cd "$scratch/app"
 "${goenv[@]}" go mod init example.com/app >/dev/null 2>&1
