@@ -122,8 +122,10 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 	if identity == "" {
 		return "", time.Time{}, errors.New("connectjwt: identity must not be empty")
 	}
-	issuedAt := is.cfg.now()
-	now := issuedAt.Truncate(time.Second)
+	// Whole seconds for iat, nbf and exp, as most issuers write them:
+	// verifiers that compare iat with the current whole second (PyJWT,
+	// jose's maxTokenAge) would refuse a fractional iat for up to a second.
+	now := is.cfg.now().Truncate(time.Second)
 	ttl, typ := is.cfg.accessTTL, is.cfg.accessType
 	if refresh {
 		ttl, typ = is.cfg.refreshTTL, is.cfg.refreshType
@@ -151,10 +153,7 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		return "", time.Time{}, err
 	}
 	claims[is.cfg.identityClaim] = identity
-	// iat keeps milliseconds: a revocation of every token issued until a
-	// moment (Logout everywhere) must not catch tokens issued later in the
-	// same second.
-	claims["iat"] = float64(issuedAt.UnixMilli()) / 1e3
+	claims["iat"] = now.Unix()
 	claims["nbf"] = now.Unix()
 	claims["exp"] = exp.Unix()
 	claims["jti"] = jti

@@ -455,8 +455,9 @@ func TestJWKSTwoIssuers(t *testing.T) {
 		{"claims A, signed by B, B's kid renamed", tokenFor(t, connectjwt.Key{ID: "a", Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
 		{"A's token for B's audience", tokenFor(t, keyA, jwksIssuerA, jwksAudB), connectjwtv1.Reason_REASON_INVALID_CLAIMS},
 		{"B's token for A's audience", tokenFor(t, keyB, jwksIssuerB, jwksAudA), connectjwtv1.Reason_REASON_INVALID_CLAIMS},
-		{"unknown issuer", tokenFor(t, keyA, "https://c.idp.test/", jwksAudA), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
-		{"no issuer", mintNoKID(t, "RS256", k.rsa, "", jwksAudA), connectjwtv1.Reason_REASON_INVALID_SIGNATURE},
+		{"unknown issuer", tokenFor(t, keyA, "https://c.idp.test/", jwksAudA), connectjwtv1.Reason_REASON_INVALID_CLAIMS},
+		{"issuer with one more slash", tokenFor(t, keyA, jwksIssuerA+"/", jwksAudA), connectjwtv1.Reason_REASON_INVALID_CLAIMS},
+		{"no issuer", mintNoKID(t, "RS256", k.rsa, "", jwksAudA), connectjwtv1.Reason_REASON_INVALID_CLAIMS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := v.Validate(ctx, tc.token)

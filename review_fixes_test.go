@@ -82,9 +82,11 @@ func TestUnicodeCaseCollidingClaimsInLargePayload(t *testing.T) {
 	}
 }
 
-// A token issued after "log out everywhere", in the same second, is valid:
-// iat keeps milliseconds.
-func TestTokenIssuedJustAfterRevokeIdentityIsValid(t *testing.T) {
+// Tokens carry whole-second iat (issue 16: PyJWT and jose refuse a
+// fractional iat for up to a second), so "log out everywhere" fails closed
+// for the rest of its second: a token issued later in that second is
+// revoked too, and one issued in the next second is valid.
+func TestTokenIssuedAfterRevokeIdentity(t *testing.T) {
 	ctx := context.Background()
 	base := time.Unix(1_800_000_000, 0)
 	now := base.Add(500 * time.Millisecond)
@@ -102,12 +104,16 @@ func TestTokenIssuedJustAfterRevokeIdentityIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = base.Add(600 * time.Millisecond)
-	after, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
-	if _, err := v.Validate(ctx, before); !errors.Is(err, connectjwt.ErrRevoked) {
-		t.Errorf("token issued before the revocation: %v", err)
+	sameSecond, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	now = base.Add(time.Second)
+	nextSecond, _, _ := issuer.CreateAccessToken(ctx, "alice", false)
+	for name, tok := range map[string]string{"before the revocation": before, "100 ms after, same second": sameSecond} {
+		if _, err := v.Validate(ctx, tok); !errors.Is(err, connectjwt.ErrRevoked) {
+			t.Errorf("token issued %s: %v, want ErrRevoked", name, err)
+		}
 	}
-	if _, err := v.Validate(ctx, after); err != nil {
-		t.Errorf("token issued 100 ms after the revocation: %v", err)
+	if _, err := v.Validate(ctx, nextSecond); err != nil {
+		t.Errorf("token issued in the next second: %v", err)
 	}
 }
 

@@ -237,7 +237,10 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	if token == "" {
 		return nil, fail(ErrMissing, nil)
 	}
-	if len(token) > v.cfg.maxTokenBytes || !compactJWS(token) {
+	if len(token) > v.cfg.maxTokenBytes {
+		return nil, fail(fmt.Errorf("%w: token larger than %d bytes", ErrMalformed, v.cfg.maxTokenBytes), nil)
+	}
+	if !compactJWS(token) {
 		return nil, fail(fmt.Errorf("%w: not a compact JWS", ErrMalformed), nil)
 	}
 	dot1 := strings.IndexByte(token, '.')
@@ -259,9 +262,11 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 		if payload, members, err = decodePayload(token[dot1+1:dot2], claimScratch[:0]); err != nil {
 			return nil, fail(err, nil)
 		}
-		src = v.route(members)
-		if src == nil {
-			return nil, fail(fmt.Errorf("%w: no trusted key for this token", ErrInvalidSignature), nil)
+		if src, err = v.route(members); err != nil {
+			// The (unverified) iss names no trusted issuer: say so, as
+			// invalid claims, without echoing it. The token is refused
+			// whatever its signature.
+			return nil, fail(err, nil)
 		}
 	}
 	// 3. Algorithm.
@@ -456,19 +461,37 @@ func decodePayload(seg string, scratch []jsonMember) ([]byte, []jsonMember, erro
 }
 
 // route picks the trusted issuer named by the payload's iss, falling back
-// to the local keys.
-func (v *Validator) route(members []jsonMember) *trustedIssuer {
-	if raw, ok := member(members, "iss"); ok {
-		if iss, err := parseString("iss", raw); err == nil {
-			for _, r := range v.remote {
-				if r.issuer == iss {
-					return r
-				}
-			}
+// to the local keys. It fails with invalid claims when no trusted issuer can
+// accept the token: its iss names none of them and the local keys are absent
+// or have an issuer of their own ([WithIssuer]) that differs, or iss is not
+// a string.
+func (v *Validator) route(members []jsonMember) (*trustedIssuer, error) {
+	raw, ok := member(members, "iss")
+	if !ok {
+		if v.local == nil {
+			return nil, errIssuerMissing
+		}
+		return v.local, nil
+	}
+	iss, err := parseString("iss", raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range v.remote {
+		if r.issuer == iss {
+			return r, nil
 		}
 	}
-	return v.local
+	if v.local == nil || v.local.issuer != "" && v.local.issuer != iss {
+		return nil, errIssuerNotTrusted
+	}
+	return v.local, nil
 }
+
+var (
+	errIssuerMissing    = fmt.Errorf("%w: iss is missing", ErrInvalidClaims)
+	errIssuerNotTrusted = fmt.Errorf("%w: issuer is not trusted", ErrInvalidClaims)
+)
 
 // verify checks the signature with the keys bound to alg (and kid, when the
 // token names one), classifying golang-jwt's errors by sentinel.
@@ -528,7 +551,7 @@ type hmacState struct {
 
 func (t *trustedIssuer) checkIssuerAudience(c *Claims) error {
 	if t.issuer != "" && c.Issuer != t.issuer {
-		return fmt.Errorf("%w: invalid issuer", ErrInvalidClaims)
+		return errIssuerNotTrusted
 	}
 	if len(t.audience) == 0 {
 		if len(c.Audience) > 0 {
