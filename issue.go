@@ -138,8 +138,9 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 			return "", time.Time{}, fmt.Errorf("connectjwt: claims loader: %w", err)
 		}
 		for k, v := range extra {
-			// Names are compared ignoring case: a "Sub" beside "sub" would
-			// make the token fail validation as case-colliding.
+			// Names are compared ignoring case: a "Sub" beside "sub" is a
+			// legal, distinct claim, but would make Claims.Decode refuse
+			// the application's claims struct.
 			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", is.cfg.identityClaim} {
 				if strings.EqualFold(k, reserved) {
 					return "", time.Time{}, fmt.Errorf("connectjwt: claims loader may not set %q", k)
