@@ -172,6 +172,7 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		claims["fresh"] = fresh
 	}
 	t := jwt.NewWithClaims(is.signer.method, claims)
+	t.Header["alg"] = is.signer.alg // Ed25519, not the method's EdDSA
 	t.Header["typ"] = typ
 	if is.signer.id != "" {
 		t.Header["kid"] = is.signer.id

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
-	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 )
 
@@ -41,7 +40,7 @@ const (
 
 // remoteAlgorithms are the algorithms a remote key set accepts by default:
 // asymmetric only, so a published key can never serve as an HMAC secret.
-var remoteAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+var remoteAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", algEd25519}
 
 // A RemoteKeySet is a trusted issuer whose public keys are published as a
 // JWK Set (RFC 7517) at a URL, as Auth0, Keycloak, Okta, Google, other
@@ -56,7 +55,9 @@ var remoteAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS
 // Keys are selected by the token's kid and bound to one algorithm each: a
 // JWK's alg, when present, must equal the token's alg; without one, the key
 // type, curve and size must fit the token's alg (RSA of at least 2048 bits
-// for RS*/PS*, P-256 for ES256, Ed25519 for EdDSA, ...). Symmetric ("oct")
+// for RS*/PS*, P-256 for ES256, Ed25519 for EdDSA and Ed25519, ...). A JWK
+// with "alg":"EdDSA" verifies only EdDSA tokens, one with "alg":"Ed25519"
+// (RFC 9864) only Ed25519 tokens. Symmetric ("oct")
 // keys, keys whose use is not "sig" and keys whose key_ops lack "verify" are
 // ignored. A token without kid is tried against the keys for its alg (at
 // most four).
@@ -72,7 +73,7 @@ type RemoteKeySet struct {
 	// these. Without it, tokens that carry an aud are refused.
 	Audience []string
 	// Algorithms are the accepted alg values, by default RS256, RS384,
-	// RS512, PS256, PS384, PS512, ES256, ES384, ES512 and EdDSA. HMAC
+	// RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA and Ed25519. HMAC
 	// algorithms and "none" are refused. ([WithAlgorithms] applies to the
 	// [WithKey] keys only.)
 	Algorithms []string
@@ -177,7 +178,7 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 		algs = slices.Clone(remoteAlgorithms)
 	}
 	for _, a := range algs {
-		if !slices.Contains(remoteAlgorithms, a) || jwt.GetSigningMethod(a) == nil {
+		if !slices.Contains(remoteAlgorithms, a) || signingMethod(a) == nil {
 			return nil, bad("algorithm %q is not allowed for a remote key set", a)
 		}
 	}

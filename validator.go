@@ -358,10 +358,10 @@ func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Fail
 }
 
 // knownAlgorithms are the alg values parseHeader returns without
-// allocating: every algorithm golang-jwt implements.
+// allocating: every algorithm golang-jwt implements, and Ed25519.
 var knownAlgorithms = []string{
 	"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", algEd25519,
 }
 
 // scratchBuffers hold a decoded JOSE header or signature while it is read;
