@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +93,34 @@ func TestEd25519AlgorithmName(t *testing.T) {
 	}
 	if _, err := eddsaE.Validate(ctx, tok); !errors.Is(err, connectjwt.ErrInvalidAlgorithm) {
 		t.Errorf("issued Ed25519 token on an EdDSA key: %v", err)
+	}
+
+	// The JWK Set names the key's algorithm, and a remote set bound from it
+	// verifies the token.
+	srv := httptest.NewServer(is.JWKSHandler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set struct{ Keys []map[string]any }
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) != 1 || set.Keys[0]["alg"] != "Ed25519" || set.Keys[0]["crv"] != "Ed25519" {
+		t.Fatalf("published set %v: %v", set, err)
+	}
+	remote, err := connectjwt.NewValidator(connectjwt.WithRemoteKeySet(connectjwt.RemoteKeySet{Issuer: "https://ed.test", URL: srv.URL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	isRemote, err := connectjwt.NewIssuer(connectjwt.WithKey(connectjwt.Key{ID: "e", Algorithm: "Ed25519", Material: priv}), connectjwt.WithIssuer("https://ed.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err = isRemote.CreateAccessToken(ctx, "carol", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := remote.Validate(ctx, tok); err != nil || c.Identity != "carol" || c.Algorithm != "Ed25519" {
+		t.Errorf("Ed25519 token through the published set: %v", err)
 	}
 }
