@@ -33,11 +33,11 @@ func python() string {
 // signReq asks a tool for a key of alg (or the HMAC secret) and one token
 // per variant, each with claims.
 type signReq struct {
-	Op       string         `json:"op"`
-	Alg      string         `json:"alg"`
-	Secret   string         `json:"secret,omitempty"`
-	Claims   map[string]any `json:"claims"`
-	Variants []variant      `json:"variants"`
+	Op       string          `json:"op"`
+	Alg      string          `json:"alg"`
+	Secret   string          `json:"secret,omitempty"`
+	Claims   json.RawMessage `json:"claims"`
+	Variants []variant       `json:"variants"`
 }
 
 type variant struct {

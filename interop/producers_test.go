@@ -3,6 +3,7 @@ package interop
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -71,14 +72,27 @@ type foreignToken struct {
 
 func produce(t *testing.T, tl tool, alg string, claims map[string]any, vs ...variant) foreignToken {
 	t.Helper()
+	if alg[:2] == "HS" {
+		// Local keys have no issuer or audience here.
+		delete(claims, "iss")
+		delete(claims, "aud")
+	}
+	raw, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return produceRaw(t, tl, alg, raw, vs...)
+}
+
+// produceRaw is produce with the claims as JSON text, which may hold what
+// a Go string cannot (a lone surrogate escape).
+func produceRaw(t *testing.T, tl tool, alg string, claims json.RawMessage, vs ...variant) foreignToken {
+	t.Helper()
 	req := signReq{Alg: alg, Claims: claims, Variants: vs}
 	var tr trust
 	if alg[:2] == "HS" {
 		secret := randomSecret(t)
 		req.Secret = base64.RawURLEncoding.EncodeToString(secret)
-		// Local keys have no issuer or audience here.
-		delete(req.Claims, "iss")
-		delete(req.Claims, "aud")
 		tr = trust{hmac: secret, hmacAlg: alg, hmacKID: fmt.Sprintf("%s-%s", tl.name, lower(alg))}
 	}
 	res := tl.sign(t, req)
