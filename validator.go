@@ -38,7 +38,10 @@ import (
 //  8. exp (expired), then nbf and iat (not yet valid), with leeway;
 //  9. the [Blocklist] (revoked, or unavailable when it fails).
 //
-// No claim is read before step 4 succeeds.
+// No claim is read before step 4 succeeds, with one exception: with remote
+// key sets ([WithRemoteKeySet]), the unverified iss picks the key set
+// before step 3, and an iss that names no trusted issuer fails there
+// (invalid claims, "issuer is not trusted"), whatever the signature.
 //
 // Access tokens that pass steps 1–8 are remembered (see [WithCacheSize]):
 // when the same token comes again, steps 1–7 are skipped, and steps 8 and 9
