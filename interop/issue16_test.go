@@ -77,7 +77,8 @@ func TestForeignClaimNames(t *testing.T) {
 
 // One bad key does not poison a set (issue 16 item 6): a jose-made set with
 // one altered key still verifies the good key's token, and the bad key is
-// reported; jose itself accepts the token from the same set.
+// reported; jose (and PyJWT, but for the off-curve point) accept the token
+// from the same set too.
 func TestForeignSetWithABadKey(t *testing.T) {
 	bad := produce(t, jose, "ES256", foreignClaims(nil), variant{KID: true, Typ: "at+jwt"})
 	for name, alter := range map[string]func(map[string]any){
@@ -120,9 +121,15 @@ func TestForeignSetWithABadKey(t *testing.T) {
 				t.Errorf("bad key not reported: %q", reports)
 			}
 			mu.Unlock()
-			if res := jose.verify(t, verifyReq{Token: good.res.Tokens[0], JWKSURL: url, Algorithms: []string{"RS256"},
-				Issuer: foreignIssuer, Audience: foreignAudience}); !res[0].OK {
-				t.Errorf("jose refused the good token from the same set: %s", res[0].Error)
+			others := []tool{jose, pyjwt}
+			if name == "EC point off the curve" {
+				others = others[:1] // PyJWT 2.6 fails the whole set: "ValueError: Invalid EC key"
+			}
+			for _, tl := range others {
+				if res := tl.verify(t, verifyReq{Token: good.res.Tokens[0], JWKSURL: url, Algorithms: []string{"RS256"},
+					Issuer: foreignIssuer, Audience: foreignAudience}); !res[0].OK {
+					t.Errorf("%s refused the good token from the same set: %s", tl.name, res[0].Error)
+				}
 			}
 		})
 	}
