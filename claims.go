@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Claims are the verified claims of a token: registered claims parsed and
@@ -43,8 +45,11 @@ type Claims struct {
 	IssuedAt time.Time
 	// ID is the jti claim, or empty.
 	ID string
-	// Scopes are the scopes granted: the space-separated "scope" claim
-	// (RFC 8693) and the "scp" claim (a string or an array of strings).
+	// Scopes are the scopes granted, without duplicates: those of the
+	// "scope" claim (RFC 8693) and those of the "scp" claim (Azure, Okta)
+	// together, when a token has both. Each claim may be a space-separated
+	// string or an array of strings; a claim of another type makes the
+	// token fail with [ErrInvalidClaims].
 	Scopes []string
 	// Fresh is the "fresh" claim: the token was minted from a password
 	// login, not from a refresh (Flask's fresh tokens).
@@ -77,15 +82,21 @@ func (c *Claims) Value(name string) (json.RawMessage, bool) {
 }
 
 // Decode unmarshals the whole payload into v, a pointer to an application's
-// claims struct. The payload's member names are known to be unique even
-// ignoring case, so encoding/json's case-insensitive matching cannot be
-// confused. For Claims built by hand (not from a token), the payload is the
-// fields' registered claims.
+// claims struct (or a map). Member names are unique, but may differ only in
+// case ("email" and "Email"), and encoding/json matches struct fields
+// ignoring case: so when the payload has names that differ only in case and
+// a field of v's struct would match them, Decode refuses with an error
+// rather than let one of them win. Decode into a map, or read such claims
+// with [Claims.Value], which matches names exactly.
 func (c *Claims) Decode(v any) error {
 	if c == nil {
 		return errors.New("connectjwt: no claims")
 	}
-	return json.Unmarshal(c.json(), v)
+	payload := c.json()
+	if err := checkDecodeTarget(payload, v); err != nil {
+		return err
+	}
+	return json.Unmarshal(payload, v)
 }
 
 // json returns the verified payload, or, for Claims built by hand, the
@@ -132,6 +143,69 @@ func (c *Claims) json() []byte {
 		return []byte("{}")
 	}
 	return b
+}
+
+// checkDecodeTarget refuses to decode payload into v when two of its member
+// names fold to the name of a field of v's struct type.
+func checkDecodeTarget(payload []byte, v any) error {
+	members, err := jsonObject(payload, nil)
+	if err != nil {
+		return err
+	}
+	if len(members) < 2 {
+		return nil
+	}
+	folded := make(map[string]int, len(members))
+	var colliding []string
+	for _, m := range members {
+		f := foldName(string(m.name))
+		if folded[f]++; folded[f] == 2 {
+			colliding = append(colliding, f)
+		}
+	}
+	if len(colliding) == 0 {
+		return nil
+	}
+	fields := map[string]bool{}
+	structFieldNames(reflect.TypeOf(v), fields, map[reflect.Type]bool{})
+	for _, f := range colliding {
+		if fields[f] {
+			return errCaseCollisions
+		}
+	}
+	return nil
+}
+
+// structFieldNames adds the folded JSON names of t's fields to names, when
+// t is a struct or a pointer to one, following embedded structs as
+// encoding/json does.
+func structFieldNames(t reflect.Type, names map[string]bool, seen map[reflect.Type]bool) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct || seen[t] {
+		return
+	}
+	seen[t] = true
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			structFieldNames(f.Type, names, seen)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names[foldName(name)] = true
+	}
 }
 
 // HasScope reports whether the token grants scope.
@@ -260,7 +334,7 @@ func parseString(name string, raw []byte) (string, error) {
 	return s, nil
 }
 
-// parseStrings accepts a string or an array of strings (aud, scp).
+// parseStrings accepts a string or an array of strings (aud).
 func parseStrings(name string, raw []byte, known ...string) ([]string, error) {
 	if len(raw) > 0 && raw[0] == '"' {
 		s, err := parseKnownString(name, raw, known...)
@@ -274,6 +348,37 @@ func parseStrings(name string, raw []byte, known ...string) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s must be a string or an array of strings", ErrInvalidClaims, name)
 	}
 	return out, nil
+}
+
+// appendScopes adds the scopes of a scope or scp claim to scopes, skipping
+// ones already there. The claim is a space-separated string (RFC 8693 §4.2,
+// Azure's scp) or an array of strings (Okta's scp, some scope claims), each
+// a single non-empty scope without spaces; anything else fails with
+// ErrInvalidClaims.
+func appendScopes(scopes []string, name string, raw []byte) ([]string, error) {
+	var list []string
+	if len(raw) > 0 && raw[0] == '"' {
+		s, err := parseString(name, raw)
+		if err != nil {
+			return nil, err
+		}
+		list = strings.Fields(s)
+	} else {
+		if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
+			return nil, fmt.Errorf("%w: %s must be a string or an array of strings", ErrInvalidClaims, name)
+		}
+		for _, s := range list {
+			if s == "" || strings.ContainsFunc(s, unicode.IsSpace) {
+				return nil, fmt.Errorf("%w: %s has an empty scope or one with spaces", ErrInvalidClaims, name)
+			}
+		}
+	}
+	for _, s := range list {
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	return scopes, nil
 }
 
 // parseClaims type-checks the registered claims of a verified payload. The
@@ -302,14 +407,8 @@ func parseClaims(c *Claims, members []jsonMember, identityClaim string, known *t
 			c.IssuedAt, err = parseNumericDate("iat", m.value)
 		case "jti":
 			c.ID, err = parseString("jti", m.value)
-		case "scope":
-			var s string
-			s, err = parseString("scope", m.value)
-			c.Scopes = append(c.Scopes, strings.Fields(s)...)
-		case "scp":
-			var s []string
-			s, err = parseStrings("scp", m.value)
-			c.Scopes = append(c.Scopes, s...)
+		case "scope", "scp":
+			c.Scopes, err = appendScopes(c.Scopes, string(m.name), m.value)
 		case "fresh":
 			switch string(m.value) {
 			case "true":

@@ -22,10 +22,12 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -493,9 +495,9 @@ func hasMember(obj []byte, name string) bool {
 }
 
 // referenceWellFormed: valid UTF-8, one JSON object and nothing after it,
-// member names unique ignoring ASCII case.
+// member names unique (compared exactly), no lone surrogate escape.
 func referenceWellFormed(b []byte) bool {
-	if !utf8.Valid(b) {
+	if !utf8.Valid(b) || referenceLoneSurrogate(b) {
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -514,11 +516,10 @@ func referenceWellFormed(b []byte) bool {
 		if !ok {
 			return false
 		}
-		lower := asciiLower(name)
-		if seen[lower] {
+		if seen[name] {
 			return false
 		}
-		seen[lower] = true
+		seen[name] = true
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
 			return false
@@ -531,14 +532,33 @@ func referenceWellFormed(b []byte) bool {
 	return err == io.EOF
 }
 
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+// referenceLoneSurrogate: some \uXXXX escape in b is a UTF-16 surrogate
+// that utf16.DecodeRune cannot pair with its neighbour.
+func referenceLoneSurrogate(b []byte) bool {
+	s := string(b)
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
 		}
+		if i+5 >= len(s) || s[i+1] != 'u' {
+			i++
+			continue
+		}
+		r, err := strconv.ParseUint(s[i+2:i+6], 16, 16)
+		if err != nil || !utf16.IsSurrogate(rune(r)) {
+			i += 5
+			continue
+		}
+		if i+11 >= len(s) || s[i+6:i+8] != `\u` {
+			return true
+		}
+		lo, err := strconv.ParseUint(s[i+8:i+12], 16, 16)
+		if err != nil || utf16.DecodeRune(rune(r), rune(lo)) == utf8.RuneError {
+			return true
+		}
+		i += 11
 	}
-	return string(b)
+	return false
 }
 
 func referenceObject(b []byte) map[string]any {

@@ -36,7 +36,7 @@ func tokenFromHeader(values []string, canonicalName, scheme string, maxBytes int
 		return "", ErrMissing
 	}
 	if len(v) > maxBytes {
-		return "", fmt.Errorf("%w: %s header is too large", ErrMalformed, canonicalName)
+		return "", fmt.Errorf("%w: %s header larger than %d bytes", ErrMalformed, canonicalName, maxBytes)
 	}
 	token := v
 	if scheme != "" {

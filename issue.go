@@ -144,8 +144,10 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 	if identity == "" {
 		return "", time.Time{}, errors.New("connectjwt: identity must not be empty")
 	}
-	issuedAt := is.cfg.now()
-	now := issuedAt.Truncate(time.Second)
+	// Whole seconds for iat, nbf and exp, as most issuers write them:
+	// verifiers that compare iat with the current whole second (PyJWT,
+	// jose's maxTokenAge) would refuse a fractional iat for up to a second.
+	now := is.cfg.now().Truncate(time.Second)
 	ttl, typ := is.cfg.accessTTL, is.cfg.accessType
 	if refresh {
 		ttl, typ = is.cfg.refreshTTL, is.cfg.refreshType
@@ -158,8 +160,9 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 			return "", time.Time{}, fmt.Errorf("connectjwt: extra claims: %w", err)
 		}
 		for k, v := range extra {
-			// Names are compared ignoring case: a "Sub" beside "sub" would
-			// make the token fail validation as case-colliding.
+			// Names are compared ignoring case: a "Sub" beside "sub" is a
+			// legal, distinct claim, but would make Claims.Decode refuse
+			// the application's claims struct.
 			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", is.cfg.identityClaim} {
 				if strings.EqualFold(k, reserved) {
 					return "", time.Time{}, fmt.Errorf("connectjwt: extra claims may not set %q", k)
@@ -173,10 +176,7 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		return "", time.Time{}, err
 	}
 	claims[is.cfg.identityClaim] = identity
-	// iat keeps milliseconds: a revocation of every token issued until a
-	// moment (Logout everywhere) must not catch tokens issued later in the
-	// same second.
-	claims["iat"] = float64(issuedAt.UnixMilli()) / 1e3
+	claims["iat"] = now.Unix()
 	claims["nbf"] = now.Unix()
 	claims["exp"] = exp.Unix()
 	claims["jti"] = jti
@@ -194,6 +194,7 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		claims["fresh"] = fresh
 	}
 	t := jwt.NewWithClaims(is.signer.method, claims)
+	t.Header["alg"] = is.signer.alg // Ed25519, not the method's EdDSA
 	t.Header["typ"] = typ
 	if is.signer.id != "" {
 		t.Header["kid"] = is.signer.id

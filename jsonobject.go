@@ -10,9 +10,11 @@ import (
 )
 
 var (
-	errNotObject     = errors.New("not a JSON object")
-	errDuplicateName = errors.New("duplicate or case-colliding member name")
-	errInvalidJSON   = errors.New("invalid JSON or UTF-8")
+	errNotObject      = errors.New("not a JSON object")
+	errDuplicateName  = errors.New("duplicate member name")
+	errInvalidJSON    = errors.New("invalid JSON or UTF-8")
+	errLoneSurrogate  = errors.New("lone UTF-16 surrogate escape")
+	errCaseCollisions = errors.New("connectjwt: claims have names that differ only in case; decode into a map")
 )
 
 // jsonMember is one top-level member of a JSON object: its (unescaped) name
@@ -22,18 +24,25 @@ type jsonMember struct {
 	value []byte
 }
 
-// maxQuadraticMembers bounds the pairwise case-folding comparison; larger
+// maxQuadraticMembers bounds the pairwise comparison of names; larger
 // objects use a map.
 const maxQuadraticMembers = 32
 
 // jsonObject validates data as a UTF-8 JSON object whose member names are
-// unique, also ignoring ASCII case (security.md §8: struct decoding matches
-// names case-insensitively and duplicates resolve last-wins, so either would
-// let two readers see two different claims), and returns its members.
+// unique, and returns its members. Names are compared exactly, as JSON
+// names are case-sensitive: "email" and "Email" are two members, and every
+// reader of claims here matches names exactly ([Claims.Decode] guards
+// encoding/json's case-insensitive struct matching). Duplicates are refused
+// (encoding/json resolves them last-wins, other readers first-wins), and so
+// are escapes of lone UTF-16 surrogates ("\ud800"), which decoders turn
+// into U+FFFD, so two different names or values would read as one.
 // buf is reused for the result to avoid allocating for small objects.
 func jsonObject(data []byte, buf []jsonMember) ([]jsonMember, error) {
 	if !utf8.Valid(data) || !json.Valid(data) {
 		return nil, errInvalidJSON
+	}
+	if loneSurrogate(data) {
+		return nil, errLoneSurrogate
 	}
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
@@ -66,29 +75,82 @@ func jsonObject(data []byte, buf []jsonMember) ([]jsonMember, error) {
 	return members, nil
 }
 
+// uniqueNames refuses two members with the same name. One rule at every
+// size: exact comparison, pairwise for small objects, with a map above.
 func uniqueNames(members []jsonMember) error {
 	if len(members) <= maxQuadraticMembers {
 		for a := 1; a < len(members); a++ {
 			for b := 0; b < a; b++ {
-				if bytes.EqualFold(members[a].name, members[b].name) {
+				if bytes.Equal(members[a].name, members[b].name) {
 					return errDuplicateName
 				}
 			}
 		}
 		return nil
 	}
-	// Above the pairwise limit, key a map by the name folded the way
-	// encoding/json matches struct fields (ToUpper(ToLower(r)) per rune),
-	// so "ſub" and "sub" collide here as they would in Claims.Decode.
 	seen := make(map[string]struct{}, len(members))
 	for _, m := range members {
-		k := strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, string(m.name))
-		if _, dup := seen[k]; dup {
+		if _, dup := seen[string(m.name)]; dup {
 			return errDuplicateName
 		}
-		seen[k] = struct{}{}
+		seen[string(m.name)] = struct{}{}
 	}
 	return nil
+}
+
+// foldName folds a name the way encoding/json matches struct fields
+// (ToUpper(ToLower(r)) per rune), so "ſub", "SUB" and "sub" fold alike.
+func foldName(name string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, name)
+}
+
+// loneSurrogate reports whether data, valid JSON, has a \u escape of a
+// UTF-16 surrogate that is not half of a high-low pair.
+func loneSurrogate(data []byte) bool {
+	for i := bytes.IndexByte(data, '\\'); i >= 0 && i+1 < len(data); {
+		if data[i+1] != 'u' {
+			i += 2 // a two-byte escape, \\ included
+		} else {
+			r := hex4(data[i+2 : i+6])
+			switch {
+			case 0xDC00 <= r && r <= 0xDFFF:
+				return true
+			case 0xD800 <= r && r <= 0xDBFF:
+				if i+12 > len(data) || data[i+6] != '\\' || data[i+7] != 'u' {
+					return true
+				}
+				if lo := hex4(data[i+8 : i+12]); lo < 0xDC00 || lo > 0xDFFF {
+					return true
+				}
+				i += 12
+			default:
+				i += 6
+			}
+		}
+		j := bytes.IndexByte(data[i:], '\\')
+		if j < 0 {
+			return false
+		}
+		i += j
+	}
+	return false
+}
+
+// hex4 decodes four hex digits (json.Valid checked them).
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // The scanners below run only on input that json.Valid accepted.

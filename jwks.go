@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
-	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 )
 
@@ -41,7 +41,7 @@ const (
 
 // remoteAlgorithms are the algorithms a remote key set accepts by default:
 // asymmetric only, so a published key can never serve as an HMAC secret.
-var remoteAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+var remoteAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", algEd25519}
 
 // A RemoteKeySet is a trusted issuer whose public keys are published as a
 // JWK Set (RFC 7517) at a URL, as Auth0, Keycloak, Okta, Google, other
@@ -56,7 +56,9 @@ var remoteAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS
 // Keys are selected by the token's kid and bound to one algorithm each: a
 // JWK's alg, when present, must equal the token's alg; without one, the key
 // type, curve and size must fit the token's alg (RSA of at least 2048 bits
-// for RS*/PS*, P-256 for ES256, Ed25519 for EdDSA, ...). Symmetric ("oct")
+// for RS*/PS*, P-256 for ES256, Ed25519 for EdDSA and Ed25519, ...). A JWK
+// with "alg":"EdDSA" verifies only EdDSA tokens, one with "alg":"Ed25519"
+// (RFC 9864) only Ed25519 tokens. Symmetric ("oct")
 // keys, keys whose use is not "sig" and keys whose key_ops lack "verify" are
 // ignored. A token without kid is tried against the keys for its alg (at
 // most four).
@@ -72,7 +74,7 @@ type RemoteKeySet struct {
 	// these. Without it, tokens that carry an aud are refused.
 	Audience []string
 	// Algorithms are the accepted alg values, by default RS256, RS384,
-	// RS512, PS256, PS384, PS512, ES256, ES384, ES512 and EdDSA. HMAC
+	// RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA and Ed25519. HMAC
 	// algorithms and "none" are refused. [WithAlgorithms] restricts them
 	// further.
 	Algorithms []string
@@ -98,7 +100,11 @@ type RemoteKeySet struct {
 	// AllowInsecureHTTP permits an http URL on a non-loopback host, e.g.
 	// inside a private network. Anyone on the path could substitute keys.
 	AllowInsecureHTTP bool
-	// OnFetchError, if set, is called with every failed fetch, for logs.
+	// OnFetchError, if set, is called with every failed fetch, for logs,
+	// and with the keys a successful fetch had to skip: a key that does not
+	// parse or validate (a wrong x5t or x5c, an unknown use, an EC point off
+	// its curve) is never used, and the set's other keys still are. A set
+	// whose keys all fail is a failed fetch.
 	OnFetchError func(err error)
 }
 
@@ -167,7 +173,7 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 		algs = slices.Clone(remoteAlgorithms)
 	}
 	for _, a := range algs {
-		if !slices.Contains(remoteAlgorithms, a) || jwt.GetSigningMethod(a) == nil {
+		if !slices.Contains(remoteAlgorithms, a) || signingMethod(a) == nil {
 			return nil, bad("algorithm %q is not allowed for a remote key set", a)
 		}
 	}
@@ -278,6 +284,7 @@ type keySnapshot struct {
 	byKID   map[kidAlg][]*boundKey
 	byAlg   map[string][]*boundKey // for tokens without kid
 	fetched time.Time
+	skipped []error // keys of the set that could not be used, and why
 }
 
 type kidAlg struct{ kid, alg string }
@@ -380,31 +387,88 @@ func (r *remoteKeys) launchLocked(ctx context.Context) *fetchCall {
 	return call
 }
 
-// fetch gets and parses the set with jwkset, and binds its keys.
+// fetch gets the set, parses each of its keys with jwkset, and binds them.
+// A key that fails to parse or validate is skipped, reported and never
+// used; the others are bound. The fetch fails (and the previous keys stay)
+// when the response is not a JWK Set at all, or when keys were listed but
+// none of them could be parsed.
 func (r *remoteKeys) fetch(ctx context.Context) (*keySnapshot, error) {
-	st, err := jwkset.NewStorageFromHTTP(r.url, jwkset.HTTPClientStorageOptions{
-		Client:      r.client,
-		Ctx:         ctx,
-		HTTPTimeout: r.fetchTimeout,
-	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
 		return nil, err
 	}
-	jwks, err := st.KeyReadAll(ctx)
+	resp, err := r.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
-	return r.bind(jwks), nil
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("key server answered %s", resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil || set.Keys == nil {
+		return nil, errors.New("response is not a JWK Set")
+	}
+	if len(set.Keys) > maxRemoteKeys {
+		set.Keys = set.Keys[:maxRemoteKeys]
+	}
+	jwks := make([]jwkset.JWK, 0, len(set.Keys))
+	var skipped []error
+	for i, raw := range set.Keys {
+		var kty struct {
+			KTY string `json:"kty"`
+		}
+		if json.Unmarshal(raw, &kty) == nil && kty.KTY == string(jwkset.KtyOct) {
+			continue // symmetric keys are never used from a remote set
+		}
+		// Private parts, if a set has any, are not even parsed.
+		j, err := jwkset.NewJWKFromRawJSON(raw, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
+		if err != nil {
+			skipped = append(skipped, skippedKeyError(i, raw, err))
+			continue
+		}
+		jwks = append(jwks, j)
+	}
+	if len(jwks) == 0 && len(skipped) > 0 {
+		return nil, fmt.Errorf("no usable key in the JWK Set: %w", errors.Join(skipped...))
+	}
+	s := r.bind(jwks)
+	s.skipped = skipped
+	r.reportSkipped(skipped)
+	return s, nil
+}
+
+// skippedKeyError describes the key at index i of a set that could not be
+// used: its position, its kid when it has a readable one, and why.
+func skippedKeyError(i int, raw json.RawMessage, err error) error {
+	var id struct {
+		KID string `json:"kid"`
+	}
+	if json.Unmarshal(raw, &id) == nil && id.KID != "" && len(id.KID) <= maxKeyIDLen {
+		return fmt.Errorf("key %d (kid %q) skipped: %w", i, id.KID, err)
+	}
+	return fmt.Errorf("key %d skipped: %w", i, err)
+}
+
+// reportSkipped tells the operator about keys a fetch skipped, through
+// OnFetchError: the fetch itself succeeded, and the other keys are in use.
+func (r *remoteKeys) reportSkipped(skipped []error) {
+	if len(skipped) > 0 && r.onError != nil {
+		r.onError(fmt.Errorf("connectjwt: JWK Set %s: %d of its keys skipped: %w", r.url, len(skipped), errors.Join(skipped...)))
+	}
 }
 
 // bind binds every usable key of a fetched set to each algorithm it may
 // verify, once per fetch.
 func (r *remoteKeys) bind(jwks []jwkset.JWK) *keySnapshot {
 	s := &keySnapshot{byKID: map[kidAlg][]*boundKey{}, byAlg: map[string][]*boundKey{}, fetched: time.Now()}
-	for i, j := range jwks {
-		if i == maxRemoteKeys {
-			break
-		}
+	for _, j := range jwks {
 		m := j.Marshal()
 		if m.KTY == jwkset.KtyOct || m.USE != "" && m.USE != jwkset.UseSig ||
 			len(m.KEYOPS) > 0 && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify) {

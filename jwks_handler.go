@@ -93,13 +93,21 @@ func publicJWKS(keys []*boundKey) ([]byte, error) {
 		if _, secret := k.verify.([]byte); secret {
 			continue // never publish an HMAC secret
 		}
+		// jwkset knows Ed25519 keys only under EdDSA: marshal them so,
+		// then name the algorithm the key is bound to (RFC 9864).
+		alg := jwkset.ALG(k.alg)
+		if k.alg == algEd25519 {
+			alg = jwkset.AlgEdDSA
+		}
 		jwk, err := jwkset.NewJWKFromKey(k.verify, jwkset.JWKOptions{
-			Metadata: jwkset.JWKMetadataOptions{ALG: jwkset.ALG(k.alg), KID: k.id, USE: jwkset.UseSig},
+			Metadata: jwkset.JWKMetadataOptions{ALG: alg, KID: k.id, USE: jwkset.UseSig},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("connectjwt: publishing key %q: %w", k.id, err)
 		}
-		set.Keys = append(set.Keys, jwk.Marshal())
+		m := jwk.Marshal()
+		m.ALG = jwkset.ALG(k.alg)
+		set.Keys = append(set.Keys, m)
 	}
 	return json.Marshal(set)
 }

@@ -454,8 +454,9 @@ func TestJWKSTwoIssuers(t *testing.T) {
 		{"claims A, signed by B, B's kid renamed", tokenFor(t, connectjwt.Key{ID: "a", Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA), connectjwt.ReasonInvalidSignature},
 		{"A's token for B's audience", tokenFor(t, keyA, jwksIssuerA, jwksAudB), connectjwt.ReasonInvalidClaims},
 		{"B's token for A's audience", tokenFor(t, keyB, jwksIssuerB, jwksAudA), connectjwt.ReasonInvalidClaims},
-		{"unknown issuer", tokenFor(t, keyA, "https://c.idp.test/", jwksAudA), connectjwt.ReasonInvalidSignature},
-		{"no issuer", mintNoKID(t, "RS256", k.rsa, "", jwksAudA), connectjwt.ReasonInvalidSignature},
+		{"unknown issuer", tokenFor(t, keyA, "https://c.idp.test/", jwksAudA), connectjwt.ReasonInvalidClaims},
+		{"issuer with one more slash", tokenFor(t, keyA, jwksIssuerA+"/", jwksAudA), connectjwt.ReasonInvalidClaims},
+		{"no issuer", mintNoKID(t, "RS256", k.rsa, "", jwksAudA), connectjwt.ReasonInvalidClaims},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := v.Validate(ctx, tc.token)

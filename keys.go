@@ -24,7 +24,11 @@ import (
 //     RS512, PS256, PS384 or PS512;
 //   - *ecdsa.PrivateKey or *ecdsa.PublicKey on P-256, P-384 or P-521 for
 //     ES256, ES384 or ES512 respectively;
-//   - ed25519.PrivateKey or ed25519.PublicKey for EdDSA.
+//   - ed25519.PrivateKey or ed25519.PublicKey for EdDSA or Ed25519 (the
+//     fully specified name of RFC 9864). The binding stays exact: a key
+//     bound to EdDSA verifies only tokens with alg EdDSA, and one bound to
+//     Ed25519 only tokens with alg Ed25519; to accept both, give the key
+//     twice, once per algorithm.
 //
 // A private key (or an HMAC secret) can sign and verify; a public key can only
 // verify. Keys are checked when an [Issuer], [Validator] or [Interceptor] is
@@ -38,7 +42,8 @@ type Key struct {
 	// label under the secret (a secret's thumbprint would be a plain hash
 	// of it).
 	ID string
-	// Algorithm is the JWS alg, e.g. "HS256", "RS256", "ES256", "EdDSA".
+	// Algorithm is the JWS alg, e.g. "HS256", "RS256", "ES256", "EdDSA",
+	// "Ed25519".
 	Algorithm string
 	// Material is the secret or key; see the type documentation.
 	Material any
@@ -83,7 +88,7 @@ func bindKey(k Key) (*boundKey, error) {
 	case "", "none", "None", "NONE":
 		return nil, bad("algorithm %q is not allowed", k.Algorithm)
 	}
-	method := jwt.GetSigningMethod(k.Algorithm)
+	method := signingMethod(k.Algorithm)
 	if method == nil {
 		return nil, bad("unsupported algorithm %q", k.Algorithm)
 	}
@@ -122,13 +127,13 @@ func bindKey(k Key) (*boundKey, error) {
 		}
 		b.verify = m
 	case ed25519.PrivateKey:
-		if k.Algorithm != "EdDSA" || len(m) != ed25519.PrivateKeySize {
-			return nil, bad("an Ed25519 key needs algorithm EdDSA and %d bytes", ed25519.PrivateKeySize)
+		if !isEd25519Alg(k.Algorithm) || len(m) != ed25519.PrivateKeySize {
+			return nil, bad("an Ed25519 key needs algorithm EdDSA or Ed25519 and %d bytes", ed25519.PrivateKeySize)
 		}
 		b.verify, b.sign = m.Public().(ed25519.PublicKey), m
 	case ed25519.PublicKey:
-		if k.Algorithm != "EdDSA" || len(m) != ed25519.PublicKeySize {
-			return nil, bad("an Ed25519 key needs algorithm EdDSA and %d bytes", ed25519.PublicKeySize)
+		if !isEd25519Alg(k.Algorithm) || len(m) != ed25519.PublicKeySize {
+			return nil, bad("an Ed25519 key needs algorithm EdDSA or Ed25519 and %d bytes", ed25519.PublicKeySize)
 		}
 		b.verify = m
 	case nil:
@@ -141,6 +146,21 @@ func bindKey(k Key) (*boundKey, error) {
 	}
 	return b, nil
 }
+
+// algEd25519 is RFC 9864's fully specified name for EdDSA with Ed25519.
+// golang-jwt knows only "EdDSA"; both names verify with its EdDSA method,
+// and each key is bound to the one name it was given.
+const algEd25519 = "Ed25519"
+
+// signingMethod returns golang-jwt's method for a JWS alg, or nil.
+func signingMethod(alg string) jwt.SigningMethod {
+	if alg == algEd25519 {
+		return jwt.SigningMethodEdDSA
+	}
+	return jwt.GetSigningMethod(alg)
+}
+
+func isEd25519Alg(alg string) bool { return alg == "EdDSA" || alg == algEd25519 }
 
 func checkRSA(alg string, pub *rsa.PublicKey) error {
 	switch alg {

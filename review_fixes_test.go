@@ -57,34 +57,73 @@ func TestVerifyTriesEveryCandidateKey(t *testing.T) {
 	}
 }
 
-// Names that encoding/json would match to the same struct field collide,
-// also in objects too large for the pairwise check.
-func TestUnicodeCaseCollidingClaimsInLargePayload(t *testing.T) {
+// Names that differ only in case (also under Unicode folding) are distinct
+// claims, with the same answer at every member count (issue 16: it used to
+// depend on whether the object had more than 32 members); the validator
+// reads only the exact name, and Claims.Decode refuses a struct that would
+// see two of them as one field.
+func TestCaseDifferingClaimNames(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(secret)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, collide := range []string{"ſub", "SUB", "\u212Aid"} { // long s, upper case, Kelvin sign
-		claims := jwt.MapClaims{"sub": "alice", "kid": "x", "exp": time.Now().Add(time.Hour).Unix(), collide: "admin"}
-		for i := range 40 {
-			claims[fmt.Sprintf("extra%02d", i)] = i
-		}
-		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-		tok.Header["typ"] = "at+jwt"
-		signed, err := tok.SignedString(secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := v.Validate(context.Background(), signed); !errors.Is(err, connectjwt.ErrMalformed) {
-			t.Errorf("payload with %q beside its fold: %v, want ErrMalformed", collide, err)
+	type subOnly struct {
+		Sub string `json:"sub"`
+		Iss string `json:"iss"`
+	}
+	type embedded struct{ subOnly }
+	type roleOnly struct {
+		Role string `json:"role"`
+	}
+	for _, collide := range []string{"ſub", "SUB", "Sub", "İss"} { // long s, upper case, dotted capital I
+		for _, extra := range []int{0, 3, 40} {
+			claims := jwt.MapClaims{"sub": "alice", "iss": "https://issuer.test", "role": "user", "exp": time.Now().Add(time.Hour).Unix(), collide: "admin"}
+			for i := range extra {
+				claims[fmt.Sprintf("extra%02d", i)] = i
+			}
+			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+			tok.Header["typ"] = "at+jwt"
+			signed, err := tok.SignedString(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := v.Validate(context.Background(), signed)
+			if err != nil {
+				t.Errorf("%q beside its fold, %d more members: %v", collide, extra, err)
+				continue
+			}
+			if c.Identity != "alice" || c.Issuer != "https://issuer.test" {
+				t.Errorf("%q: identity %q, issuer %q", collide, c.Identity, c.Issuer)
+			}
+			if raw, ok := c.Value(collide); !ok || string(raw) != `"admin"` {
+				t.Errorf("Value(%q) = %s, %v", collide, raw, ok)
+			}
+			var m map[string]any
+			if err := c.Decode(&m); err != nil || m[collide] != "admin" || m["sub"] != "alice" {
+				t.Errorf("Decode into a map: %v, %v", m, err)
+			}
+			var r roleOnly
+			if err := c.Decode(&r); err != nil || r.Role != "user" {
+				t.Errorf("Decode into a struct without the colliding field: %+v, %v", r, err)
+			}
+			var s subOnly
+			if err := c.Decode(&s); err == nil {
+				t.Errorf("Decode of %q beside its fold into a struct field succeeded: %+v", collide, s)
+			}
+			var e embedded
+			if err := c.Decode(&e); err == nil {
+				t.Errorf("Decode of %q beside its fold into an embedded struct field succeeded: %+v", collide, e)
+			}
 		}
 	}
 }
 
-// A token issued after "log out everywhere", in the same second, is valid:
-// iat keeps milliseconds.
-func TestTokenIssuedJustAfterRevokeIdentityIsValid(t *testing.T) {
+// Tokens carry whole-second iat (issue 16: PyJWT and jose refuse a
+// fractional iat for up to a second), so "log out everywhere" fails closed
+// for the rest of its second: a token issued later in that second is
+// revoked too, and one issued in the next second is valid.
+func TestTokenIssuedAfterRevokeIdentity(t *testing.T) {
 	ctx := context.Background()
 	base := time.Unix(1_800_000_000, 0)
 	now := base.Add(500 * time.Millisecond)
@@ -102,12 +141,16 @@ func TestTokenIssuedJustAfterRevokeIdentityIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = base.Add(600 * time.Millisecond)
-	after, _, _ := issuer.CreateAccessToken(ctx, "alice")
-	if _, err := v.Validate(ctx, before); !errors.Is(err, connectjwt.ErrRevoked) {
-		t.Errorf("token issued before the revocation: %v", err)
+	sameSecond, _, _ := issuer.CreateAccessToken(ctx, "alice")
+	now = base.Add(time.Second)
+	nextSecond, _, _ := issuer.CreateAccessToken(ctx, "alice")
+	for name, tok := range map[string]string{"before the revocation": before, "100 ms after, same second": sameSecond} {
+		if _, err := v.Validate(ctx, tok); !errors.Is(err, connectjwt.ErrRevoked) {
+			t.Errorf("token issued %s: %v, want ErrRevoked", name, err)
+		}
 	}
-	if _, err := v.Validate(ctx, after); err != nil {
-		t.Errorf("token issued 100 ms after the revocation: %v", err)
+	if _, err := v.Validate(ctx, nextSecond); err != nil {
+		t.Errorf("token issued in the next second: %v", err)
 	}
 }
 

@@ -29,7 +29,9 @@ type RevocationStore interface {
 	// after until (the token's exp), when the token is dead anyway.
 	RevokeToken(ctx context.Context, jti string, until time.Time) error
 	// RevokeIdentity revokes every token of identity issued at or before
-	// issuedBefore. The entry may be dropped after until (when the longest
+	// issuedBefore. Tokens of an [Issuer] carry iat in whole seconds, so
+	// one issued later in the same second as issuedBefore is revoked too
+	// (failing closed). The entry may be dropped after until (when the longest
 	// lived token issued before then has expired).
 	RevokeIdentity(ctx context.Context, identity string, issuedBefore, until time.Time) error
 }

@@ -42,7 +42,10 @@ import (
 //  8. exp (expired), then nbf and iat (not yet valid), with leeway;
 //  9. the [RevocationStore] (revoked, or unavailable when it fails).
 //
-// No claim is read before step 4 succeeds.
+// No claim is read before step 4 succeeds, with one exception: with remote
+// key sets ([WithRemoteKeySet]), the unverified iss picks the key set
+// before step 3, and an iss that names no trusted issuer fails there
+// (invalid claims, "issuer is not trusted"), whatever the signature.
 //
 // Access tokens that pass steps 1–8 are remembered (see [WithCacheSize]):
 // when the same token comes again, steps 1–7 are skipped, and steps 8 and 9
@@ -263,7 +266,10 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	if token == "" {
 		return nil, fail(ErrMissing, nil)
 	}
-	if len(token) > v.cfg.maxTokenBytes || !compactJWS(token) {
+	if len(token) > v.cfg.maxTokenBytes {
+		return nil, fail(fmt.Errorf("%w: token larger than %d bytes", ErrMalformed, v.cfg.maxTokenBytes), nil)
+	}
+	if !compactJWS(token) {
 		return nil, fail(fmt.Errorf("%w: not a compact JWS", ErrMalformed), nil)
 	}
 	dot1 := strings.IndexByte(token, '.')
@@ -285,9 +291,11 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 		if payload, members, err = decodePayload(token[dot1+1:dot2], claimScratch[:0]); err != nil {
 			return nil, fail(err, nil)
 		}
-		src = v.route(members)
-		if src == nil {
-			return nil, fail(fmt.Errorf("%w: no trusted key for this token", ErrInvalidSignature), nil)
+		if src, err = v.route(members); err != nil {
+			// The (unverified) iss names no trusted issuer: say so, as
+			// invalid claims, without echoing it. The token is refused
+			// whatever its signature.
+			return nil, fail(err, nil)
 		}
 	}
 	// 3. Algorithm.
@@ -379,10 +387,10 @@ func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Fail
 }
 
 // knownAlgorithms are the alg values parseHeader returns without
-// allocating: every algorithm golang-jwt implements.
+// allocating: every algorithm golang-jwt implements, and Ed25519.
 var knownAlgorithms = []string{
 	"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", algEd25519,
 }
 
 // scratchBuffers hold a decoded JOSE header or signature while it is read;
@@ -482,19 +490,37 @@ func decodePayload(seg string, scratch []jsonMember) ([]byte, []jsonMember, erro
 }
 
 // route picks the trusted issuer named by the payload's iss, falling back
-// to the local keys.
-func (v *Validator) route(members []jsonMember) *trustedIssuer {
-	if raw, ok := member(members, "iss"); ok {
-		if iss, err := parseString("iss", raw); err == nil {
-			for _, r := range v.remote {
-				if r.issuer == iss {
-					return r
-				}
-			}
+// to the local keys. It fails with invalid claims when no trusted issuer can
+// accept the token: its iss names none of them and the local keys are absent
+// or have an issuer of their own ([WithIssuer]) that differs, or iss is not
+// a string.
+func (v *Validator) route(members []jsonMember) (*trustedIssuer, error) {
+	raw, ok := member(members, "iss")
+	if !ok {
+		if v.local == nil {
+			return nil, errIssuerMissing
+		}
+		return v.local, nil
+	}
+	iss, err := parseString("iss", raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range v.remote {
+		if r.issuer == iss {
+			return r, nil
 		}
 	}
-	return v.local
+	if v.local == nil || v.local.issuer != "" && v.local.issuer != iss {
+		return nil, errIssuerNotTrusted
+	}
+	return v.local, nil
 }
+
+var (
+	errIssuerMissing    = fmt.Errorf("%w: iss is missing", ErrInvalidClaims)
+	errIssuerNotTrusted = fmt.Errorf("%w: issuer is not trusted", ErrInvalidClaims)
+)
 
 // verify checks the signature with the keys bound to alg (and kid, when the
 // token names one), classifying golang-jwt's errors by sentinel.
@@ -554,7 +580,7 @@ type hmacState struct {
 
 func (t *trustedIssuer) checkIssuerAudience(c *Claims) error {
 	if t.issuer != "" && c.Issuer != t.issuer {
-		return fmt.Errorf("%w: invalid issuer", ErrInvalidClaims)
+		return errIssuerNotTrusted
 	}
 	if len(t.audience) == 0 {
 		if len(c.Audience) > 0 {
