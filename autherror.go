@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
@@ -11,14 +12,19 @@ import (
 
 // CodeOf returns the Connect code connectjwt uses for a failure kind:
 // unavailable for [ErrUnavailable] (retryable), permission_denied for
-// authorization failures ([ErrInsufficientScope], [ErrAccessDenied]), and
-// unauthenticated for everything else.
+// authorization failures ([ErrInsufficientScope], [ErrAccessDenied]),
+// aborted for [ErrRefreshConflict], resource_exhausted for
+// [ErrTooManyAttempts], and unauthenticated for everything else.
 func CodeOf(r Reason) connect.Code {
 	switch r {
 	case connectjwtv1.Reason_REASON_UNAVAILABLE:
 		return connect.CodeUnavailable
 	case connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE, connectjwtv1.Reason_REASON_ACCESS_DENIED:
 		return connect.CodePermissionDenied
+	case connectjwtv1.Reason_REASON_REFRESH_CONFLICT:
+		return connect.CodeAborted
+	case connectjwtv1.Reason_REASON_TOO_MANY_ATTEMPTS:
+		return connect.CodeResourceExhausted
 	default:
 		return connect.CodeUnauthenticated
 	}
@@ -51,7 +57,10 @@ func AuthErrorOf(f *Failure) *connectjwtv1.AuthError {
 		Reason:        f.Reason,
 		Message:       f.Error(),
 		MissingScopes: f.MissingScopes,
-		Retryable:     f.Reason == connectjwtv1.Reason_REASON_UNAVAILABLE,
+		Retryable:     f.Reason == connectjwtv1.Reason_REASON_UNAVAILABLE || f.Reason == connectjwtv1.Reason_REASON_TOO_MANY_ATTEMPTS,
+	}
+	if f.RetryAfter > 0 {
+		ae.RetryAfter = durationpb.New(f.RetryAfter)
 	}
 	if c := f.Claims; c != nil {
 		switch f.Reason {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -30,6 +31,7 @@ type AuthService struct {
 	issuer       *Issuer
 	authenticate Authenticator
 	store        RevocationStore
+	reuseGrace   time.Duration
 }
 
 var _ connectjwtv1connect.AuthServiceHandler = (*AuthService)(nil)
@@ -43,8 +45,14 @@ var AuthServiceProcedures = []string{
 
 // NewAuthService returns an AuthService that checks credentials with
 // authenticate and issues tokens with issuer.
-func NewAuthService(issuer *Issuer, authenticate Authenticator) *AuthService {
-	return &AuthService{issuer: issuer, authenticate: authenticate}
+func NewAuthService(issuer *Issuer, authenticate Authenticator, opts ...AuthServiceOption) *AuthService {
+	s := &AuthService{issuer: issuer, authenticate: authenticate, reuseGrace: DefaultRefreshReuseGrace}
+	for _, o := range opts {
+		if o != nil {
+			o.applyToAuthService(s)
+		}
+	}
+	return s
 }
 
 // WithRevocationStore returns a copy of s that revokes tokens in store on
@@ -82,6 +90,16 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwt
 // answered with [DefaultError]: the interceptor's loaders are for access
 // tokens, and a client that refreshes on REASON_EXPIRED must see a refresh
 // failure as final.
+//
+// With a [RevocationStore], refresh tokens rotate (RFC 9700 §4.14.2): each
+// is redeemed once, atomically in the store, and the new pair continues its
+// session (sid). A refresh token presented again after it was redeemed is a
+// reuse: the whole session is revoked (every access and refresh token
+// descended from its login) and the answer is REASON_REVOKED. Within the
+// grace window ([WithRefreshReuseGrace]) after its redemption, it is
+// answered REASON_REFRESH_CONFLICT instead, with no tokens and nothing
+// revoked. No token of a session outlives its absolute lifetime
+// ([WithSessionLifetime]).
 func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectjwtv1.RefreshRequest]) (*connect.Response[connectjwtv1.RefreshResponse], error) {
 	if s == nil || s.issuer == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("refresh is not configured"))
@@ -91,7 +109,14 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectj
 		f.Procedure = connectjwtv1connect.AuthServiceRefreshProcedure
 		return nil, DefaultError(f)
 	}
-	pair, err := s.issuer.CreateTokenPair(ctx, claims.Identity, false)
+	sess, err := s.rotate(ctx, claims)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := s.issuer.createPair(ctx, claims.Identity, false, sess)
+	if errors.Is(err, ErrExpired) {
+		return nil, DefaultError(fail(fmt.Errorf("%w: session has ended, log in again", ErrExpired), claims))
+	}
 	if err != nil {
 		return nil, issueError()
 	}
@@ -99,8 +124,10 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectj
 }
 
 // Logout implements connectjwt.v1.AuthService.Logout: it revokes the calling
-// access token, the given refresh token (when it is the caller's) and, with
-// everywhere, every token of the caller issued until now.
+// access token, its session (every token descended from the same login,
+// see [AuthService.Refresh]), the given refresh token (when it is the
+// caller's) and, with everywhere, every token of the caller issued until
+// now.
 func (s *AuthService) Logout(ctx context.Context, req *connect.Request[connectjwtv1.LogoutRequest]) (*connect.Response[connectjwtv1.LogoutResponse], error) {
 	caller, err := s.revoker(ctx)
 	if err != nil {
@@ -119,11 +146,18 @@ func (s *AuthService) Logout(ctx context.Context, req *connect.Request[connectjw
 			return nil, storeError(err)
 		}
 	}
+	// The caller's session ends: every token descended from its login,
+	// including refresh tokens that were stolen and rotated.
+	if caller.SessionID != "" {
+		if err := s.store.RevokeSession(ctx, caller.SessionID, s.issuer.sessionEndOf(caller)); err != nil {
+			return nil, storeError(err)
+		}
+	}
 	for _, c := range []*Claims{caller, refresh} {
 		if c == nil || c.ID == "" {
 			continue
 		}
-		if err := s.store.RevokeToken(ctx, c.ID, c.ExpiresAt); err != nil {
+		if err := s.store.RevokeToken(ctx, c); err != nil {
 			return nil, storeError(err)
 		}
 	}
@@ -143,7 +177,7 @@ func (s *AuthService) Revoke(ctx context.Context, req *connect.Request[connectjw
 	if target.ID == "" {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("token has no jti and cannot be revoked alone; use Logout with everywhere"))
 	}
-	if err := s.store.RevokeToken(ctx, target.ID, target.ExpiresAt); err != nil {
+	if err := s.store.RevokeToken(ctx, target); err != nil {
 		return nil, storeError(err)
 	}
 	return connect.NewResponse(&connectjwtv1.RevokeResponse{}), nil

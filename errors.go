@@ -2,6 +2,7 @@ package connectjwt
 
 import (
 	"errors"
+	"time"
 
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
@@ -41,6 +42,13 @@ var (
 	ErrInvalidCredentials = errors.New("invalid username or password")
 	// ErrUnavailable: a key server or revocation store could not be reached.
 	ErrUnavailable = errors.New("token could not be checked, try again")
+	// ErrRefreshConflict: a Refresh with a refresh token that another
+	// Refresh redeemed within the grace window (see
+	// [WithRefreshReuseGrace]); nothing was issued or revoked.
+	ErrRefreshConflict = errors.New("refresh token was just used by another refresh; use the tokens it returned")
+	// ErrTooManyAttempts: too many failed logins for the username or from
+	// the peer (see [LoginLimiter]).
+	ErrTooManyAttempts = errors.New("too many failed login attempts, try again later")
 )
 
 // Reason is the failure kind carried by the [connectjwtv1.AuthError] detail.
@@ -63,6 +71,9 @@ type Failure struct {
 	Procedure string
 	// MissingScopes lists the required scopes the token lacks.
 	MissingScopes []string
+	// RetryAfter is how long to wait before trying again, for
+	// [ErrTooManyAttempts].
+	RetryAfter time.Duration
 	// Cause is the application's or store's error behind an access-denied
 	// or unavailable failure, for logs. It is never sent to the client by
 	// the default loaders.
@@ -99,6 +110,8 @@ var reasons = []struct {
 	{ErrAccessDenied, connectjwtv1.Reason_REASON_ACCESS_DENIED},
 	{ErrInvalidCredentials, connectjwtv1.Reason_REASON_INVALID_CREDENTIALS},
 	{ErrUnavailable, connectjwtv1.Reason_REASON_UNAVAILABLE},
+	{ErrRefreshConflict, connectjwtv1.Reason_REASON_REFRESH_CONFLICT},
+	{ErrTooManyAttempts, connectjwtv1.Reason_REASON_TOO_MANY_ATTEMPTS},
 }
 
 // ReasonOf returns the failure kind of err: the reason of the first sentinel

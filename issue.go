@@ -20,7 +20,7 @@ import (
 // [Key], [WithIssuer], [WithAudience], [WithIdentityClaim] and
 // [WithTokenTypes], and its tokens pass with no further wiring.
 //
-// Every token carries iat, nbf, exp, jti, the identity claim, iss and aud
+// Every token carries iat, nbf, exp, jti, sid, auth_time, the identity claim, iss and aud
 // when configured, the kid of its key (derived when [Key.ID] is empty; the
 // public keys are served by [Issuer.JWKSHandler]), and an explicit
 // typ header: "at+jwt" for access tokens and "refresh+jwt" for refresh
@@ -56,8 +56,11 @@ func NewIssuer(opts ...Option) (*Issuer, error) {
 	if is.signer == nil {
 		return nil, errors.New("connectjwt: no signing key: give an HMAC secret or a private key")
 	}
-	if cfg.accessTTL <= 0 || cfg.refreshTTL <= 0 {
+	if cfg.accessTTL <= 0 || cfg.refreshTTL <= 0 || cfg.sessionTTL < 0 {
 		return nil, errors.New("connectjwt: token lifetimes must be positive")
+	}
+	if cfg.sessionTTL == 0 {
+		cfg.sessionTTL = cfg.refreshTTL
 	}
 	return is, nil
 }
@@ -68,11 +71,22 @@ func WithTokenLifetimes(access, refresh time.Duration) Option {
 	return option{scopeIssuer, "WithTokenLifetimes", func(c *config) { c.accessTTL, c.refreshTTL = access, refresh }}
 }
 
+// WithSessionLifetime sets the absolute lifetime of a session: no token
+// descended from one login (by [AuthService.Refresh]) expires later than
+// this long after the login, however often it is refreshed; the user then
+// logs in again. By default it is the refresh token lifetime
+// ([WithTokenLifetimes]), so a session never outlives the first refresh
+// token of its login; set it longer to let refreshes extend a session up to
+// that bound.
+func WithSessionLifetime(d time.Duration) Option {
+	return option{scopeIssuer, "WithSessionLifetime", func(c *config) { c.sessionTTL = d }}
+}
+
 // WithClaimsLoader sets a hook that returns extra claims for the access
 // tokens of identity (Flask's jwt_data_loader / additional_claims_loader),
 // e.g. {"scope": "read write"} or roles. It may not set a registered claim
 // the issuer writes (iss, sub, aud, exp, nbf, iat, jti, fresh, or the
-// identity claim); doing so fails the issuing call.
+// identity claim, sid, auth_time); doing so fails the issuing call.
 func WithClaimsLoader(load func(ctx context.Context, identity string) (map[string]any, error)) Option {
 	return option{scopeIssuer, "WithClaimsLoader", func(c *config) { c.claimsHook = load }}
 }
@@ -82,26 +96,70 @@ func (is *Issuer) Algorithm() string { return is.signer.alg }
 
 // CreateAccessToken returns an access token for identity and when it
 // expires. fresh marks a token minted from a password login (see
-// [Policy.Fresh]).
+// [Policy.Fresh]). The token starts a session of its own (sid and auth_time
+// claims).
 func (is *Issuer) CreateAccessToken(ctx context.Context, identity string, fresh bool) (string, time.Time, error) {
-	return is.create(ctx, identity, false, fresh)
+	sess, err := is.newSession()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return is.create(ctx, identity, false, fresh, sess)
 }
 
 // CreateRefreshToken returns a refresh token for identity and when it
 // expires. It is accepted only by [Validator.ValidateRefresh] and
-// [AuthService.Refresh], never as an access token.
+// [AuthService.Refresh], never as an access token. The token starts a
+// session of its own (sid and auth_time claims).
 func (is *Issuer) CreateRefreshToken(ctx context.Context, identity string) (string, time.Time, error) {
-	return is.create(ctx, identity, true, false)
+	sess, err := is.newSession()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return is.create(ctx, identity, true, false, sess)
 }
 
 // CreateTokenPair returns an access token and the refresh token that renews
-// it, as sent by [AuthService].
+// it, as sent by [AuthService] Login: both start one new session, with a sid
+// claim naming it and an auth_time claim saying when it started (the claims
+// of OpenID Connect); [AuthService.Refresh] passes both on, and no token of
+// the session expires after auth_time plus the session lifetime
+// ([WithSessionLifetime]).
 func (is *Issuer) CreateTokenPair(ctx context.Context, identity string, fresh bool) (*connectjwtv1.TokenPair, error) {
-	access, accessExp, err := is.CreateAccessToken(ctx, identity, fresh)
+	sess, err := is.newSession()
 	if err != nil {
 		return nil, err
 	}
-	refresh, refreshExp, err := is.CreateRefreshToken(ctx, identity)
+	return is.createPair(ctx, identity, fresh, sess)
+}
+
+// A session is what the tokens descended from one login share.
+type session struct {
+	id       string
+	authTime time.Time // the login, to the second
+}
+
+func (is *Issuer) newSession() (session, error) {
+	if is == nil || is.signer == nil {
+		return session{}, errors.New("connectjwt: issuer is not configured")
+	}
+	id, err := newTokenID()
+	if err != nil {
+		return session{}, err
+	}
+	return session{id: id, authTime: is.cfg.now().Truncate(time.Second)}, nil
+}
+
+// sessionEnd is when every token of sess has expired.
+func (is *Issuer) sessionEnd(sess session) time.Time {
+	return sess.authTime.Add(is.cfg.sessionTTL)
+}
+
+func (is *Issuer) createPair(ctx context.Context, identity string, fresh bool, sess session) (*connectjwtv1.TokenPair, error) {
+	access, accessExp, err := is.create(ctx, identity, false, fresh, sess)
+	if err != nil {
+		return nil, err
+	}
+	refresh, refreshExp, err := is.create(ctx, identity, true, false, sess)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +169,20 @@ func (is *Issuer) CreateTokenPair(ctx context.Context, identity string, fresh bo
 		TokenType:             DefaultHeaderScheme,
 		AccessTokenExpiresAt:  timestamppb.New(accessExp),
 		RefreshTokenExpiresAt: timestamppb.New(refreshExp),
-		ExpiresIn:             int64(is.cfg.accessTTL / time.Second),
+		ExpiresIn:             int64(expiresIn(accessExp.Sub(is.cfg.now()), is.cfg.accessTTL) / time.Second),
 	}, nil
 }
 
-func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bool) (string, time.Time, error) {
+// expiresIn is the access token lifetime to announce: ttl, or less when the
+// session's end cut it short.
+func expiresIn(left, ttl time.Duration) time.Duration {
+	if left < ttl-time.Second {
+		return max(left, 0)
+	}
+	return ttl
+}
+
+func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bool, sess session) (string, time.Time, error) {
 	if is == nil || is.signer == nil {
 		return "", time.Time{}, errors.New("connectjwt: issuer is not configured")
 	}
@@ -129,6 +196,12 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		ttl, typ = is.cfg.refreshTTL, is.cfg.refreshType
 	}
 	exp := now.Add(ttl)
+	if end := is.sessionEnd(sess); end.Before(exp) {
+		exp = end
+	}
+	if !exp.After(issuedAt) {
+		return "", time.Time{}, fmt.Errorf("connectjwt: session has ended: %w", ErrExpired)
+	}
 	claims := jwt.MapClaims{}
 	if !refresh && is.cfg.claimsHook != nil {
 		extra, err := is.cfg.claimsHook(ctx, identity)
@@ -138,7 +211,7 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		for k, v := range extra {
 			// Names are compared ignoring case: a "Sub" beside "sub" would
 			// make the token fail validation as case-colliding.
-			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", is.cfg.identityClaim} {
+			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", "sid", "auth_time", is.cfg.identityClaim} {
 				if strings.EqualFold(k, reserved) {
 					return "", time.Time{}, fmt.Errorf("connectjwt: claims loader may not set %q", k)
 				}
@@ -158,6 +231,8 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 	claims["nbf"] = now.Unix()
 	claims["exp"] = exp.Unix()
 	claims["jti"] = jti
+	claims["sid"] = sess.id
+	claims["auth_time"] = sess.authTime.Unix()
 	if is.cfg.issuer != "" {
 		claims["iss"] = is.cfg.issuer
 	}

@@ -89,7 +89,8 @@ func TestTokenIssuedJustAfterRevokeIdentityIsValid(t *testing.T) {
 	base := time.Unix(1_800_000_000, 0)
 	now := base.Add(500 * time.Millisecond)
 	clock := func() time.Time { return now }
-	store := &connectjwt.MemoryStore{Now: clock}
+	store := connectjwt.NewMemoryStore()
+	connectjwt.SetMemoryStoreClock(store, clock)
 	opts := []connectjwt.Option{
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
 		connectjwt.WithClock(clock),
