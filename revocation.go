@@ -233,13 +233,13 @@ func (m *MemoryStore) fold(identity string, set map[string]struct{}) {
 // RevokeIdentity implements [RevocationStore].
 func (m *MemoryStore) RevokeIdentity(_ context.Context, identity string, issuedBefore, until time.Time) error {
 	now := m.clock()
-	if !now.Before(until) {
-		return nil
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.expire(now)
-	m.revokeIdentity(identity, issuedBefore, until)
+	// A passed until still raises the cutoff of a live entry.
+	if _, ok := m.identities[identity]; ok || now.Before(until) {
+		m.revokeIdentity(identity, issuedBefore, until)
+	}
 	return nil
 }
 
