@@ -32,6 +32,7 @@ type AuthService struct {
 	authenticate Authenticator
 	store        RevocationStore
 	reuseGrace   time.Duration
+	limiter      LoginLimiter
 }
 
 var _ connectjwtv1connect.AuthServiceHandler = (*AuthService)(nil)
@@ -46,7 +47,8 @@ var AuthServiceProcedures = []string{
 // NewAuthService returns an AuthService that checks credentials with
 // authenticate and issues tokens with issuer.
 func NewAuthService(issuer *Issuer, authenticate Authenticator, opts ...AuthServiceOption) *AuthService {
-	s := &AuthService{issuer: issuer, authenticate: authenticate, reuseGrace: DefaultRefreshReuseGrace}
+	s := &AuthService{issuer: issuer, authenticate: authenticate, reuseGrace: DefaultRefreshReuseGrace,
+		limiter: NewLoginLimiter(LoginLimits{})}
 	for _, o := range opts {
 		if o != nil {
 			o.applyToAuthService(s)
@@ -64,17 +66,36 @@ func (s *AuthService) WithRevocationStore(store RevocationStore) *AuthService {
 	return &c
 }
 
-// Login implements connectjwt.v1.AuthService.Login.
+// Login implements connectjwt.v1.AuthService.Login. Failed logins are
+// throttled per username and per peer ([WithLoginLimiter]): a login that
+// must wait is refused with REASON_TOO_MANY_ATTEMPTS before its password is
+// checked, whether or not the user exists.
 func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwtv1.LoginRequest]) (*connect.Response[connectjwtv1.LoginResponse], error) {
 	if s == nil || s.issuer == nil || s.authenticate == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("login is not configured"))
 	}
-	identity, err := s.authenticate(ctx, req.Msg.GetUsername(), req.Msg.GetPassword())
+	username, peer := req.Msg.GetUsername(), req.Peer().Addr
+	if f := s.throttled(ctx, username, peer); f != nil {
+		return nil, DefaultError(f)
+	}
+	identity, err := s.authenticate(ctx, username, req.Msg.GetPassword())
 	switch {
 	case errors.Is(err, ErrUnavailable):
 		return nil, DefaultError(failCause(ErrUnavailable, nil, err))
 	case err != nil || identity == "":
+		if s.limiter != nil {
+			// A limiter that cannot record fails this login closed, as
+			// unavailable, so failures are never silently uncounted.
+			if lerr := s.limiter.Fail(ctx, username, peer); lerr != nil {
+				return nil, DefaultError(failCause(ErrUnavailable, nil, lerr))
+			}
+		}
 		return nil, DefaultError(failCause(ErrInvalidCredentials, nil, err))
+	}
+	if s.limiter != nil {
+		if err := s.limiter.Succeed(ctx, username, peer); err != nil {
+			return nil, DefaultError(failCause(ErrUnavailable, nil, err))
+		}
 	}
 	pair, err := s.issuer.CreateTokenPair(ctx, identity, true)
 	if err != nil {

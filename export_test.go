@@ -11,3 +11,15 @@ func MemoryStoreSizes(m *MemoryStore) (tokens, identities, sessions, redeemed, h
 	defer m.mu.RUnlock()
 	return len(m.tokens), len(m.identities), len(m.sessions), len(m.redeemed), len(m.expiry)
 }
+
+// SetLoginLimiterClock sets the clock of a limiter from NewLoginLimiter.
+func SetLoginLimiterClock(l LoginLimiter, now func() time.Time) { l.(*memoryLimiter).now = now }
+
+// LoginLimiterSize returns how many keys a limiter from NewLoginLimiter
+// holds.
+func LoginLimiterSize(l LoginLimiter) int {
+	m := l.(*memoryLimiter)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
+}
