@@ -86,7 +86,7 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	// interceptor accepts exactly the tokens the issuer creates.
 	// Logout and Revoke write to the store; the issuer (for refresh tokens)
 	// and the interceptor (for access tokens) read it.
-	revoked := &connectjwt.MemoryStore{}
+	revoked := connectjwt.NewMemoryStore()
 	key, err := signingKey(cfg.alg, cfg.secret)
 	if err != nil {
 		return nil, err
