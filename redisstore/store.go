@@ -50,7 +50,11 @@ const (
 // cutoff (tokens issued at or before it are revoked) as "<unix seconds>
 // <nanoseconds> <expiry in unix milliseconds>" and expires when the last
 // token it revokes has expired. Both are written by Lua scripts, so
-// concurrent revocations never lower a cutoff or shorten an expiry. Keys are
+// concurrent revocations never lower a cutoff or shorten an expiry. A
+// revoked session is a key prefix+"sid:"+sid that expires at the session's
+// end; a redeemed refresh token is a key prefix+"rt:"+jti holding the
+// redemption time, set only if absent (atomically) and expiring with the
+// token. Keys are
 // not escaped: Redis keys are binary-safe, and the two namespaces differ in
 // their prefix.
 type Store struct {
