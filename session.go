@@ -65,6 +65,14 @@ func (s *AuthService) rotate(ctx context.Context, claims *Claims) (session, erro
 	if s.store == nil {
 		return sess, nil
 	}
+	// The issuer's validator asks its own Blocklist, which may not be this
+	// store: ask the store too, so a revoked session is never refreshed.
+	switch revoked, err := s.store.IsRevoked(ctx, claims); {
+	case err != nil:
+		return session{}, storeError(err)
+	case revoked:
+		return session{}, DefaultError(fail(ErrRevoked, claims))
+	}
 	now := s.issuer.cfg.now()
 	first, redeemedAt, err := s.store.RedeemRefreshToken(ctx, claims, now)
 	switch {

@@ -196,3 +196,25 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		})
 	}
 }
+
+// A store given only to AuthService (not to the issuer's WithBlocklist) is
+// still asked on Refresh: a revoked session is never refreshed.
+func TestSessionRevokedWithoutIssuerBlocklist(t *testing.T) {
+	store := connectjwt.NewMemoryStore()
+	fx := newSessionFixture(t, connectjwt.BlocklistFunc(func(context.Context, *connectjwt.Claims) (bool, error) { return false, nil }), nil,
+		func(is *connectjwt.Issuer, login connectjwt.Authenticator) *connectjwt.AuthService {
+			return connectjwt.NewAuthService(is, login, connectjwt.WithRefreshReuseGrace(0)).WithRevocationStore(store)
+		})
+	ctx := context.Background()
+	pair := fx.login(t, ctx, nil)
+	next, err := fx.refresh(ctx, nil, pair.GetRefreshToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); reasonOf(err) != connectjwtv1.Reason_REASON_REVOKED {
+		t.Fatalf("reuse: %v", err)
+	}
+	if _, err := fx.refresh(ctx, nil, next.GetRefreshToken()); reasonOf(err) != connectjwtv1.Reason_REASON_REVOKED {
+		t.Fatalf("latest refresh token of a revoked session: %v", err)
+	}
+}

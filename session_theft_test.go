@@ -31,7 +31,7 @@ func (fx *sessionFixture) now() time.Time {
 
 func (fx *sessionFixture) advance(d time.Duration) { fx.offset.Add(int64(d)) }
 
-func newSessionFixture(t *testing.T, store connectjwt.RevocationStore, issuerOpts []connectjwt.Option, svc func(*connectjwt.Issuer, connectjwt.Authenticator) *connectjwt.AuthService) *sessionFixture {
+func newSessionFixture(t *testing.T, store connectjwt.Blocklist, issuerOpts []connectjwt.Option, svc func(*connectjwt.Issuer, connectjwt.Authenticator) *connectjwt.AuthService) *sessionFixture {
 	t.Helper()
 	fx := &sessionFixture{}
 	opts := []connectjwt.Option{
