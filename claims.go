@@ -43,6 +43,14 @@ type Claims struct {
 	IssuedAt time.Time
 	// ID is the jti claim, or empty.
 	ID string
+	// SessionID is the sid claim (OpenID Connect's session ID), or empty:
+	// every token descended from one [AuthService] login carries the same
+	// one, and revoking it ([RevocationStore.RevokeSession]) revokes them
+	// all.
+	SessionID string
+	// AuthTime is the auth_time claim (OpenID Connect's time of the
+	// login the token descends from), or zero.
+	AuthTime time.Time
 	// Scopes are the scopes granted: the space-separated "scope" claim
 	// (RFC 8693) and the "scp" claim (a string or an array of strings).
 	Scopes []string
@@ -302,6 +310,10 @@ func parseClaims(c *Claims, members []jsonMember, identityClaim string, known *t
 			c.IssuedAt, err = parseNumericDate("iat", m.value)
 		case "jti":
 			c.ID, err = parseString("jti", m.value)
+		case "sid":
+			c.SessionID, err = parseString("sid", m.value)
+		case "auth_time":
+			c.AuthTime, err = parseNumericDate("auth_time", m.value)
 		case "scope":
 			var s string
 			s, err = parseString("scope", m.value)
