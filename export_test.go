@@ -46,3 +46,6 @@ func (RevokedFunc) RedeemRefreshToken(_ context.Context, _ *Claims, at time.Time
 
 // SetMemoryStoreClock sets the clock of m, for tests.
 func SetMemoryStoreClock(m *MemoryStore, now func() time.Time) { m.now = now }
+
+// SetRefreshConflictWait sets how long s waits for another refresh's tokens.
+func SetRefreshConflictWait(s *Session, d time.Duration) { s.conflictWait = d }
