@@ -107,9 +107,9 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwt
 // tokens, and a client that refreshes on REASON_EXPIRED must see a refresh
 // failure as final.
 //
-// With a [RevocationStore] ([WithRevocationStore]), refresh tokens rotate (RFC 9700 §4.14.2): each
-// is redeemed once, atomically in the store, and the new pair continues its
-// session (sid). A refresh token presented again after it was redeemed is a
+// When the issuer has a [RevocationStore] ([WithRevocationStore]), refresh
+// tokens rotate (RFC 9700 §4.14.2): each is redeemed once, atomically in the
+// store, and the new pair continues its session (sid). A refresh token presented again after it was redeemed is a
 // reuse: the whole session is revoked (every access and refresh token
 // descended from its login) and the answer is REASON_REVOKED. Within the
 // grace window ([WithRefreshReuseGrace]) after its redemption, it is

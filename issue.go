@@ -21,11 +21,11 @@ import (
 // [WithIdentityClaim], [WithTokenTypes] and [WithRevocationStore], and its
 // tokens pass with no further wiring.
 //
-// Every token carries iat, nbf, exp, jti, sid, auth_time, the identity claim, iss and aud
-// when configured, the kid of its key (derived when [Key.ID] is empty; the
-// public keys are served by [Issuer.JWKSHandler]), and an explicit
-// typ header: "at+jwt" for access tokens and "refresh+jwt" for refresh
-// tokens, so neither is ever accepted as the other. Access tokens also carry
+// Every token carries iat, nbf, exp, jti, sid, auth_time, the identity
+// claim, iss and aud when configured, the kid of its key (derived when
+// [Key.ID] is empty; the public keys are served by [Issuer.JWKSHandler]),
+// and an explicit typ header: "at+jwt" for access tokens and "refresh+jwt"
+// for refresh tokens, so neither is ever accepted as the other. Access tokens also carry
 // "fresh": true when minted from a password login and the claims of the
 // [WithExtraClaims] function.
 type Issuer struct {
