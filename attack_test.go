@@ -530,13 +530,16 @@ func atkNoLeak(t *testing.T, texts, values, secrets []string) {
 // atkRunRaw sends one Connect unary request over a plain HTTP/1.1
 // connection with the case's raw header lines.
 func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
+	before := s.svc.calls.Load()
 	status, body, header := rawHTTP1(t, s.URL, examplev1connect.ProtectedServiceProtectedProcedure, tc.raw)
 	if tc.rawStatus != 0 {
 		if status != tc.rawStatus {
 			t.Fatalf("status %d, want %d (body %q)", status, tc.rawStatus, body)
 		}
-		if got := s.svc.calls.Load(); got < 0 {
-			t.Fatal("unreachable")
+		// Refused by the HTTP server, before any handler: the protected
+		// handler never ran.
+		if ran := s.svc.calls.Load() - before; ran != 0 {
+			t.Fatalf("handler ran %d times for a request the server refused", ran)
 		}
 		return
 	}
@@ -820,15 +823,16 @@ func grpcWebTrailer(body []byte, name string) string {
 
 // ECDSA signatures are malleable: (r, n-s) verifies as well as (r, s), so an
 // ES256 token has two valid spellings (RFC 7518 does not require low-s, and
-// other issuers produce either). This documents it: anything keyed by the
-// token string (an application deny-list) must key on jti instead; the
-// library's own RevocationStore gets claims, and its cache only ever holds tokens
-// that verified.
-func TestAttackECDSAMalleabilityIsDocumented(t *testing.T) {
+// other issuers produce either). SECURITY.md documents that both spellings
+// verify with the same claims and that a deny-list must key on jti, as the
+// library's RevocationStore does: revoking the jti refuses both spellings.
+func TestAttackECDSAMalleabilityDenyListKeyedOnJTI(t *testing.T) {
 	t.Parallel()
 	k := testKeys()
 	now := time.Now()
-	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: &k.ec256.PublicKey}))
+	store := connectjwt.NewMemoryStore()
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: &k.ec256.PublicKey}),
+		connectjwt.WithRevocationStore(store))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -844,15 +848,31 @@ func TestAttackECDSAMalleabilityIsDocumented(t *testing.T) {
 	copy(twin, sig[:32])
 	s.FillBytes(twin[32:])
 	other := tok[:i+1] + b64(twin)
-	c1, err1 := v.Validate(context.Background(), tok)
-	c2, err2 := v.Validate(context.Background(), other)
-	if err1 != nil {
-		t.Fatal(err1)
+	if other == tok {
+		t.Fatal("the twin is the same spelling")
 	}
-	if err2 == nil && (c2.ID != c1.ID || c2.Identity != c1.Identity) {
+	c1, err := v.Validate(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Documented: the twin verifies too, with the same claims.
+	c2, err := v.Validate(context.Background(), other)
+	if err != nil {
+		t.Fatalf("the high-s twin was refused (%v): SECURITY.md says both spellings verify", err)
+	}
+	if c2.ID != c1.ID || c2.Identity != c1.Identity || !c2.ExpiresAt.Equal(c1.ExpiresAt) {
 		t.Fatalf("the twin spelling verified with other claims")
 	}
-	t.Logf("high-s twin of an ES256 token: accepted=%v (same jti %q)", err2 == nil, c1.ID)
+	// Revoking the token (by its jti, through its claims) refuses both
+	// spellings.
+	if err := store.RevokeToken(context.Background(), c1); err != nil {
+		t.Fatal(err)
+	}
+	for name, tk := range map[string]string{"original": tok, "twin": other} {
+		if _, err := v.Validate(context.Background(), tk); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
+			t.Errorf("%s spelling after revoking its jti: %v, want REASON_REVOKED", name, err)
+		}
+	}
 }
 
 // Every case of the table also holds for a request that went straight to

@@ -87,7 +87,7 @@ func TestValidatorAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.RevokeToken(ctx, rc.ID, rc.ExpiresAt); err != nil {
+	if err := f.store.RevokeToken(ctx, rc); err != nil {
 		t.Fatal(err)
 	}
 	refresh, _, err := f.issuer.CreateRefreshToken(ctx, "alice")
@@ -242,7 +242,7 @@ func TestStreamContext(t *testing.T) {
 			t.Fatalf("ended before the revocation: %v", context.Cause(sctx))
 		}
 		c, _ := connectjwt.ClaimsFromContext(actx)
-		if err := f.store.RevokeToken(ctx, c.ID, c.ExpiresAt); err != nil {
+		if err := f.store.RevokeToken(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 		select {

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
@@ -48,7 +49,10 @@ func authErrorOf(f *Failure) *connectjwtv1.AuthError {
 		Reason:        connectjwtv1.Reason(f.Reason),
 		Message:       f.Error(),
 		MissingScopes: f.MissingScopes,
-		Retryable:     f.Reason == ReasonUnavailable,
+		Retryable:     f.Reason == ReasonUnavailable || f.Reason == ReasonTooManyAttempts,
+	}
+	if f.RetryAfter > 0 {
+		ae.RetryAfter = durationpb.New(f.RetryAfter)
 	}
 	if c := f.Claims; c != nil {
 		switch f.Reason {

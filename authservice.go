@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -28,9 +29,12 @@ type Authenticator func(ctx context.Context, username, password string) (identit
 // Logout and Revoke need one, and the [RevocationStore] given to the issuer
 // ([WithRevocationStore]); mount the service behind the [Interceptor]
 // ([Interceptor.HandlerOption]) whose [Validator] checks the same store.
+// With that store, Refresh rotates refresh tokens (see [AuthService.Refresh]).
 type AuthService struct {
 	issuer       *Issuer
 	authenticate Authenticator
+	reuseGrace   time.Duration
+	limiter      LoginLimiter
 }
 
 var _ connectjwtv1connect.AuthServiceHandler = (*AuthService)(nil)
@@ -44,22 +48,49 @@ var AuthServiceProcedures = []string{
 
 // NewAuthService returns an AuthService that checks credentials with
 // authenticate, issues tokens with issuer and revokes them in the issuer's
-// [RevocationStore].
-func NewAuthService(issuer *Issuer, authenticate Authenticator) *AuthService {
-	return &AuthService{issuer: issuer, authenticate: authenticate}
+// [RevocationStore]. Failed logins are throttled by an in-memory
+// [LoginLimiter] unless [WithLoginLimiter] says otherwise.
+func NewAuthService(issuer *Issuer, authenticate Authenticator, opts ...AuthServiceOption) *AuthService {
+	s := &AuthService{issuer: issuer, authenticate: authenticate, reuseGrace: DefaultRefreshReuseGrace,
+		limiter: NewLoginLimiter(LoginLimits{})}
+	for _, o := range opts {
+		if o != nil {
+			o.applyToAuthService(s)
+		}
+	}
+	return s
 }
 
-// Login implements connectjwt.v1.AuthService.Login.
+// Login implements connectjwt.v1.AuthService.Login. Failed logins are
+// throttled per username and per peer ([WithLoginLimiter]): a login that
+// must wait is refused with REASON_TOO_MANY_ATTEMPTS before its password is
+// checked, whether or not the user exists.
 func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwtv1.LoginRequest]) (*connect.Response[connectjwtv1.LoginResponse], error) {
 	if s == nil || s.issuer == nil || s.authenticate == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("login is not configured"))
 	}
-	identity, err := s.authenticate(ctx, req.Msg.GetUsername(), req.Msg.GetPassword())
+	username, peer := req.Msg.GetUsername(), req.Peer().Addr
+	if f := s.throttled(ctx, username, peer); f != nil {
+		return nil, DefaultError(f)
+	}
+	identity, err := s.authenticate(ctx, username, req.Msg.GetPassword())
 	switch {
 	case errors.Is(err, ErrUnavailable):
 		return nil, DefaultError(failCause(ErrUnavailable, nil, err))
 	case err != nil || identity == "":
+		if s.limiter != nil {
+			// A limiter that cannot record fails this login closed, as
+			// unavailable, so failures are never silently uncounted.
+			if lerr := s.limiter.Fail(ctx, username, peer); lerr != nil {
+				return nil, DefaultError(failCause(ErrUnavailable, nil, lerr))
+			}
+		}
 		return nil, DefaultError(failCause(ErrInvalidCredentials, nil, err))
+	}
+	if s.limiter != nil {
+		if err := s.limiter.Succeed(ctx, username, peer); err != nil {
+			return nil, DefaultError(failCause(ErrUnavailable, nil, err))
+		}
 	}
 	pair, err := s.issuer.CreateFreshTokenPair(ctx, identity)
 	if err != nil {
@@ -75,6 +106,16 @@ func (s *AuthService) Login(ctx context.Context, req *connect.Request[connectjwt
 // answered with [DefaultError]: the interceptor's loaders are for access
 // tokens, and a client that refreshes on REASON_EXPIRED must see a refresh
 // failure as final.
+//
+// When the issuer has a [RevocationStore] ([WithRevocationStore]), refresh
+// tokens rotate (RFC 9700 §4.14.2): each is redeemed once, atomically in the
+// store, and the new pair continues its session (sid). A refresh token presented again after it was redeemed is a
+// reuse: the whole session is revoked (every access and refresh token
+// descended from its login) and the answer is REASON_REVOKED. Within the
+// grace window ([WithRefreshReuseGrace]) after its redemption, it is
+// answered REASON_REFRESH_CONFLICT instead, with no tokens and nothing
+// revoked. No token of a session outlives its absolute lifetime
+// ([WithSessionLifetime]).
 func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectjwtv1.RefreshRequest]) (*connect.Response[connectjwtv1.RefreshResponse], error) {
 	if s == nil || s.issuer == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("refresh is not configured"))
@@ -84,7 +125,14 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectj
 		f.Procedure = connectjwtv1connect.AuthServiceRefreshProcedure
 		return nil, DefaultError(f)
 	}
-	pair, err := s.issuer.CreateTokenPair(ctx, claims.Identity)
+	sess, err := s.rotate(ctx, claims)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := s.issuer.createPair(ctx, claims.Identity, false, sess)
+	if errors.Is(err, ErrExpired) {
+		return nil, DefaultError(fail(fmt.Errorf("%w: session has ended, log in again", ErrExpired), claims))
+	}
 	if err != nil {
 		return nil, issueError()
 	}
@@ -92,8 +140,10 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectj
 }
 
 // Logout implements connectjwt.v1.AuthService.Logout: it revokes the calling
-// access token, the given refresh token (when it is the caller's) and, with
-// everywhere, every token of the caller issued until now.
+// access token, its session (every token descended from the same login,
+// see [AuthService.Refresh]), the given refresh token (when it is the
+// caller's) and, with everywhere, every token of the caller issued until
+// now.
 func (s *AuthService) Logout(ctx context.Context, req *connect.Request[connectjwtv1.LogoutRequest]) (*connect.Response[connectjwtv1.LogoutResponse], error) {
 	caller, err := s.revoker(ctx)
 	if err != nil {
@@ -112,11 +162,18 @@ func (s *AuthService) Logout(ctx context.Context, req *connect.Request[connectjw
 			return nil, storeError(err)
 		}
 	}
+	// The caller's session ends: every token descended from its login,
+	// including refresh tokens that were stolen and rotated.
+	if caller.SessionID != "" {
+		if err := s.issuer.cfg.store.RevokeSession(ctx, caller.SessionID, s.issuer.sessionEndOf(caller)); err != nil {
+			return nil, storeError(err)
+		}
+	}
 	for _, c := range []*Claims{caller, refresh} {
 		if c == nil || c.ID == "" {
 			continue
 		}
-		if err := s.issuer.cfg.store.RevokeToken(ctx, c.ID, c.ExpiresAt); err != nil {
+		if err := s.issuer.cfg.store.RevokeToken(ctx, c); err != nil {
 			return nil, storeError(err)
 		}
 	}
@@ -136,7 +193,7 @@ func (s *AuthService) Revoke(ctx context.Context, req *connect.Request[connectjw
 	if target.ID == "" {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("token has no jti and cannot be revoked alone; use Logout with everywhere"))
 	}
-	if err := s.issuer.cfg.store.RevokeToken(ctx, target.ID, target.ExpiresAt); err != nil {
+	if err := s.issuer.cfg.store.RevokeToken(ctx, target); err != nil {
 		return nil, storeError(err)
 	}
 	return connect.NewResponse(&connectjwtv1.RevokeResponse{}), nil

@@ -45,6 +45,14 @@ type Claims struct {
 	IssuedAt time.Time
 	// ID is the jti claim, or empty.
 	ID string
+	// SessionID is the sid claim (OpenID Connect's session ID), or empty:
+	// every token descended from one [AuthService] login carries the same
+	// one, and revoking it ([RevocationStore.RevokeSession]) revokes them
+	// all.
+	SessionID string
+	// AuthTime is the auth_time claim (OpenID Connect's time of the
+	// login the token descends from), or zero.
+	AuthTime time.Time
 	// Scopes are the scopes granted, without duplicates: those of the
 	// "scope" claim (RFC 8693) and those of the "scp" claim (Azure, Okta)
 	// together, when a token has both. Each claim may be a space-separated
@@ -407,6 +415,10 @@ func parseClaims(c *Claims, members []jsonMember, identityClaim string, known *t
 			c.IssuedAt, err = parseNumericDate("iat", m.value)
 		case "jti":
 			c.ID, err = parseString("jti", m.value)
+		case "sid":
+			c.SessionID, err = parseString("sid", m.value)
+		case "auth_time":
+			c.AuthTime, err = parseNumericDate("auth_time", m.value)
 		case "scope", "scp":
 			c.Scopes, err = appendScopes(c.Scopes, string(m.name), m.value)
 		case "fresh":

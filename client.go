@@ -43,15 +43,26 @@ func NewClientInterceptor(src TokenSource) connect.Interceptor {
 // answers REASON_EXPIRED and retries a unary call once; concurrent calls that
 // fail together share one Refresh call. It never retries any other failure.
 //
+// Refresh tokens rotate: each is good for one Refresh. Processes that share
+// one user's tokens (saved to a file, say) must share their storage: when
+// one refreshes, the others get the new tokens through [Session.SetTokens].
+// A Refresh that the server answers REASON_REFRESH_CONFLICT (another holder
+// of the same refresh token has just used it) waits up to
+// [RefreshConflictWait] for SetTokens to bring the winner's tokens and then
+// succeeds with them; if none come, it returns the conflict error.
+//
 // The AuthService client given to [NewSession] must not itself use the
 // session's interceptor. A Session is safe for concurrent use.
 type Session struct {
 	auth connectjwtv1connect.AuthServiceClient
 
+	conflictWait time.Duration
+
 	mu       sync.Mutex
 	access   string
 	refresh  string
 	inflight *refreshCall
+	changed  chan struct{} // closed and replaced by every SetTokens
 }
 
 type refreshCall struct {
@@ -61,8 +72,13 @@ type refreshCall struct {
 
 // NewSession returns a Session that logs in and refreshes through auth.
 func NewSession(auth connectjwtv1connect.AuthServiceClient) *Session {
-	return &Session{auth: auth}
+	return &Session{auth: auth, conflictWait: RefreshConflictWait, changed: make(chan struct{})}
 }
+
+// RefreshConflictWait is how long a [Session] whose Refresh was answered
+// REASON_REFRESH_CONFLICT waits for [Session.SetTokens] to bring the tokens
+// of the Refresh that won.
+const RefreshConflictWait = 2 * time.Second
 
 // Login exchanges credentials for tokens and keeps them.
 func (s *Session) Login(ctx context.Context, username, password string) error {
@@ -79,6 +95,10 @@ func (s *Session) SetTokens(access, refresh string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.access, s.refresh = access, refresh
+	if s.changed != nil {
+		close(s.changed)
+	}
+	s.changed = make(chan struct{})
 }
 
 // AccessToken implements [TokenSource].
@@ -126,20 +146,47 @@ func (s *Session) doRefresh(ctx context.Context, call *refreshCall, refresh stri
 	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
 	var access, next string
+	adopt := false // keep the tokens SetTokens brought meanwhile
 	if refresh == "" {
 		call.err = errNoToken
 	} else if res, err := s.auth.Refresh(ctx, connect.NewRequest(&connectjwtv1.RefreshRequest{RefreshToken: refresh})); err != nil {
 		call.err = err
+		if ReasonOf(err) == ReasonRefreshConflict && s.awaitOtherRefresh(ctx, refresh) {
+			call.err, adopt = nil, true
+		}
 	} else {
 		access, next = res.Msg.GetTokens().GetAccessToken(), res.Msg.GetTokens().GetRefreshToken()
 	}
 	s.mu.Lock()
-	if call.err == nil {
+	if call.err == nil && !adopt {
 		s.access, s.refresh = access, next
 	}
 	s.inflight = nil
 	s.mu.Unlock()
 	close(call.done)
+}
+
+// awaitOtherRefresh waits up to s.conflictWait for SetTokens to replace the
+// refresh token used, by the tokens of the Refresh that redeemed it first,
+// and reports whether it did.
+func (s *Session) awaitOtherRefresh(ctx context.Context, used string) bool {
+	timer := time.NewTimer(s.conflictWait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		replaced, changed := s.refresh != used, s.changed
+		s.mu.Unlock()
+		if replaced {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // Interceptor returns the client interceptor that sends the session's

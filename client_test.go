@@ -13,6 +13,7 @@ import (
 	"github.com/connectjwt/connectjwt"
 	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
 )
 
@@ -153,6 +154,72 @@ func TestClientInterceptorStreams(t *testing.T) {
 				if tc.want == "" && reasonOf(stream.Err()) != connectjwt.ReasonMissing {
 					t.Errorf("stream without token: %v", stream.Err())
 				}
+			}
+		})
+	}
+}
+
+// refreshWatch is an AuthService client that reports what each Refresh
+// returned.
+type refreshWatch struct {
+	connectjwtv1connect.AuthServiceClient
+	errs chan error
+}
+
+func (w refreshWatch) Refresh(ctx context.Context, req *connect.Request[connectjwtv1.RefreshRequest]) (*connect.Response[connectjwtv1.RefreshResponse], error) {
+	res, err := w.AuthServiceClient.Refresh(ctx, req)
+	w.errs <- err
+	return res, err
+}
+
+// Another holder of the same tokens (another process sharing their
+// storage) refreshes first: the Session's Refresh is answered
+// REASON_REFRESH_CONFLICT, and succeeds with the winner's tokens once
+// SetTokens brings them; without them it returns the conflict and keeps
+// its tokens.
+func TestSessionRefreshConflict(t *testing.T) {
+	for _, p := range wireProtocols {
+		t.Run(p.name, func(t *testing.T) {
+			fx, _ := newRotatingFixture(t, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			pair := fx.login(t, ctx, p.opts)
+			winner, err := fx.refresh(ctx, p.opts, pair.GetRefreshToken())
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			watch := refreshWatch{fx.auth(p.opts), make(chan error, 1)}
+			s := connectjwt.NewSession(watch)
+			s.SetTokens(pair.GetAccessToken(), pair.GetRefreshToken())
+			done := make(chan error, 1)
+			go func() { done <- s.Refresh(ctx, pair.GetAccessToken()) }()
+			if err := <-watch.errs; reasonOf(err) != connectjwt.ReasonRefreshConflict {
+				t.Fatalf("the losing Refresh = %v, want REASON_REFRESH_CONFLICT", err)
+			}
+			s.SetTokens(winner.GetAccessToken(), winner.GetRefreshToken()) // the shared storage catches up
+			if err := <-done; err != nil {
+				t.Fatalf("Refresh after the winner's tokens arrived: %v", err)
+			}
+			if tok, _ := s.AccessToken(ctx); tok != winner.GetAccessToken() {
+				t.Error("the session does not use the winner's access token")
+			}
+			if err := fx.call(ctx, p.opts, winner.GetAccessToken()); err != nil {
+				t.Errorf("the conflict revoked the session: %v", err)
+			}
+
+			lone := connectjwt.NewSession(fx.auth(p.opts))
+			connectjwt.SetRefreshConflictWait(lone, 100*time.Millisecond)
+			lone.SetTokens(pair.GetAccessToken(), pair.GetRefreshToken())
+			start := time.Now()
+			if err := lone.Refresh(ctx, pair.GetAccessToken()); reasonOf(err) != connectjwt.ReasonRefreshConflict {
+				t.Fatalf("Refresh with no tokens arriving = %v, want REASON_REFRESH_CONFLICT", err)
+			}
+			if waited := time.Since(start); waited < 100*time.Millisecond {
+				t.Errorf("returned the conflict after %v, before waiting for other tokens", waited)
+			}
+			if tok, _ := lone.AccessToken(ctx); tok != pair.GetAccessToken() {
+				t.Error("a failed Refresh replaced the session's tokens")
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package connectjwt
 
 import (
 	"errors"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -43,6 +44,13 @@ var (
 	ErrInvalidCredentials = errors.New("invalid username or password")
 	// ErrUnavailable: a key server or revocation store could not be reached.
 	ErrUnavailable = errors.New("token could not be checked, try again")
+	// ErrRefreshConflict: a Refresh with a refresh token that another
+	// Refresh redeemed within the grace window (see
+	// [WithRefreshReuseGrace]); nothing was issued or revoked.
+	ErrRefreshConflict = errors.New("refresh token was just used by another refresh; use the tokens it returned")
+	// ErrTooManyAttempts: too many failed logins for the username or from
+	// the peer (see [LoginLimiter]).
+	ErrTooManyAttempts = errors.New("too many failed login attempts, try again later")
 )
 
 // A Reason is a failure kind: one per sentinel error, and the value of the
@@ -68,6 +76,8 @@ const (
 	ReasonInvalidCredentials               // [ErrInvalidCredentials]
 	ReasonAccessDenied                     // [ErrAccessDenied]
 	ReasonUnavailable                      // [ErrUnavailable]
+	ReasonRefreshConflict                  // [ErrRefreshConflict]
+	ReasonTooManyAttempts                  // [ErrTooManyAttempts]
 )
 
 // String returns the reason's name on the wire, as in the .proto and every
@@ -77,13 +87,19 @@ func (r Reason) String() string { return connectjwtv1.Reason(r).String() }
 // Code returns the Connect code connectjwt sends for the reason:
 // unavailable for [ReasonUnavailable] (retryable), permission_denied for
 // authorization failures ([ReasonInsufficientScope], [ReasonAccessDenied]),
-// and unauthenticated for everything else.
+// aborted for [ReasonRefreshConflict], resource_exhausted for
+// [ReasonTooManyAttempts] (retryable after the delay in the detail), and
+// unauthenticated for everything else.
 func (r Reason) Code() connect.Code {
 	switch r {
 	case ReasonUnavailable:
 		return connect.CodeUnavailable
 	case ReasonInsufficientScope, ReasonAccessDenied:
 		return connect.CodePermissionDenied
+	case ReasonRefreshConflict:
+		return connect.CodeAborted
+	case ReasonTooManyAttempts:
+		return connect.CodeResourceExhausted
 	default:
 		return connect.CodeUnauthenticated
 	}
@@ -106,6 +122,9 @@ type Failure struct {
 	Procedure string
 	// MissingScopes lists the required scopes the token lacks.
 	MissingScopes []string
+	// RetryAfter is how long to wait before trying again, for
+	// [ErrTooManyAttempts].
+	RetryAfter time.Duration
 	// Cause is the application's or store's error behind an access-denied
 	// or unavailable failure, for logs. It is never sent to the client by
 	// the default loaders.
@@ -142,6 +161,8 @@ var reasons = []struct {
 	{ErrAccessDenied, ReasonAccessDenied},
 	{ErrInvalidCredentials, ReasonInvalidCredentials},
 	{ErrUnavailable, ReasonUnavailable},
+	{ErrRefreshConflict, ReasonRefreshConflict},
+	{ErrTooManyAttempts, ReasonTooManyAttempts},
 }
 
 // ReasonOf returns the failure kind of err, which may be a [*Failure], an

@@ -17,9 +17,11 @@ import (
 	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
 )
 
-// Every Reason is named as on the wire and maps to the code connectjwt sends.
+// Every Reason is named as on the wire and maps to the code connectjwt
+// sends, and every value of the proto enum has a Go constant.
 func TestReasonNamesAndCodes(t *testing.T) {
 	t.Parallel()
+	covered := map[int32]bool{0: true} // REASON_UNSPECIFIED is ReasonUnspecified, not a failure
 	for _, tc := range []struct {
 		r    connectjwt.Reason
 		name string
@@ -40,7 +42,10 @@ func TestReasonNamesAndCodes(t *testing.T) {
 		{connectjwt.ReasonInvalidCredentials, "REASON_INVALID_CREDENTIALS", connect.CodeUnauthenticated, connectjwt.ErrInvalidCredentials},
 		{connectjwt.ReasonAccessDenied, "REASON_ACCESS_DENIED", connect.CodePermissionDenied, connectjwt.ErrAccessDenied},
 		{connectjwt.ReasonUnavailable, "REASON_UNAVAILABLE", connect.CodeUnavailable, connectjwt.ErrUnavailable},
+		{connectjwt.ReasonRefreshConflict, "REASON_REFRESH_CONFLICT", connect.CodeAborted, connectjwt.ErrRefreshConflict},
+		{connectjwt.ReasonTooManyAttempts, "REASON_TOO_MANY_ATTEMPTS", connect.CodeResourceExhausted, connectjwt.ErrTooManyAttempts},
 	} {
+		covered[int32(tc.r)] = true
 		if got := tc.r.String(); got != tc.name {
 			t.Errorf("%d: String = %q, want %q", tc.r, got, tc.name)
 		}
@@ -62,6 +67,11 @@ func TestReasonNamesAndCodes(t *testing.T) {
 		ae, ok := connectjwt.AuthErrorOf(f)
 		if !ok || connectjwt.Reason(ae.GetReason()) != tc.r || ae.GetMessage() != tc.err.Error() {
 			t.Errorf("AuthErrorOf(failure) = %v, %v", ae, ok)
+		}
+	}
+	for n, name := range connectjwtv1.Reason_name {
+		if !covered[n] {
+			t.Errorf("the proto enum's %s (%d) has no Go Reason constant in this table", name, n)
 		}
 	}
 	if got := connectjwt.ReasonOf(errors.New("other")); got != connectjwt.ReasonUnspecified {

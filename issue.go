@@ -21,11 +21,11 @@ import (
 // [WithIdentityClaim], [WithTokenTypes] and [WithRevocationStore], and its
 // tokens pass with no further wiring.
 //
-// Every token carries iat, nbf, exp, jti, the identity claim, iss and aud
-// when configured, the kid of its key (derived when [Key.ID] is empty; the
-// public keys are served by [Issuer.JWKSHandler]), and an explicit
-// typ header: "at+jwt" for access tokens and "refresh+jwt" for refresh
-// tokens, so neither is ever accepted as the other. Access tokens also carry
+// Every token carries iat, nbf, exp, jti, sid, auth_time, the identity
+// claim, iss and aud when configured, the kid of its key (derived when
+// [Key.ID] is empty; the public keys are served by [Issuer.JWKSHandler]),
+// and an explicit typ header: "at+jwt" for access tokens and "refresh+jwt"
+// for refresh tokens, so neither is ever accepted as the other. Access tokens also carry
 // "fresh": true when minted from a password login and the claims of the
 // [WithExtraClaims] function.
 type Issuer struct {
@@ -62,8 +62,11 @@ func NewIssuer(opts ...IssuerOption) (*Issuer, error) {
 	if is.signer == nil {
 		return nil, errors.New("connectjwt: no signing key: give an HMAC secret or a private key")
 	}
-	if cfg.accessTTL <= 0 || cfg.refreshTTL <= 0 {
+	if cfg.accessTTL <= 0 || cfg.refreshTTL <= 0 || cfg.sessionTTL < 0 {
 		return nil, errors.New("connectjwt: token lifetimes must be positive")
+	}
+	if cfg.sessionTTL == 0 {
+		cfg.sessionTTL = cfg.refreshTTL
 	}
 	return is, nil
 }
@@ -77,53 +80,110 @@ func WithTokenLifetimes(access, refresh time.Duration) IssuerOption {
 // WithExtraClaims sets a function that returns extra claims for the access
 // tokens of identity (Flask's additional_claims_loader), e.g.
 // {"scope": "read write"} or roles. It may not set a registered claim the
-// issuer writes (iss, sub, aud, exp, nbf, iat, jti, fresh, or the identity
-// claim); doing so, or returning an error, fails the issuing call.
+// issuer writes (iss, sub, aud, exp, nbf, iat, jti, fresh, sid, auth_time,
+// or the identity claim); doing so, or returning an error, fails the
+// issuing call.
 func WithExtraClaims(claims func(ctx context.Context, identity string) (map[string]any, error)) IssuerOption {
 	return issuerOption(func(c *config) { c.extraClaims = claims })
+}
+
+// WithSessionLifetime sets the absolute lifetime of a session: no token
+// descended from one login (by [AuthService.Refresh]) expires later than
+// this long after the login, however often it is refreshed; the user then
+// logs in again. By default it is the refresh token lifetime
+// ([WithTokenLifetimes]), so a session never outlives the first refresh
+// token of its login; set it longer to let refreshes extend a session up to
+// that bound.
+func WithSessionLifetime(d time.Duration) IssuerOption {
+	return issuerOption(func(c *config) { c.sessionTTL = d })
 }
 
 // Algorithm returns the alg of the key the issuer signs with.
 func (is *Issuer) Algorithm() string { return is.signer.alg }
 
 // CreateAccessToken returns an access token for identity, not fresh, and
-// when it expires.
+// when it expires. The token starts a session of its own (sid and auth_time
+// claims).
 func (is *Issuer) CreateAccessToken(ctx context.Context, identity string) (string, time.Time, error) {
-	return is.create(ctx, identity, false, false)
+	return is.createAlone(ctx, identity, false, false)
 }
 
 // CreateFreshAccessToken returns a fresh access token for identity, as
 // minted right after a password login (see [Policy.Fresh]), and when it
-// expires.
+// expires. The token starts a session of its own (sid and auth_time claims).
 func (is *Issuer) CreateFreshAccessToken(ctx context.Context, identity string) (string, time.Time, error) {
-	return is.create(ctx, identity, false, true)
+	return is.createAlone(ctx, identity, false, true)
 }
 
 // CreateRefreshToken returns a refresh token for identity and when it
 // expires. It is accepted only by [Validator.ValidateRefresh] and
-// [AuthService.Refresh], never as an access token.
+// [AuthService.Refresh], never as an access token. The token starts a
+// session of its own (sid and auth_time claims).
 func (is *Issuer) CreateRefreshToken(ctx context.Context, identity string) (string, time.Time, error) {
-	return is.create(ctx, identity, true, false)
+	return is.createAlone(ctx, identity, true, false)
+}
+
+// createAlone creates one token that starts a session of its own.
+func (is *Issuer) createAlone(ctx context.Context, identity string, refresh, fresh bool) (string, time.Time, error) {
+	sess, err := is.newSession()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return is.create(ctx, identity, refresh, fresh, sess)
 }
 
 // CreateTokenPair returns an access token, not fresh, and the refresh token
-// that renews it, as [AuthService.Refresh] sends.
+// that renews it. Both start one new session, with a sid claim naming it and
+// an auth_time claim saying when it started (the claims of OpenID Connect);
+// [AuthService.Refresh] passes both on, and no token of the session expires
+// after auth_time plus the session lifetime ([WithSessionLifetime]).
 func (is *Issuer) CreateTokenPair(ctx context.Context, identity string) (*connectjwtv1.TokenPair, error) {
-	return is.createPair(ctx, identity, false)
+	return is.createNewPair(ctx, identity, false)
 }
 
 // CreateFreshTokenPair returns a fresh access token and the refresh token
-// that renews it, as [AuthService.Login] sends.
+// that renews it, as [AuthService.Login] sends; both start one new session,
+// as with [Issuer.CreateTokenPair].
 func (is *Issuer) CreateFreshTokenPair(ctx context.Context, identity string) (*connectjwtv1.TokenPair, error) {
-	return is.createPair(ctx, identity, true)
+	return is.createNewPair(ctx, identity, true)
 }
 
-func (is *Issuer) createPair(ctx context.Context, identity string, fresh bool) (*connectjwtv1.TokenPair, error) {
-	access, accessExp, err := is.create(ctx, identity, false, fresh)
+func (is *Issuer) createNewPair(ctx context.Context, identity string, fresh bool) (*connectjwtv1.TokenPair, error) {
+	sess, err := is.newSession()
 	if err != nil {
 		return nil, err
 	}
-	refresh, refreshExp, err := is.CreateRefreshToken(ctx, identity)
+	return is.createPair(ctx, identity, fresh, sess)
+}
+
+// A session is what the tokens descended from one login share.
+type session struct {
+	id       string
+	authTime time.Time // the login, to the second
+}
+
+func (is *Issuer) newSession() (session, error) {
+	if is == nil || is.signer == nil {
+		return session{}, errors.New("connectjwt: issuer is not configured")
+	}
+	id, err := newTokenID()
+	if err != nil {
+		return session{}, err
+	}
+	return session{id: id, authTime: is.cfg.now().Truncate(time.Second)}, nil
+}
+
+// sessionEnd is when every token of sess has expired.
+func (is *Issuer) sessionEnd(sess session) time.Time {
+	return sess.authTime.Add(is.cfg.sessionTTL)
+}
+
+func (is *Issuer) createPair(ctx context.Context, identity string, fresh bool, sess session) (*connectjwtv1.TokenPair, error) {
+	access, accessExp, err := is.create(ctx, identity, false, fresh, sess)
+	if err != nil {
+		return nil, err
+	}
+	refresh, refreshExp, err := is.create(ctx, identity, true, false, sess)
 	if err != nil {
 		return nil, err
 	}
@@ -133,11 +193,20 @@ func (is *Issuer) createPair(ctx context.Context, identity string, fresh bool) (
 		TokenType:             DefaultHeaderScheme,
 		AccessTokenExpiresAt:  timestamppb.New(accessExp),
 		RefreshTokenExpiresAt: timestamppb.New(refreshExp),
-		ExpiresIn:             int64(is.cfg.accessTTL / time.Second),
+		ExpiresIn:             int64(expiresIn(accessExp.Sub(is.cfg.now()), is.cfg.accessTTL) / time.Second),
 	}, nil
 }
 
-func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bool) (string, time.Time, error) {
+// expiresIn is the access token lifetime to announce: ttl, or less when the
+// session's end cut it short.
+func expiresIn(left, ttl time.Duration) time.Duration {
+	if left < ttl-time.Second {
+		return max(left, 0)
+	}
+	return ttl
+}
+
+func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bool, sess session) (string, time.Time, error) {
 	if is == nil || is.signer == nil {
 		return "", time.Time{}, errors.New("connectjwt: issuer is not configured")
 	}
@@ -153,6 +222,12 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		ttl, typ = is.cfg.refreshTTL, is.cfg.refreshType
 	}
 	exp := now.Add(ttl)
+	if end := is.sessionEnd(sess); end.Before(exp) {
+		exp = end
+	}
+	if !exp.After(is.cfg.now()) {
+		return "", time.Time{}, fmt.Errorf("connectjwt: session has ended: %w", ErrExpired)
+	}
 	claims := jwt.MapClaims{}
 	if !refresh && is.cfg.extraClaims != nil {
 		extra, err := is.cfg.extraClaims(ctx, identity)
@@ -163,7 +238,7 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 			// Names are compared ignoring case: a "Sub" beside "sub" is a
 			// legal, distinct claim, but would make Claims.Decode refuse
 			// the application's claims struct.
-			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", is.cfg.identityClaim} {
+			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", "sid", "auth_time", is.cfg.identityClaim} {
 				if strings.EqualFold(k, reserved) {
 					return "", time.Time{}, fmt.Errorf("connectjwt: extra claims may not set %q", k)
 				}
@@ -180,6 +255,8 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 	claims["nbf"] = now.Unix()
 	claims["exp"] = exp.Unix()
 	claims["jti"] = jti
+	claims["sid"] = sess.id
+	claims["auth_time"] = sess.authTime.Unix()
 	if is.cfg.issuer != "" {
 		claims["iss"] = is.cfg.issuer
 	}

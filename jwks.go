@@ -271,7 +271,20 @@ type remoteKeys struct {
 	mu       sync.Mutex
 	inflight *fetchCall // nil when no fetch runs
 	lastErr  error      // of the last completed fetch; nil when it succeeded
+	// unknown holds when each kid missing from the set was first asked
+	// about: a fetch that started before then cannot say the kid does not
+	// exist. At most maxUnknownKIDs entries; when full it is cleared,
+	// which only makes answers more cautious (UNAVAILABLE).
+	unknown map[kidAlg]time.Time
 }
+
+// maxUnknownKIDs bounds remoteKeys.unknown.
+const maxUnknownKIDs = 4096
+
+// errKIDNotChecked: the kid is missing from the set, but no fetch since it
+// was first asked about has been allowed yet (a flood of forged kids used
+// up the rate limit), so a key rotated in a moment ago may still be it.
+var errKIDNotChecked = errors.New("connectjwt: kid not in the key set fetched so far; fetching again is rate-limited")
 
 // fetchCall is one fetch that several requests may wait for.
 type fetchCall struct {
@@ -284,7 +297,8 @@ type keySnapshot struct {
 	byKID   map[kidAlg][]*boundKey
 	byAlg   map[string][]*boundKey // for tokens without kid
 	fetched time.Time
-	skipped []error // keys of the set that could not be used, and why
+	skipped []error   // keys of the set that could not be used, and why
+	started time.Time // when the fetch that got this set began
 }
 
 type kidAlg struct{ kid, alg string }
@@ -312,6 +326,12 @@ func (r *remoteKeys) start() {
 	})
 }
 
+// lookup returns the keys for kid and alg. A nil result without error is a
+// final answer (no such key: INVALID_SIGNATURE) and is given only when a
+// fetch that began after the kid was first asked about has come back
+// without it; until the rate limit allows that fetch, the answer is
+// errKIDNotChecked (UNAVAILABLE, retryable), so forged kids cannot make a
+// key that was rotated in meanwhile look forged.
 func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, error) {
 	r.start()
 	s := r.snap.Load()
@@ -323,29 +343,61 @@ func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, 
 			return keys, nil
 		}
 	}
-	call, lastErr := r.refresh(ctx)
-	if call == nil { // rate-limited
-		if lastErr != nil {
-			return nil, lastErr
-		}
-		if s == nil {
-			return nil, errors.New("connectjwt: key set not fetched yet")
-		}
-		return nil, nil
-	}
+	seen := r.firstAsked(kid, alg)
 	timer := time.NewTimer(r.maxWait)
 	defer timer.Stop()
-	select {
-	case <-call.done:
-	case <-timer.C:
-		return nil, errKeyServerSlow
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for {
+		call, lastErr := r.refresh(ctx)
+		if call == nil { // rate-limited
+			if lastErr != nil {
+				return nil, lastErr
+			}
+			s = r.snap.Load()
+			switch {
+			case s == nil:
+				return nil, errors.New("connectjwt: key set not fetched yet")
+			case len(s.find(kid, alg)) > 0:
+				return s.find(kid, alg), nil
+			case s.started.Before(seen):
+				return nil, errKIDNotChecked
+			}
+			return nil, nil
+		}
+		select {
+		case <-call.done:
+		case <-timer.C:
+			return nil, errKeyServerSlow
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if call.err != nil {
+			return nil, call.err
+		}
+		s = r.snap.Load()
+		if keys := s.find(kid, alg); len(keys) > 0 || !s.started.Before(seen) {
+			return keys, nil
+		}
+		// The fetch began before this kid was first asked about: only a
+		// later one can tell. At most one more round: any fetch started
+		// from here on began after seen.
 	}
-	if call.err != nil {
-		return nil, call.err
+}
+
+// firstAsked returns when kid was first asked about while missing from the
+// set, recording now if it was not.
+func (r *remoteKeys) firstAsked(kid, alg string) time.Time {
+	k := kidAlg{kid, alg}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t, ok := r.unknown[k]; ok {
+		return t
 	}
-	return r.snap.Load().find(kid, alg), nil
+	if r.unknown == nil || len(r.unknown) >= maxUnknownKIDs {
+		r.unknown = make(map[kidAlg]time.Time)
+	}
+	now := time.Now()
+	r.unknown[k] = now
+	return now
 }
 
 // refresh returns the fetch in flight, or starts one if the rate limit
@@ -367,10 +419,14 @@ func (r *remoteKeys) refresh(ctx context.Context) (*fetchCall, error) {
 func (r *remoteKeys) launchLocked(ctx context.Context) *fetchCall {
 	call := &fetchCall{done: make(chan struct{})}
 	r.inflight = call
+	started := time.Now()
 	go func() {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.fetchTimeout)
 		s, err := r.fetch(fctx)
 		cancel()
+		if s != nil {
+			s.started = started
+		}
 		if err != nil {
 			err = fmt.Errorf("connectjwt: fetching JWK Set: %w", err)
 			if r.onError != nil {

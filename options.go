@@ -113,6 +113,7 @@ type config struct {
 	// Issuing.
 	accessTTL   time.Duration
 	refreshTTL  time.Duration
+	sessionTTL  time.Duration // absolute lifetime of a login's tokens; 0: refreshTTL (issue.go)
 	extraClaims func(ctx context.Context, identity string) (map[string]any, error)
 
 	// Authorization.

@@ -81,8 +81,9 @@ import (
 )
 
 var (
-	ctx    = context.Background()
-	secret = []byte("an example secret of at least 32 bytes!")
+	ctx           = context.Background()
+	secret        = []byte("an example secret of at least 32 bytes!")
+	checkPassword connectjwt.Authenticator
 )
 `
 

@@ -31,7 +31,7 @@ func TestMemoryStore(t *testing.T) {
 			t.Errorf("%s: IsRevoked = %v, %v; want %v", name, got, err, want)
 		}
 	}
-	_ = store.RevokeToken(ctx, "j1", now.Add(time.Minute))
+	_ = store.RevokeToken(ctx, &connectjwt.Claims{ID: "j1", Identity: "alice", IssuedAt: now, ExpiresAt: now.Add(time.Minute)})
 	check("revoked jti", claims("j1", "alice", now), true)
 	check("other jti", claims("j2", "alice", now), false)
 
@@ -175,8 +175,14 @@ type failingStore struct{}
 func (failingStore) IsRevoked(context.Context, *connectjwt.Claims) (bool, error) {
 	return false, errors.New("connection refused")
 }
-func (failingStore) RevokeToken(context.Context, string, time.Time) error {
+func (failingStore) RevokeToken(context.Context, *connectjwt.Claims) error {
 	return errors.New("connection refused")
+}
+func (failingStore) RevokeSession(context.Context, string, time.Time) error {
+	return errors.New("connection refused")
+}
+func (failingStore) RedeemRefreshToken(context.Context, *connectjwt.Claims, time.Time) (bool, time.Time, error) {
+	return false, time.Time{}, errors.New("connection refused")
 }
 func (failingStore) RevokeIdentity(context.Context, string, time.Time, time.Time) error {
 	return errors.New("connection refused")

@@ -857,7 +857,7 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 				defer cancel()
 				stream := openStream(t, ctx, s.client(p))
 				err := drainAfter(t, stream, func() {
-					if err := store.RevokeToken(context.Background(), c["jti"].(string), time.Now().Add(time.Hour)); err != nil {
+					if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: "x", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 						t.Fatal(err)
 					}
 				})
@@ -908,7 +908,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	ctx, cancel := context.WithCancel(withBearer(context.Background(), mintHS256(t, c, nil)))
 	defer cancel()
 	stream := openStream(t, ctx, s.client(protocols[0]))
-	_ = store.RevokeToken(context.Background(), "kept", time.Now().Add(time.Hour))
+	_ = store.RevokeToken(context.Background(), &connectjwt.Claims{ID: "kept", Identity: "x", ExpiresAt: time.Now().Add(time.Hour)})
 	ended := make(chan error, 1)
 	go func() {
 		for stream.Receive() {

@@ -22,7 +22,12 @@ func Example() {
 		Addr:                  "redis.internal:6379",
 		ContextTimeoutEnabled: true, // let the store's timeout cut socket I/O short
 	})
-	store := redisstore.New(client, redisstore.WithTimeout(300*time.Millisecond))
+	// New refuses a Redis that may evict revocations (maxmemory-policy
+	// other than noeviction).
+	store, err := redisstore.New(context.Background(), client, redisstore.WithTimeout(300*time.Millisecond))
+	if err != nil {
+		panic(err)
+	}
 
 	shared := connectjwt.WithOptions(
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("an example secret of at least 32 bytes!"))),

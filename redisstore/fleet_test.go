@@ -43,9 +43,9 @@ type fleetServer struct {
 	httpClient *http.Client
 }
 
-func newFleetServer(t *testing.T, r *redisServer) *fleetServer {
+func newFleetServer(t *testing.T, r *redisServer, svcOpts ...connectjwt.AuthServiceOption) *fleetServer {
 	t.Helper()
-	store := redisstore.New(r.Client(true), redisstore.WithTimeout(300*time.Millisecond))
+	store := newStore(t, r.Client(true), redisstore.WithTimeout(300*time.Millisecond))
 	shared := connectjwt.WithOptions(
 		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
 		connectjwt.WithIssuer("https://issuer.test"),
@@ -70,7 +70,7 @@ func newFleetServer(t *testing.T, r *redisServer) *fleetServer {
 	// Login and Refresh are public through their .proto options; Logout
 	// and Revoke need the caller's access token.
 	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
-		connectjwt.NewAuthService(issuer, login), auth.HandlerOption()))
+		connectjwt.NewAuthService(issuer, login, svcOpts...), auth.HandlerOption()))
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/connectjwt/connectjwt/redisstore"
 )
 
 // TestMain silences go-redis's log of failed dials: the tests stop Redis on
@@ -44,7 +46,7 @@ type redisServer struct {
 
 // startRedis starts redis-server from PATH and waits until it answers PING.
 // The tests need a real server: CI installs Debian's redis-server package.
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t *testing.T, args ...string) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -58,9 +60,9 @@ func startRedis(t *testing.T) *redisServer {
 			t.Fatal(err)
 		}
 		r := &redisServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), t: t, out: &syncBuffer{}}
-		r.cmd = exec.CommandContext(context.Background(), bin,
+		r.cmd = exec.CommandContext(context.Background(), bin, append([]string{
 			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--daemonize", "no")
+			"--save", "", "--appendonly", "no", "--daemonize", "no"}, args...)...)
 		r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 		if err := r.cmd.Start(); err != nil {
 			t.Fatalf("start redis-server: %v", err)
@@ -157,4 +159,14 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// newStore returns redisstore.New's store, failing the test on an error.
+func newStore(t *testing.T, client redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.New(context.Background(), client, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -6,7 +6,7 @@
 // issuer:
 //
 //	client := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})
-//	store := redisstore.New(client)
+//	store, err := redisstore.New(ctx, client) // checks maxmemory-policy is noeviction
 //	shared := connectjwt.WithOptions(connectjwt.WithKey(key), connectjwt.WithRevocationStore(store))
 //	issuer, err := connectjwt.NewIssuer(shared)
 //	validator, err := connectjwt.NewValidator(shared)
@@ -25,6 +25,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -50,13 +52,18 @@ const (
 // cutoff (tokens issued at or before it are revoked) as "<unix seconds>
 // <nanoseconds> <expiry in unix milliseconds>" and expires when the last
 // token it revokes has expired. Both are written by Lua scripts, so
-// concurrent revocations never lower a cutoff or shorten an expiry. Keys are
+// concurrent revocations never lower a cutoff or shorten an expiry. A
+// revoked session is a key prefix+"sid:"+sid that expires at the session's
+// end; a redeemed refresh token is a key prefix+"rt:"+jti holding the
+// redemption time, set only if absent (atomically) and expiring with the
+// token. Keys are
 // not escaped: Redis keys are binary-safe, and the two namespaces differ in
 // their prefix.
 type Store struct {
 	client  redis.UniversalClient
 	prefix  string
 	timeout time.Duration
+	logger  *slog.Logger
 }
 
 var _ connectjwt.RevocationStore = (*Store)(nil)
@@ -85,26 +92,89 @@ func WithTimeout(d time.Duration) Option {
 	return func(s *Store) { s.timeout = d }
 }
 
+// WithLogger sets where New logs that it could not check the eviction
+// policy, by default [slog.Default].
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) { s.logger = l }
+}
+
+// ErrEvictionPolicy is returned by [New] when Redis may evict the store's
+// keys: its maxmemory-policy is not noeviction.
+var ErrEvictionPolicy = errors.New("redisstore: Redis may evict revocations: set maxmemory-policy to noeviction")
+
 // New returns a Store that keeps revocations in client, which may be a
 // single server, a sentinel failover or a cluster client.
-func New(client redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout}
+//
+// The store needs a Redis that never evicts its keys: an evicted revocation
+// makes a revoked token valid again, and an evicted redemption lets a
+// refresh token be used twice. New asks every server (every master of a
+// cluster) for its maxmemory-policy with CONFIG GET and returns an error
+// wrapping [ErrEvictionPolicy] when one is not noeviction; when Redis
+// cannot be reached, it returns that error. Managed Redis services often
+// refuse CONFIG: then New logs a warning (see [WithLogger]) and returns the
+// store, and making sure of noeviction, or of a dedicated instance that
+// never fills, is the deployer's job.
+func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Store, error) {
+	s := &Store{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout, logger: slog.Default()}
 	for _, o := range opts {
 		if o != nil {
 			o(s)
 		}
 	}
-	return s
+	if client == nil {
+		return nil, errors.New("redisstore: no Redis client")
+	}
+	if err := s.checkEvictionPolicy(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkEvictionPolicy is New's startup check.
+func (s *Store) checkEvictionPolicy(ctx context.Context) error {
+	check := func(ctx context.Context, c redis.Cmdable) error {
+		m, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		var rerr redis.Error
+		if errors.As(err, &rerr) && !isNetworkError(err) {
+			// CONFIG is disabled or not allowed (managed Redis, ACLs).
+			s.logger.Warn("redisstore: cannot check Redis's maxmemory-policy; it must be noeviction, "+
+				"or Redis may evict revocations and make revoked tokens valid again", "error", err)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("redisstore: checking maxmemory-policy: %w", err)
+		}
+		if p, ok := m["maxmemory-policy"]; !ok || p != "noeviction" {
+			return fmt.Errorf("%w (it is %q)", ErrEvictionPolicy, p)
+		}
+		return nil
+	}
+	_, err := do(ctx, s, func(ctx context.Context) (struct{}, error) {
+		if cc, ok := s.client.(*redis.ClusterClient); ok {
+			return struct{}{}, cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return check(ctx, c) })
+		}
+		return struct{}{}, check(ctx, s.client)
+	})
+	return err
+}
+
+// isNetworkError reports whether err is a failure to talk to Redis rather
+// than an answer from it.
+func isNetworkError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 func (s *Store) tokenKey(jti string) string         { return s.prefix + "jti:" + jti }
 func (s *Store) identityKey(identity string) string { return s.prefix + "sub:" + identity }
+func (s *Store) sessionKey(session string) string   { return s.prefix + "sid:" + session }
+func (s *Store) redeemedKey(jti string) string      { return s.prefix + "rt:" + jti }
 
-// IsRevoked implements [connectjwt.RevocationStore] in one round trip (one per
-// node, in parallel, when the two keys are on different cluster nodes): a
-// token is
-// revoked when its jti was revoked, or when its identity was revoked with a
-// cutoff at or after its iat (a token without iat counts as issued at the
+// IsRevoked implements [connectjwt.RevocationStore] in one round trip (one
+// per node, in parallel, when the keys are on different cluster nodes): a
+// token is revoked when its jti or its session (sid) was revoked, or when
+// its identity was revoked with a cutoff at or after its iat (a token
+// without iat counts as issued at the
 // beginning of time). Any Redis error is returned, so the call fails closed.
 func (s *Store) IsRevoked(ctx context.Context, c *connectjwt.Claims) (bool, error) {
 	if c == nil {
@@ -113,11 +183,14 @@ func (s *Store) IsRevoked(ctx context.Context, c *connectjwt.Claims) (bool, erro
 	return do(ctx, s, func(ctx context.Context) (bool, error) {
 		// A pipeline rather than MGET: the two keys may live in different
 		// cluster slots.
-		var token *redis.IntCmd
+		var token, session *redis.IntCmd
 		var identity *redis.StringCmd
 		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if c.ID != "" {
 				token = p.Exists(ctx, s.tokenKey(c.ID))
+			}
+			if c.SessionID != "" {
+				session = p.Exists(ctx, s.sessionKey(c.SessionID))
 			}
 			identity = p.Get(ctx, s.identityKey(c.Identity))
 			return nil
@@ -125,8 +198,11 @@ func (s *Store) IsRevoked(ctx context.Context, c *connectjwt.Claims) (bool, erro
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return false, err
 		}
-		if token != nil {
-			n, err := token.Result()
+		for _, cmd := range []*redis.IntCmd{token, session} {
+			if cmd == nil {
+				continue
+			}
+			n, err := cmd.Result()
 			if err != nil {
 				return false, err
 			}
@@ -162,18 +238,81 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 `)
 
-// RevokeToken implements [connectjwt.RevocationStore]: the key of jti
-// expires at until (the later one, when the token was already revoked). A
-// token whose until has passed is not written: it is dead anyway.
-func (s *Store) RevokeToken(ctx context.Context, jti string, until time.Time) error {
+// RevokeToken implements [connectjwt.RevocationStore]: the key of c's jti
+// expires at c's exp (the later one, when the token was already revoked). A
+// token whose exp has passed is not written: it is dead anyway.
+func (s *Store) RevokeToken(ctx context.Context, c *connectjwt.Claims) error {
+	if c == nil || c.ID == "" {
+		return connectjwt.ErrNoTokenID
+	}
+	return s.revokeUntil(ctx, s.tokenKey(c.ID), c.ExpiresAt)
+}
+
+// RevokeSession implements [connectjwt.RevocationStore]: the key of
+// session expires at until (the later one, when it was already revoked).
+func (s *Store) RevokeSession(ctx context.Context, session string, until time.Time) error {
+	if session == "" {
+		return errors.New("redisstore: no session to revoke")
+	}
+	return s.revokeUntil(ctx, s.sessionKey(session), until)
+}
+
+func (s *Store) revokeUntil(ctx context.Context, key string, until time.Time) error {
 	if !time.Now().Before(until) {
 		return nil
 	}
 	_, err := do(ctx, s, func(ctx context.Context) (struct{}, error) {
 		ms := strconv.FormatInt(unixMilli(until), 10)
-		return struct{}{}, revokeTokenScript.Run(ctx, s.client, []string{s.tokenKey(jti)}, ms).Err()
+		return struct{}{}, revokeTokenScript.Run(ctx, s.client, []string{key}, ms).Err()
 	})
 	return err
+}
+
+// redeemScript sets KEYS[1] to ARGV[1], the redemption time in Unix
+// milliseconds, expiring at ARGV[2], unless it exists; it returns {1, time}
+// when it set it and {0, the time already there} otherwise. One script on
+// one key: atomic on a single server and on a cluster.
+var redeemScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+  return {1, ARGV[1]}
+end
+return {0, redis.call('GET', KEYS[1])}
+`)
+
+// RedeemRefreshToken implements [connectjwt.RevocationStore] with one
+// atomic script, so that of two servers redeeming one refresh token at once
+// exactly one is first. The entry (prefix+"rt:"+jti) expires with the
+// token.
+func (s *Store) RedeemRefreshToken(ctx context.Context, c *connectjwt.Claims, at time.Time) (bool, time.Time, error) {
+	if c == nil || c.ID == "" {
+		return false, time.Time{}, connectjwt.ErrNoTokenID
+	}
+	if !time.Now().Before(c.ExpiresAt) {
+		return false, time.Time{}, fmt.Errorf("redisstore: %w", connectjwt.ErrExpired)
+	}
+	type result struct {
+		first bool
+		at    time.Time
+	}
+	r, err := do(ctx, s, func(ctx context.Context) (result, error) {
+		v, err := redeemScript.Run(ctx, s.client, []string{s.redeemedKey(c.ID)},
+			strconv.FormatInt(unixMilli(at), 10), strconv.FormatInt(unixMilli(c.ExpiresAt), 10)).Slice()
+		if err != nil {
+			return result{}, err
+		}
+		if len(v) != 2 {
+			return result{}, errors.New("malformed redemption")
+		}
+		first, _ := v[0].(int64)
+		str, _ := v[1].(string)
+		ms, err := strconv.ParseInt(str, 10, 64)
+		if err != nil {
+			return result{}, errors.New("malformed redemption")
+		}
+		return result{first == 1, time.UnixMilli(ms)}, nil
+	})
+	return r.first, r.at, err
 }
 
 // revokeIdentityScript merges the revocation ARGV = {cutoff seconds, cutoff

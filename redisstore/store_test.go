@@ -45,7 +45,7 @@ func TestSemantics(t *testing.T) {
 		{
 			name: "token",
 			revoke: func(ctx context.Context, s connectjwt.RevocationStore) error {
-				return s.RevokeToken(ctx, "a", hour)
+				return s.RevokeToken(ctx, &connectjwt.Claims{ID: "a", Identity: "z", ExpiresAt: hour})
 			},
 			checks: []check{
 				{connectjwt.Claims{ID: "a", Identity: "alice", IssuedAt: now}, true},
@@ -57,17 +57,17 @@ func TestSemantics(t *testing.T) {
 		{
 			name: "token whose until passed",
 			revoke: func(ctx context.Context, s connectjwt.RevocationStore) error {
-				return s.RevokeToken(ctx, "a", past)
+				return s.RevokeToken(ctx, &connectjwt.Claims{ID: "a", Identity: "z", ExpiresAt: past})
 			},
 			checks: []check{{connectjwt.Claims{ID: "a", Identity: "alice", IssuedAt: now}, false}},
 		},
 		{
 			name: "token revoked twice keeps the later until",
 			revoke: func(ctx context.Context, s connectjwt.RevocationStore) error {
-				if err := s.RevokeToken(ctx, "a", hour); err != nil {
+				if err := s.RevokeToken(ctx, &connectjwt.Claims{ID: "a", Identity: "z", ExpiresAt: hour}); err != nil {
 					return err
 				}
-				return s.RevokeToken(ctx, "a", past)
+				return s.RevokeToken(ctx, &connectjwt.Claims{ID: "a", Identity: "z", ExpiresAt: past})
 			},
 			checks: []check{{connectjwt.Claims{ID: "a", Identity: "alice"}, true}},
 		},
@@ -157,7 +157,7 @@ func TestSemantics(t *testing.T) {
 		{
 			name: "jti and identity namespaces are apart",
 			revoke: func(ctx context.Context, s connectjwt.RevocationStore) error {
-				if err := s.RevokeToken(ctx, "x", hour); err != nil {
+				if err := s.RevokeToken(ctx, &connectjwt.Claims{ID: "x", Identity: "z", ExpiresAt: hour}); err != nil {
 					return err
 				}
 				return s.RevokeIdentity(ctx, "y", now, hour)
@@ -172,7 +172,7 @@ func TestSemantics(t *testing.T) {
 		{
 			name: "odd strings",
 			revoke: func(ctx context.Context, s connectjwt.RevocationStore) error {
-				if err := s.RevokeToken(ctx, "a b\r\n*1\x00", hour); err != nil {
+				if err := s.RevokeToken(ctx, &connectjwt.Claims{ID: "a b\r\n*1\x00", Identity: "z", ExpiresAt: hour}); err != nil {
 					return err
 				}
 				return s.RevokeIdentity(ctx, "", cutoff, hour)
@@ -189,7 +189,7 @@ func TestSemantics(t *testing.T) {
 			ctx := context.Background()
 			stores := map[string]connectjwt.RevocationStore{
 				"memory": &connectjwt.MemoryStore{},
-				"redis":  redisstore.New(client, redisstore.WithPrefix(fmt.Sprintf("semantics%d:", i))),
+				"redis":  newStore(t, client, redisstore.WithPrefix(fmt.Sprintf("semantics%d:", i))),
 			}
 			for name, s := range stores {
 				if err := tc.revoke(ctx, s); err != nil {
@@ -216,20 +216,20 @@ func TestKeysAndExpiry(t *testing.T) {
 	r := startRedis(t)
 	client := r.Client(true)
 	ctx := context.Background()
-	store := redisstore.New(client)
+	store := newStore(t, client)
 	now := time.Now()
 	soon := now.Add(time.Second)
 
-	if err := store.RevokeToken(ctx, "short", soon); err != nil {
+	if err := store.RevokeToken(ctx, &connectjwt.Claims{ID: "short", Identity: "z", ExpiresAt: soon}); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.RevokeIdentity(ctx, "alice", now, soon); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.RevokeToken(ctx, "long", now.Add(time.Hour)); err != nil {
+	if err := store.RevokeToken(ctx, &connectjwt.Claims{ID: "long", Identity: "z", ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.RevokeToken(ctx, "long", soon); err != nil { // must not shorten it
+	if err := store.RevokeToken(ctx, &connectjwt.Claims{ID: "long", Identity: "z", ExpiresAt: soon}); err != nil { // must not shorten it
 		t.Fatal(err)
 	}
 	if err := store.RevokeIdentity(ctx, "bob", now, now.Add(time.Hour)); err != nil {
@@ -238,7 +238,7 @@ func TestKeysAndExpiry(t *testing.T) {
 	if err := store.RevokeIdentity(ctx, "bob", now, soon); err != nil { // must not shorten it
 		t.Fatal(err)
 	}
-	if err := store.RevokeToken(ctx, "dead", now.Add(-time.Second)); err != nil {
+	if err := store.RevokeToken(ctx, &connectjwt.Claims{ID: "dead", Identity: "z", ExpiresAt: now.Add(-time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -290,7 +290,7 @@ func TestConcurrentCutoffs(t *testing.T) {
 	r := startRedis(t)
 	client := r.Client(true)
 	ctx := context.Background()
-	store := redisstore.New(client, redisstore.WithTimeout(5*time.Second))
+	store := newStore(t, client, redisstore.WithTimeout(5*time.Second))
 	base := time.Now().Add(-time.Hour)
 	const n = 64
 	order := rand.Perm(n)
@@ -338,7 +338,7 @@ func TestFailsClosed(t *testing.T) {
 			return err
 		},
 		"RevokeToken": func(ctx context.Context, s *redisstore.Store) error {
-			return s.RevokeToken(ctx, "a", time.Now().Add(time.Hour))
+			return s.RevokeToken(ctx, &connectjwt.Claims{ID: "a", Identity: "z", ExpiresAt: time.Now().Add(time.Hour)})
 		},
 		"RevokeIdentity": func(ctx context.Context, s *redisstore.Store) error {
 			return s.RevokeIdentity(ctx, "bob", time.Now(), time.Now().Add(time.Hour))
@@ -347,13 +347,15 @@ func TestFailsClosed(t *testing.T) {
 	for _, mode := range []string{"stopped", "hung", "hung, client ignores context deadlines"} {
 		t.Run(mode, func(t *testing.T) {
 			r := startRedis(t)
-			store := redisstore.New(r.Client(mode != "hung, client ignores context deadlines"),
+			store := newStore(t, r.Client(mode != "hung, client ignores context deadlines"),
 				redisstore.WithTimeout(200*time.Millisecond))
 			for name, call := range calls { // connections in the pool
 				if err := call(context.Background(), store); err != nil {
 					t.Fatalf("%s before: %v", name, err)
 				}
 			}
+			patient := newStore(t, r.Client(mode != "hung, client ignores context deadlines"),
+				redisstore.WithTimeout(time.Minute))
 			if mode == "stopped" {
 				r.Stop()
 			} else {
@@ -375,8 +377,6 @@ func TestFailsClosed(t *testing.T) {
 			}
 			// A caller's earlier deadline wins over the store's timeout.
 			if mode != "stopped" {
-				patient := redisstore.New(r.Client(mode != "hung, client ignores context deadlines"),
-					redisstore.WithTimeout(time.Minute))
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 				defer cancel()
 				start := time.Now()

@@ -113,7 +113,16 @@ export interface AuthInterceptorOptions {
   refresh?: Client<typeof AuthService> | RefreshFunction;
   /** Call options for `AuthService.Refresh` when `refresh` is a client. */
   refreshCallOptions?: CallOptions;
+  /**
+   * How long a refresh answered `Reason.REFRESH_CONFLICT` waits for the
+   * store to hold the tokens of the refresh that won, in milliseconds; by
+   * default 2000.
+   */
+  refreshConflictWaitMs?: number;
 }
+
+const DEFAULT_REFRESH_CONFLICT_WAIT_MS = 2000;
+const CONFLICT_POLL_MS = 25;
 
 /**
  * Creates a Connect interceptor that authenticates calls with the access token
@@ -133,6 +142,14 @@ export interface AuthInterceptorOptions {
  *   revoked refresh token means the user must log in again). If the store
  *   holds no refresh token or `options.refresh` is unset, the original error
  *   is thrown.
+ * - Refresh tokens rotate on the server: each is good for one refresh. Tabs
+ *   or windows of one app must therefore share token storage (a
+ *   {@link TokenStore} over `localStorage`, say), not copies of it. When two
+ *   of them refresh the same token at once, the server answers one with
+ *   `Code.Aborted` / `Reason.REFRESH_CONFLICT`; that one waits up to
+ *   `refreshConflictWaitMs` for the store to hold the other's new tokens and
+ *   retries with them. If none arrive, the call rejects with the conflict
+ *   error (nothing was revoked; a later call refreshes again).
  * - Calls to `connectjwt.v1.AuthService` are passed through unchanged.
  */
 export function createAuthInterceptor(
@@ -140,6 +157,7 @@ export function createAuthInterceptor(
 ): Interceptor {
   const { store } = options;
   const refresh = toRefreshFunction(options);
+  const conflictWaitMs = options.refreshConflictWaitMs ?? DEFAULT_REFRESH_CONFLICT_WAIT_MS;
   let inflight: Promise<StoredTokens> | undefined;
 
   // Single flight: concurrent callers share one refresh.
@@ -151,7 +169,19 @@ export function createAuthInterceptor(
       return inflight;
     }
     const p = (async () => {
-      const tokens = await refresh(refreshToken);
+      let tokens: TokenPair;
+      try {
+        tokens = await refresh(refreshToken);
+      } catch (err) {
+        if (!isRefreshConflict(err)) {
+          throw err;
+        }
+        const other = await otherRefresh(store, refreshToken, conflictWaitMs);
+        if (other === undefined) {
+          throw err;
+        }
+        return other;
+      }
       store.set(tokens);
       return tokens;
     })();
@@ -246,6 +276,39 @@ function requireTokens(tokens: TokenPair | undefined, rpc: string): TokenPair {
     );
   }
   return tokens;
+}
+
+/**
+ * Waits up to waitMs for the store to hold tokens other than the ones with
+ * refresh token `used`: those of the refresh that redeemed it first.
+ */
+async function otherRefresh(
+  store: TokenStore,
+  used: string,
+  waitMs: number,
+): Promise<StoredTokens | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const current = store.get();
+    if (current === undefined) {
+      return undefined; // logged out meanwhile
+    }
+    if (current.refreshToken !== used && current.accessToken !== "") {
+      return current;
+    }
+    if (Date.now() >= deadline) {
+      return undefined;
+    }
+    await new Promise((resolve) => setTimeout(resolve, CONFLICT_POLL_MS));
+  }
+}
+
+function isRefreshConflict(err: unknown): boolean {
+  return (
+    err instanceof ConnectError &&
+    err.code === Code.Aborted &&
+    authErrorOf(err)?.reason === Reason.REFRESH_CONFLICT
+  );
 }
 
 function isExpired(err: unknown): boolean {

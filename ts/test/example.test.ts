@@ -294,6 +294,69 @@ describe("Go example server", { skip: exampleExists() ? false : `${exampleMain} 
         for (const r of results) assert.equal(r.hello, "world");
       });
 
+      /**
+       * Two tabs: their own interceptors, the given stores, refreshes that
+       * start together (so both present the same refresh token). Returns
+       * what each refresh threw, and the results of one call per tab.
+       */
+      async function twoTabs(stores: [MemoryTokenStore, MemoryTokenStore], refreshConflictWaitMs?: number) {
+        const auth = authClient();
+        const refreshErrors: unknown[] = [];
+        let arrived = 0;
+        let release!: () => void;
+        const bothIn = new Promise<void>((resolve) => (release = resolve));
+        const tab = (store: MemoryTokenStore) =>
+          protectedClient(
+            createAuthInterceptor({
+              store,
+              refreshConflictWaitMs,
+              refresh: async (refreshToken) => {
+                if (++arrived === 2) release();
+                await bothIn;
+                try {
+                  return (await auth.refresh({ refreshToken })).tokens!;
+                } catch (err) {
+                  refreshErrors.push(err);
+                  throw err;
+                }
+              },
+            }),
+          );
+        const results = await Promise.allSettled(stores.map((store) => tab(store).protected({})));
+        return { refreshErrors, results };
+      }
+
+      it("two tabs sharing token storage: the loser of a refresh race (REFRESH_CONFLICT) uses the winner's tokens", { timeout: TEST_TIMEOUT_MS }, async () => {
+        const tokens = await freshTokens(make);
+        const shared = new MemoryTokenStore({
+          accessToken: expiredCopy(tokens.accessToken, server.secret),
+          refreshToken: tokens.refreshToken,
+        });
+        const { refreshErrors, results } = await twoTabs([shared, shared]);
+        assert.equal(refreshErrors.length, 1, "exactly one of the two refreshes loses");
+        assertAuthError(refreshErrors[0], Code.Aborted, Reason.REFRESH_CONFLICT);
+        for (const r of results) {
+          assert.equal(r.status, "fulfilled", r.status === "rejected" ? String(r.reason) : "");
+          assert.equal(r.status === "fulfilled" && r.value.hello, "world");
+        }
+        assert.notEqual(shared.get()?.refreshToken, tokens.refreshToken, "the store holds the winner's tokens");
+        // The conflict revoked nothing: the winner's refresh token still works.
+        const next = await authClient().refresh({ refreshToken: shared.get()!.refreshToken });
+        assert.ok(next.tokens?.accessToken);
+      });
+
+      it("two tabs with copies of the tokens: the loser rejects with REFRESH_CONFLICT", { timeout: TEST_TIMEOUT_MS }, async () => {
+        const tokens = await freshTokens(make);
+        const copy = () =>
+          new MemoryTokenStore({ accessToken: expiredCopy(tokens.accessToken, server.secret), refreshToken: tokens.refreshToken });
+        const stores: [MemoryTokenStore, MemoryTokenStore] = [copy(), copy()];
+        const { refreshErrors, results } = await twoTabs(stores, 200);
+        assert.equal(refreshErrors.length, 1);
+        const rejected = results.filter((r) => r.status === "rejected");
+        assert.equal(rejected.length, 1, "one tab succeeds, one rejects");
+        assertAuthError((rejected[0] as PromiseRejectedResult).reason, Code.Aborted, Reason.REFRESH_CONFLICT);
+      });
+
       it("does not retry streams, and never refreshes for other reasons", { timeout: TEST_TIMEOUT_MS }, async () => {
         const tokens = await freshTokens(make);
         const counter = refreshCounter();

@@ -9,6 +9,7 @@ package connectjwtv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -71,6 +72,17 @@ const (
 	// A key server or revocation store could not be reached, so the token
 	// could not be checked. Retryable. Code: unavailable.
 	Reason_REASON_UNAVAILABLE Reason = 14
+	// A Refresh with a refresh token that another Refresh redeemed a moment
+	// ago (within the server's grace window), as when two tabs of one client
+	// refresh at once. No tokens were issued and nothing was revoked: use the
+	// tokens the other Refresh returned. Retrying with this refresh token is
+	// not safe: once the grace window has passed, presenting it again revokes
+	// the whole session as a reuse. Code: aborted.
+	Reason_REASON_REFRESH_CONFLICT Reason = 15
+	// Too many failed logins for this username or from this peer; retry_after
+	// says when to try again. Retryable after that delay. Code:
+	// resource_exhausted.
+	Reason_REASON_TOO_MANY_ATTEMPTS Reason = 16
 )
 
 // Enum value maps for Reason.
@@ -91,6 +103,8 @@ var (
 		12: "REASON_INVALID_CREDENTIALS",
 		13: "REASON_ACCESS_DENIED",
 		14: "REASON_UNAVAILABLE",
+		15: "REASON_REFRESH_CONFLICT",
+		16: "REASON_TOO_MANY_ATTEMPTS",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":          0,
@@ -108,6 +122,8 @@ var (
 		"REASON_INVALID_CREDENTIALS":  12,
 		"REASON_ACCESS_DENIED":        13,
 		"REASON_UNAVAILABLE":          14,
+		"REASON_REFRESH_CONFLICT":     15,
+		"REASON_TOO_MANY_ATTEMPTS":    16,
 	}
 )
 
@@ -160,7 +176,9 @@ type AuthError struct {
 	// token does not grant.
 	MissingScopes []string `protobuf:"bytes,5,rep,name=missing_scopes,json=missingScopes,proto3" json:"missing_scopes,omitempty"`
 	// Whether retrying the same call unchanged may succeed (REASON_UNAVAILABLE).
-	Retryable     bool `protobuf:"varint,6,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	Retryable bool `protobuf:"varint,6,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	// For REASON_TOO_MANY_ATTEMPTS: how long to wait before trying again.
+	RetryAfter    *durationpb.Duration `protobuf:"bytes,7,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -237,11 +255,18 @@ func (x *AuthError) GetRetryable() bool {
 	return false
 }
 
+func (x *AuthError) GetRetryAfter() *durationpb.Duration {
+	if x != nil {
+		return x.RetryAfter
+	}
+	return nil
+}
+
 var File_connectjwt_v1_auth_error_proto protoreflect.FileDescriptor
 
 const file_connectjwt_v1_auth_error_proto_rawDesc = "" +
 	"\n" +
-	"\x1econnectjwt/v1/auth_error.proto\x12\rconnectjwt.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x02\n" +
+	"\x1econnectjwt/v1/auth_error.proto\x12\rconnectjwt.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x02\n" +
 	"\tAuthError\x12-\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x15.connectjwt.v1.ReasonR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x129\n" +
@@ -250,7 +275,9 @@ const file_connectjwt_v1_auth_error_proto_rawDesc = "" +
 	"\n" +
 	"not_before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x12%\n" +
 	"\x0emissing_scopes\x18\x05 \x03(\tR\rmissingScopes\x12\x1c\n" +
-	"\tretryable\x18\x06 \x01(\bR\tretryable*\x92\x03\n" +
+	"\tretryable\x18\x06 \x01(\bR\tretryable\x12:\n" +
+	"\vretry_after\x18\a \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"retryAfter*\xcd\x03\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eREASON_MISSING\x10\x01\x12\x14\n" +
@@ -267,7 +294,9 @@ const file_connectjwt_v1_auth_error_proto_rawDesc = "" +
 	"\x19REASON_INSUFFICIENT_SCOPE\x10\v\x12\x1e\n" +
 	"\x1aREASON_INVALID_CREDENTIALS\x10\f\x12\x18\n" +
 	"\x14REASON_ACCESS_DENIED\x10\r\x12\x16\n" +
-	"\x12REASON_UNAVAILABLE\x10\x0eBAZ?github.com/connectjwt/connectjwt/gen/connectjwt/v1;connectjwtv1b\x06proto3"
+	"\x12REASON_UNAVAILABLE\x10\x0e\x12\x1b\n" +
+	"\x17REASON_REFRESH_CONFLICT\x10\x0f\x12\x1c\n" +
+	"\x18REASON_TOO_MANY_ATTEMPTS\x10\x10BAZ?github.com/connectjwt/connectjwt/gen/connectjwt/v1;connectjwtv1b\x06proto3"
 
 var (
 	file_connectjwt_v1_auth_error_proto_rawDescOnce sync.Once
@@ -287,16 +316,18 @@ var file_connectjwt_v1_auth_error_proto_goTypes = []any{
 	(Reason)(0),                   // 0: connectjwt.v1.Reason
 	(*AuthError)(nil),             // 1: connectjwt.v1.AuthError
 	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 3: google.protobuf.Duration
 }
 var file_connectjwt_v1_auth_error_proto_depIdxs = []int32{
 	0, // 0: connectjwt.v1.AuthError.reason:type_name -> connectjwt.v1.Reason
 	2, // 1: connectjwt.v1.AuthError.expired_at:type_name -> google.protobuf.Timestamp
 	2, // 2: connectjwt.v1.AuthError.not_before:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	3, // 3: connectjwt.v1.AuthError.retry_after:type_name -> google.protobuf.Duration
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_connectjwt_v1_auth_error_proto_init() }

@@ -4,15 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file connectjwt/v1/auth_error.proto.
  */
 export const file_connectjwt_v1_auth_error: GenFile = /*@__PURE__*/
-  fileDesc("Ch5jb25uZWN0and0L3YxL2F1dGhfZXJyb3IucHJvdG8SDWNvbm5lY3Rqd3QudjEizgEKCUF1dGhFcnJvchIlCgZyZWFzb24YASABKA4yFS5jb25uZWN0and0LnYxLlJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEi4KCmV4cGlyZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCm5vdF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDm1pc3Npbmdfc2NvcGVzGAUgAygJEhEKCXJldHJ5YWJsZRgGIAEoCCqSAwoGUmVhc29uEhYKElJFQVNPTl9VTlNQRUNJRklFRBAAEhIKDlJFQVNPTl9NSVNTSU5HEAESFAoQUkVBU09OX01BTEZPUk1FRBACEhIKDlJFQVNPTl9FWFBJUkVEEAMSGAoUUkVBU09OX05PVF9ZRVRfVkFMSUQQBBIcChhSRUFTT05fSU5WQUxJRF9TSUdOQVRVUkUQBRIcChhSRUFTT05fSU5WQUxJRF9BTEdPUklUSE0QBhIZChVSRUFTT05fSU5WQUxJRF9DTEFJTVMQBxIbChdSRUFTT05fV1JPTkdfVE9LRU5fVFlQRRAIEhIKDlJFQVNPTl9SRVZPS0VEEAkSHwobUkVBU09OX0ZSRVNIX1RPS0VOX1JFUVVJUkVEEAoSHQoZUkVBU09OX0lOU1VGRklDSUVOVF9TQ09QRRALEh4KGlJFQVNPTl9JTlZBTElEX0NSRURFTlRJQUxTEAwSGAoUUkVBU09OX0FDQ0VTU19ERU5JRUQQDRIWChJSRUFTT05fVU5BVkFJTEFCTEUQDkJBWj9naXRodWIuY29tL2Nvbm5lY3Rqd3QvY29ubmVjdGp3dC9nZW4vY29ubmVjdGp3dC92MTtjb25uZWN0and0djFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5jb25uZWN0and0L3YxL2F1dGhfZXJyb3IucHJvdG8SDWNvbm5lY3Rqd3QudjEi/gEKCUF1dGhFcnJvchIlCgZyZWFzb24YASABKA4yFS5jb25uZWN0and0LnYxLlJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEi4KCmV4cGlyZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCm5vdF9iZWZvcmUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDm1pc3Npbmdfc2NvcGVzGAUgAygJEhEKCXJldHJ5YWJsZRgGIAEoCBIuCgtyZXRyeV9hZnRlchgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbirNAwoGUmVhc29uEhYKElJFQVNPTl9VTlNQRUNJRklFRBAAEhIKDlJFQVNPTl9NSVNTSU5HEAESFAoQUkVBU09OX01BTEZPUk1FRBACEhIKDlJFQVNPTl9FWFBJUkVEEAMSGAoUUkVBU09OX05PVF9ZRVRfVkFMSUQQBBIcChhSRUFTT05fSU5WQUxJRF9TSUdOQVRVUkUQBRIcChhSRUFTT05fSU5WQUxJRF9BTEdPUklUSE0QBhIZChVSRUFTT05fSU5WQUxJRF9DTEFJTVMQBxIbChdSRUFTT05fV1JPTkdfVE9LRU5fVFlQRRAIEhIKDlJFQVNPTl9SRVZPS0VEEAkSHwobUkVBU09OX0ZSRVNIX1RPS0VOX1JFUVVJUkVEEAoSHQoZUkVBU09OX0lOU1VGRklDSUVOVF9TQ09QRRALEh4KGlJFQVNPTl9JTlZBTElEX0NSRURFTlRJQUxTEAwSGAoUUkVBU09OX0FDQ0VTU19ERU5JRUQQDRIWChJSRUFTT05fVU5BVkFJTEFCTEUQDhIbChdSRUFTT05fUkVGUkVTSF9DT05GTElDVBAPEhwKGFJFQVNPTl9UT09fTUFOWV9BVFRFTVBUUxAQQkFaP2dpdGh1Yi5jb20vY29ubmVjdGp3dC9jb25uZWN0and0L2dlbi9jb25uZWN0and0L3YxO2Nvbm5lY3Rqd3R2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * AuthError is attached as an error detail to every error that connectjwt
@@ -69,6 +69,13 @@ export type AuthError = Message<"connectjwt.v1.AuthError"> & {
    * @generated from field: bool retryable = 6;
    */
   retryable: boolean;
+
+  /**
+   * For REASON_TOO_MANY_ATTEMPTS: how long to wait before trying again.
+   *
+   * @generated from field: google.protobuf.Duration retry_after = 7;
+   */
+  retryAfter?: Duration | undefined;
 };
 
 /**
@@ -203,6 +210,27 @@ export enum Reason {
    * @generated from enum value: REASON_UNAVAILABLE = 14;
    */
   UNAVAILABLE = 14,
+
+  /**
+   * A Refresh with a refresh token that another Refresh redeemed a moment
+   * ago (within the server's grace window), as when two tabs of one client
+   * refresh at once. No tokens were issued and nothing was revoked: use the
+   * tokens the other Refresh returned. Retrying with this refresh token is
+   * not safe: once the grace window has passed, presenting it again revokes
+   * the whole session as a reuse. Code: aborted.
+   *
+   * @generated from enum value: REASON_REFRESH_CONFLICT = 15;
+   */
+  REFRESH_CONFLICT = 15,
+
+  /**
+   * Too many failed logins for this username or from this peer; retry_after
+   * says when to try again. Retryable after that delay. Code:
+   * resource_exhausted.
+   *
+   * @generated from enum value: REASON_TOO_MANY_ATTEMPTS = 16;
+   */
+  TOO_MANY_ATTEMPTS = 16,
 }
 
 /**
