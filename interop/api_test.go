@@ -19,7 +19,9 @@ type trust struct {
 	hmac       []byte // a local HMAC key, with hmacAlg (HS256 by default) and hmacKID
 	hmacAlg    string
 	hmacKID    string
-	accessType string      // the access token typ, "at+jwt" by default
+	accessType string      // the access token typ of the local key, "at+jwt" by default
+	localTypes []string    // further access token types accepted from the local key
+	untyped    bool        // the local key's access tokens may have no typ
 	sets       []remoteSet // remote JWK Sets
 	scopes     []string    // scopes the Protected procedure requires
 	onKeyError func(error) // OnFetchError of every remote set
@@ -27,6 +29,8 @@ type trust struct {
 
 type remoteSet struct {
 	issuer, url, audience string
+	types                 []string // accepted access token types, "at+jwt" by default
+	untyped               bool     // access tokens without typ are accepted
 }
 
 // newTestInterceptor builds the interceptor for tr.
@@ -43,9 +47,16 @@ func newTestInterceptor(t *testing.T, tr trust) *connectjwt.Interceptor {
 	if tr.accessType != "" {
 		opts = append(opts, connectjwt.WithTokenTypes(tr.accessType, "refresh+jwt"))
 	}
+	if len(tr.localTypes) > 0 {
+		opts = append(opts, connectjwt.WithAcceptedAccessTypes(tr.localTypes...))
+	}
+	if tr.untyped {
+		opts = append(opts, connectjwt.WithUntypedAccessTokens())
+	}
 	for _, s := range tr.sets {
 		opts = append(opts, connectjwt.WithRemoteKeySet(connectjwt.RemoteKeySet{
 			Issuer: s.issuer, URL: s.url, Audience: []string{s.audience}, OnFetchError: tr.onKeyError,
+			AccessTokenTypes: s.types, AcceptUntyped: s.untyped,
 		}))
 	}
 	if len(tr.scopes) > 0 {
@@ -89,6 +100,16 @@ func (ti testIssuer) accessToken(t *testing.T, identity string) string {
 	tok, _, err := ti.is.CreateAccessToken(context.Background(), identity)
 	if err != nil {
 		t.Fatalf("CreateAccessToken: %v", err)
+	}
+	return tok
+}
+
+// refreshToken issues a refresh token for identity.
+func (ti testIssuer) refreshToken(t *testing.T, identity string) string {
+	t.Helper()
+	tok, _, err := ti.is.CreateRefreshToken(context.Background(), identity)
+	if err != nil {
+		t.Fatalf("CreateRefreshToken: %v", err)
 	}
 	return tok
 }
