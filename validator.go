@@ -166,17 +166,12 @@ func newValidator(cfg *config) (*Validator, error) {
 	}
 	if len(v.keys) > 0 {
 		v.static = static
-		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: static,
-			types: []string{v.access}, untyped: cfg.acceptUntyped}
-		for _, t := range cfg.acceptedTypes {
-			t = normalizeType(t)
-			if t == v.refresh {
-				return nil, errors.New("connectjwt: WithAcceptedAccessTypes lists the refresh token type")
-			}
-			if !slices.Contains(v.local.types, t) {
-				v.local.types = append(v.local.types, t)
-			}
+		types, err := v.localAccessTypes()
+		if err != nil {
+			return nil, err
 		}
+		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: static,
+			types: types, untyped: cfg.acceptUntyped}
 		for _, b := range v.keys {
 			if !slices.Contains(v.local.algs, b.alg) {
 				v.local.algs = append(v.local.algs, b.alg)
@@ -220,6 +215,23 @@ func newValidator(cfg *config) (*Validator, error) {
 		}
 	}
 	return v, nil
+}
+
+// localAccessTypes are the normalized access token types accepted from the
+// local keys: ours, and those of WithAcceptedAccessTypes, never the
+// refresh type.
+func (v *Validator) localAccessTypes() ([]string, error) {
+	types := []string{v.access}
+	for _, t := range v.cfg.acceptedTypes {
+		t = normalizeType(t)
+		if t == v.refresh {
+			return nil, errors.New("connectjwt: WithAcceptedAccessTypes lists the refresh token type")
+		}
+		if !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	return types, nil
 }
 
 // Validate verifies an access token and returns its claims. Every error is a
