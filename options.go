@@ -265,8 +265,8 @@ func WithTokenTypes(access, refresh string) Option {
 // most libraries. Matching is as for [WithTokenTypes]. An empty type is an
 // error (see [WithUntypedAccessTokens]), and so is the refresh type: a
 // refresh token never passes as an access token. Tokens that an [Issuer]
-// creates keep their own types. For remote key sets see
-// [RemoteKeySet.AccessTokenTypes].
+// creates keep their own types. It needs [WithKey] keys; for remote key
+// sets see [RemoteKeySet.AccessTokenTypes].
 //
 // Explicit typing is what keeps tokens minted for one purpose out of
 // another (RFC 8725 §3.11). Without a specific typ, a token this issuer
@@ -293,8 +293,8 @@ func WithAcceptedAccessTypes(types ...string) ValidatorOption {
 // they verify with the [WithKey] keys, as PyJWT, jose and several identity
 // providers make them. Tokens with an empty typ are still refused, and the
 // refresh tokens of an [Issuer] always carry their type, so none of them
-// passes as an access token. For remote key sets see
-// [RemoteKeySet.AcceptUntyped].
+// passes as an access token. It needs [WithKey] keys; for remote key sets
+// see [RemoteKeySet.AcceptUntyped].
 //
 // Without a specific typ, a token this issuer minted for another purpose
 // (an ID token, a token for another API) and signed with the same key can

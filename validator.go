@@ -178,6 +178,10 @@ func newValidator(cfg *config) (*Validator, error) {
 			}
 		}
 	}
+	if v.local == nil && (len(cfg.acceptedTypes) > 0 || cfg.acceptUntyped) {
+		return nil, errors.New("connectjwt: WithAcceptedAccessTypes and WithUntypedAccessTokens apply to WithKey keys; " +
+			"for a remote key set use its AccessTokenTypes and AcceptUntyped")
+	}
 	for _, r := range cfg.remote {
 		if r.issuer == "" || r.issuer == cfg.issuer && v.local != nil {
 			return nil, errors.New("connectjwt: every key set needs its own issuer")

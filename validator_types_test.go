@@ -208,6 +208,8 @@ func TestAccessTokenTypeConstructionErrors(t *testing.T) {
 		{"refresh type", []connectjwt.ValidatorOption{hs, connectjwt.WithAcceptedAccessTypes("refresh+jwt")}},
 		{"refresh type spelled otherwise", []connectjwt.ValidatorOption{hs, connectjwt.WithAcceptedAccessTypes("Application/Refresh+JWT")}},
 		{"custom refresh type, given after", []connectjwt.ValidatorOption{hs, connectjwt.WithAcceptedAccessTypes("JWT"), connectjwt.WithTokenTypes("at+jwt", "jwt")}},
+		{"local types without local keys", []connectjwt.ValidatorOption{set(func(*connectjwt.RemoteKeySet) {}), connectjwt.WithAcceptedAccessTypes("JWT")}},
+		{"untyped without local keys", []connectjwt.ValidatorOption{set(func(*connectjwt.RemoteKeySet) {}), connectjwt.WithUntypedAccessTokens()}},
 		{"remote empty type", []connectjwt.ValidatorOption{set(func(s *connectjwt.RemoteKeySet) { s.AccessTokenTypes = []string{""} })}},
 		{"remote refresh type", []connectjwt.ValidatorOption{set(func(s *connectjwt.RemoteKeySet) { s.AccessTokenTypes = []string{"at+jwt", "refresh+JWT"} })}},
 		{"remote custom refresh type", []connectjwt.ValidatorOption{hs, connectjwt.WithTokenTypes("at+jwt", "rt+jwt"),
