@@ -62,7 +62,8 @@ type Claims struct {
 	// Fresh is the "fresh" claim: the token was minted from a password
 	// login, not from a refresh (Flask's fresh tokens).
 	Fresh bool
-	// Type is the JOSE typ header, e.g. "at+jwt".
+	// Type is the JOSE typ header, e.g. "at+jwt"; empty for a token
+	// without one ([WithUntypedAccessTokens], [RemoteKeySet.AcceptUntyped]).
 	Type string
 	// KeyID is the kid header, or empty.
 	KeyID string

@@ -78,6 +78,25 @@ type RemoteKeySet struct {
 	// algorithms and "none" are refused. [WithAlgorithms] restricts them
 	// further.
 	Algorithms []string
+	// AccessTokenTypes are the typ header values this issuer's access
+	// tokens may carry, by default "at+jwt" (RFC 9068), whatever
+	// [WithTokenTypes] sets for local keys. Matching is case-insensitive
+	// and ignores an "application/" prefix. An empty type, and the refresh
+	// type of [WithTokenTypes], are refused by [NewValidator].
+	//
+	// Explicit typing is what keeps tokens minted for one purpose out of
+	// another (RFC 8725 §3.11). Without a specific typ, a token this issuer
+	// minted for another purpose (an ID token, a token for another API) and
+	// signed with the same key can be replayed here as an access token.
+	// Accept JWT or untyped tokens only from issuers that do not type their
+	// access tokens, and then require an audience that only access tokens
+	// for this service carry: a generic type ("JWT", "JOSE",
+	// "JOSE+JSON") here needs an Audience.
+	AccessTokenTypes []string
+	// AcceptUntyped accepts this issuer's access tokens without a typ
+	// header (a token with an empty typ is still refused). It needs an
+	// Audience; see AccessTokenTypes for why.
+	AcceptUntyped bool
 	// RefreshInterval is how old the fetched set may get before a request
 	// triggers a fetch in the background, by default
 	// [DefaultJWKSRefreshInterval]. Requests keep using the current keys
@@ -177,6 +196,24 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 			return nil, bad("algorithm %q is not allowed for a remote key set", a)
 		}
 	}
+	types := []string{DefaultAccessTokenType}
+	if len(set.AccessTokenTypes) > 0 {
+		types = nil
+	}
+	generic := set.AcceptUntyped
+	for _, t := range set.AccessTokenTypes {
+		t = normalizeType(t)
+		if t == "" {
+			return nil, bad("an empty access token type is not a type; use AcceptUntyped")
+		}
+		generic = generic || slices.Contains(genericTypes, t)
+		if !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	if generic && len(set.Audience) == 0 {
+		return nil, bad("accepting untyped or generically typed (JWT) access tokens needs an Audience")
+	}
 	dur := func(d *time.Duration, def time.Duration, name string) error {
 		switch {
 		case *d < 0:
@@ -229,7 +266,8 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 		limiter:      rate.NewLimiter(rate.Every(set.MinRefreshInterval), 1),
 		onError:      set.OnFetchError,
 	}
-	ti := &trustedIssuer{issuer: set.Issuer, audience: slices.Clone(set.Audience), algs: algs, keys: r}
+	ti := &trustedIssuer{issuer: set.Issuer, audience: slices.Clone(set.Audience), algs: algs, keys: r,
+		types: types, untyped: set.AcceptUntyped}
 	return ti, nil
 }
 

@@ -109,6 +109,11 @@ type config struct {
 	accessType    string
 	refreshType   string
 	maxTokenBytes int
+	// Further access token types accepted from the local keys, and whether
+	// tokens without typ are (WithAcceptedAccessTypes,
+	// WithUntypedAccessTokens).
+	acceptedTypes []string
+	acceptUntyped bool
 
 	// Issuing.
 	accessTTL   time.Duration
@@ -242,7 +247,10 @@ func WithClock(now func() time.Time) Option {
 // WithTokenTypes sets the JOSE typ header values of access and refresh
 // tokens, by default "at+jwt" (RFC 9068) and "refresh+jwt". They must differ,
 // so neither kind of token is ever accepted as the other. Matching is
-// case-insensitive and ignores an "application/" prefix.
+// case-insensitive and ignores an "application/" prefix. They apply to the
+// [WithKey] keys; [WithAcceptedAccessTypes] and [WithUntypedAccessTokens]
+// accept further access tokens from those keys, and each remote key set has
+// its own [RemoteKeySet.AccessTokenTypes].
 func WithTokenTypes(access, refresh string) Option {
 	return sharedOption(func(c *config) {
 		if normalizeType(access) == "" || normalizeType(access) == normalizeType(refresh) {
@@ -250,6 +258,53 @@ func WithTokenTypes(access, refresh string) Option {
 		}
 		c.accessType, c.refreshType = access, refresh
 	})
+}
+
+// WithAcceptedAccessTypes accepts access tokens with these typ header
+// values, besides the access type of [WithTokenTypes], when they verify with
+// the [WithKey] keys: "JWT" for tokens issued by flask-jwt-simple, PyJWT and
+// most libraries. Matching is as for [WithTokenTypes]. An empty type is an
+// error (see [WithUntypedAccessTokens]), and so is the refresh type: a
+// refresh token never passes as an access token. Tokens that an [Issuer]
+// creates keep their own types. It needs [WithKey] keys; for remote key
+// sets see [RemoteKeySet.AccessTokenTypes].
+//
+// Explicit typing is what keeps tokens minted for one purpose out of
+// another (RFC 8725 §3.11). Without a specific typ, a token this issuer
+// minted for another purpose (an ID token, a token for another API) and
+// signed with the same key can be replayed here as an access token. Accept
+// JWT or untyped tokens only from issuers that do not type their access
+// tokens, and then require an audience that only access tokens for this
+// service carry.
+func WithAcceptedAccessTypes(types ...string) ValidatorOption {
+	return validatorOption(func(c *config) {
+		if len(types) == 0 {
+			c.errorf("WithAcceptedAccessTypes needs at least one type")
+		}
+		for _, t := range types {
+			if normalizeType(t) == "" {
+				c.errorf("WithAcceptedAccessTypes: an empty type is not a type; use WithUntypedAccessTokens")
+			}
+		}
+		c.acceptedTypes = append(c.acceptedTypes, types...)
+	})
+}
+
+// WithUntypedAccessTokens accepts access tokens without a typ header when
+// they verify with the [WithKey] keys, as PyJWT, jose and several identity
+// providers make them. Tokens with an empty typ are still refused, and the
+// refresh tokens of an [Issuer] always carry their type, so none of them
+// passes as an access token. It needs [WithKey] keys; for remote key sets
+// see [RemoteKeySet.AcceptUntyped].
+//
+// Without a specific typ, a token this issuer minted for another purpose
+// (an ID token, a token for another API) and signed with the same key can
+// be replayed here as an access token (RFC 8725 §3.11). Accept JWT or
+// untyped tokens only from issuers that do not type their access tokens,
+// and then require an audience that only access tokens for this service
+// carry.
+func WithUntypedAccessTokens() ValidatorOption {
+	return validatorOption(func(c *config) { c.acceptUntyped = true })
 }
 
 // WithMaxTokenSize caps the size of the header value that is parsed at all,

@@ -35,7 +35,10 @@ import (
 //     token (malformed);
 //  3. alg is one of the allowed algorithms (invalid algorithm);
 //  4. a key for alg and kid verifies the signature (invalid signature);
-//  5. typ is the expected token type (wrong token type);
+//  5. typ is an access token type the token's issuer is trusted for
+//     ([WithTokenTypes], [WithAcceptedAccessTypes],
+//     [RemoteKeySet.AccessTokenTypes]), or the refresh type of the local
+//     keys for [Validator.ValidateRefresh] (wrong token type);
 //  6. payload: strict base64url, UTF-8, unique names (malformed);
 //  7. registered claims well-typed, exp present, iss, aud and the identity
 //     claim as configured (invalid claims);
@@ -70,13 +73,33 @@ type keySource interface {
 	lookup(ctx context.Context, kid, alg string) ([]*boundKey, error)
 }
 
-// A trustedIssuer binds an issuer to its keys, algorithms and audience.
+// A trustedIssuer binds an issuer to its keys, algorithms, audience and
+// the access token types it is trusted for.
 type trustedIssuer struct {
 	issuer   string
 	audience []string
 	algs     []string
 	keys     keySource
+	types    []string // normalized typ values of access tokens
+	untyped  bool     // access tokens without typ are accepted
 }
+
+// acceptsAccess reports whether an access token of t may have this JOSE
+// header's typ.
+func (t *trustedIssuer) acceptsAccess(hdr joseHeader) bool {
+	if !hdr.typed {
+		return t.untyped
+	}
+	for _, want := range t.types {
+		if typeMatches(hdr.typ, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// genericTypes are typ values that say nothing about a token's purpose.
+var genericTypes = []string{"jwt", "jose", "jose+json"}
 
 // staticKeys are keys fixed at construction.
 type staticKeys struct {
@@ -143,12 +166,21 @@ func newValidator(cfg *config) (*Validator, error) {
 	}
 	if len(v.keys) > 0 {
 		v.static = static
-		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: static}
+		types, err := v.localAccessTypes()
+		if err != nil {
+			return nil, err
+		}
+		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: static,
+			types: types, untyped: cfg.acceptUntyped}
 		for _, b := range v.keys {
 			if !slices.Contains(v.local.algs, b.alg) {
 				v.local.algs = append(v.local.algs, b.alg)
 			}
 		}
+	}
+	if v.local == nil && (len(cfg.acceptedTypes) > 0 || cfg.acceptUntyped) {
+		return nil, errors.New("connectjwt: WithAcceptedAccessTypes and WithUntypedAccessTokens apply to WithKey keys; " +
+			"for a remote key set use its AccessTokenTypes and AcceptUntyped")
 	}
 	for _, r := range cfg.remote {
 		if r.issuer == "" || r.issuer == cfg.issuer && v.local != nil {
@@ -158,6 +190,9 @@ func newValidator(cfg *config) (*Validator, error) {
 			if other.issuer == r.issuer {
 				return nil, fmt.Errorf("connectjwt: issuer %q is configured twice", r.issuer)
 			}
+		}
+		if slices.Contains(r.types, v.refresh) {
+			return nil, fmt.Errorf("connectjwt: key set %q: AccessTokenTypes lists the refresh token type", r.issuer)
 		}
 		if len(cfg.algorithms) > 0 {
 			// WithAlgorithms restricts every key set; a copy, as the option
@@ -184,6 +219,23 @@ func newValidator(cfg *config) (*Validator, error) {
 		}
 	}
 	return v, nil
+}
+
+// localAccessTypes are the normalized access token types accepted from the
+// local keys: ours, and those of WithAcceptedAccessTypes, never the
+// refresh type.
+func (v *Validator) localAccessTypes() ([]string, error) {
+	types := []string{v.access}
+	for _, t := range v.cfg.acceptedTypes {
+		t = normalizeType(t)
+		if t == v.refresh {
+			return nil, errors.New("connectjwt: WithAcceptedAccessTypes lists the refresh token type")
+		}
+		if !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	return types, nil
 }
 
 // Validate verifies an access token and returns its claims. Every error is a
@@ -236,6 +288,7 @@ func notConfigured() *Failure {
 // joseHeader holds the JOSE header members we act on.
 type joseHeader struct {
 	alg, typ, kid string
+	typed         bool // typ is present (possibly empty)
 }
 
 // maxKeysTried bounds signature attempts for a token without kid.
@@ -312,12 +365,13 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	if f != nil {
 		return nil, f
 	}
-	// 5. Explicit typing (RFC 8725 §3.11).
-	want := v.access
+	// 5. Explicit typing (RFC 8725 §3.11): an access type src is trusted
+	// for, or our refresh type, which only our own keys sign.
 	if refresh {
-		want = v.refresh
-	}
-	if !typeMatches(hdr.typ, want) {
+		if src != v.local || !hdr.typed || !typeMatches(hdr.typ, v.refresh) {
+			return nil, fail(ErrWrongTokenType, nil)
+		}
+	} else if !src.acceptsAccess(hdr) {
 		return nil, fail(ErrWrongTokenType, nil)
 	}
 	// 6. Payload.
@@ -436,6 +490,7 @@ func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, e
 			h.alg, err = parseKnownString("alg", m.value, knownAlgorithms...)
 		case "typ":
 			h.typ, err = parseKnownString("typ", m.value, v.cfg.accessType, v.cfg.refreshType)
+			h.typed = true
 		case "kid":
 			h.kid, err = v.parseKeyID(m.value)
 			if err == nil && len(h.kid) > maxKeyIDLen {

@@ -5,6 +5,7 @@ package interop
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -16,22 +17,34 @@ import (
 
 // trust is what an interceptor under test accepts.
 type trust struct {
-	hmac       []byte // a local HMAC key, with hmacAlg (HS256 by default) and hmacKID
-	hmacAlg    string
-	hmacKID    string
-	accessType string      // the access token typ, "at+jwt" by default
-	sets       []remoteSet // remote JWK Sets
-	scopes     []string    // scopes the Protected procedure requires
-	onKeyError func(error) // OnFetchError of every remote set
+	flaskRecipe bool   // the validator of README.md's flask-jwt-simple recipe, with hmac as the secret
+	hmac        []byte // a local HMAC key, with hmacAlg (HS256 by default) and hmacKID
+	hmacAlg     string
+	hmacKID     string
+	accessType  string      // the access token typ of the local key, "at+jwt" by default
+	localTypes  []string    // further access token types accepted from the local key
+	untyped     bool        // the local key's access tokens may have no typ
+	sets        []remoteSet // remote JWK Sets
+	scopes      []string    // scopes the Protected procedure requires
+	onKeyError  func(error) // OnFetchError of every remote set
 }
 
 type remoteSet struct {
 	issuer, url, audience string
+	types                 []string // accepted access token types, "at+jwt" by default
+	untyped               bool     // access tokens without typ are accepted
 }
 
 // newTestInterceptor builds the interceptor for tr.
 func newTestInterceptor(t *testing.T, tr trust) *connectjwt.Interceptor {
 	t.Helper()
+	if tr.flaskRecipe {
+		_, v, err := flaskMigration(tr.hmac)
+		if err != nil {
+			t.Fatalf("flaskMigration: %v", err)
+		}
+		return connectjwt.NewInterceptor(v)
+	}
 	var opts []connectjwt.ValidatorOption
 	if tr.hmac != nil {
 		alg := tr.hmacAlg
@@ -43,9 +56,16 @@ func newTestInterceptor(t *testing.T, tr trust) *connectjwt.Interceptor {
 	if tr.accessType != "" {
 		opts = append(opts, connectjwt.WithTokenTypes(tr.accessType, "refresh+jwt"))
 	}
+	if len(tr.localTypes) > 0 {
+		opts = append(opts, connectjwt.WithAcceptedAccessTypes(tr.localTypes...))
+	}
+	if tr.untyped {
+		opts = append(opts, connectjwt.WithUntypedAccessTokens())
+	}
 	for _, s := range tr.sets {
 		opts = append(opts, connectjwt.WithRemoteKeySet(connectjwt.RemoteKeySet{
 			Issuer: s.issuer, URL: s.url, Audience: []string{s.audience}, OnFetchError: tr.onKeyError,
+			AccessTokenTypes: s.types, AcceptUntyped: s.untyped,
 		}))
 	}
 	if len(tr.scopes) > 0 {
@@ -93,6 +113,16 @@ func (ti testIssuer) accessToken(t *testing.T, identity string) string {
 	return tok
 }
 
+// refreshToken issues a refresh token for identity.
+func (ti testIssuer) refreshToken(t *testing.T, identity string) string {
+	t.Helper()
+	tok, _, err := ti.is.CreateRefreshToken(context.Background(), identity)
+	if err != nil {
+		t.Fatalf("CreateRefreshToken: %v", err)
+	}
+	return tok
+}
+
 // jwksHandler serves the issuer's public keys.
 func (ti testIssuer) jwksHandler() http.Handler { return ti.is.JWKSHandler() }
 
@@ -111,3 +141,36 @@ func authError(err error) (reason, message string) {
 	}
 	return ae.GetReason().String(), ae.GetMessage()
 }
+
+// flaskMigration builds the issuer and validator of README.md's "Migrating
+// from flask-jwt-simple" recipe, with secret as Flask's JWT_SECRET_KEY.
+// TestFlaskRecipeIsTheREADMEs checks that every line naming connectjwt
+// between the markers is in the README's block, and the reverse.
+func flaskMigration(secret []byte) (*connectjwt.Issuer, *connectjwt.Validator, error) {
+	// README recipe begins.
+	shared := connectjwt.WithOptions(
+		connectjwt.WithKey(connectjwt.HMACKey(secret)), // Flask's JWT_SECRET_KEY (HS256), at least 32 bytes
+	)
+	issuer, err := connectjwt.NewIssuer(shared) // typ at+jwt; sub, iat, nbf, exp in whole seconds; no iss, no aud
+	if err != nil {
+		return nil, nil, err
+	}
+	validator, err := connectjwt.NewValidator(shared,
+		connectjwt.WithAcceptedAccessTypes("JWT"), // create_jwt's tokens are typed JWT
+	)
+	// README recipe ends.
+	return issuer, validator, err
+}
+
+// newRecipeIssuer is the issuer of flaskMigration.
+func newRecipeIssuer(t *testing.T, secret []byte) testIssuer {
+	t.Helper()
+	is, _, err := flaskMigration(secret)
+	if err != nil {
+		t.Fatalf("flaskMigration: %v", err)
+	}
+	return testIssuer{is}
+}
+
+// isKeyError reports whether err is a configuration error about a key.
+func isKeyError(err error) bool { return errors.Is(err, connectjwt.ErrInvalidKey) }

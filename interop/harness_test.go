@@ -174,6 +174,12 @@ var protocols = []string{"connect", "grpc", "grpcweb"}
 // identity the handler saw.
 func (s *server) call(t *testing.T, protocol, token string) (string, error) {
 	t.Helper()
+	return s.callWithHeader(t, protocol, "Bearer "+token)
+}
+
+// callWithHeader is call with authorization as the Authorization header.
+func (s *server) callWithHeader(t *testing.T, protocol, authorization string) (string, error) {
+	t.Helper()
 	var opts []connect.ClientOption
 	switch protocol {
 	case "grpc":
@@ -183,7 +189,7 @@ func (s *server) call(t *testing.T, protocol, token string) (string, error) {
 	}
 	client := examplev1connect.NewProtectedServiceClient(s.srv.Client(), s.srv.URL, opts...)
 	req := connect.NewRequest(&examplev1.ProtectedRequest{})
-	req.Header().Set("Authorization", "Bearer "+token)
+	req.Header().Set("Authorization", authorization)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := client.Protected(ctx, req)

@@ -34,8 +34,8 @@ func algorithmsOf(tl tool) []string {
 
 // The header variants every producer signs, and what the interceptor with
 // default options (access typ at+jwt) answers. Tokens without typ or with
-// typ JWT are refused by it: accepting them per trusted issuer is issue 16
-// item 2, not yet built; typ JWT is accepted with WithTokenTypes below.
+// typ JWT are refused by it, and accepted below when the key (local) or the
+// key set (remote) is configured for them.
 var variants = []variant{
 	{KID: true, Typ: "at+jwt"},
 	{KID: false, Typ: "at+jwt"},
@@ -138,13 +138,20 @@ func TestForeignTokensAccepted(t *testing.T) {
 						})
 					}
 				}
-				// Flask-style typ JWT, accepted when configured as the
-				// access type.
-				jwtTyped := ft.trust
-				jwtTyped.accessType = "JWT"
-				srvJWT := startServer(t, jwtTyped)
-				srvJWT.expectOK(t, ft.res.Tokens[3], "alice", protos[0])
-				srvJWT.expectRefused(t, ft.res.Tokens[0], connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", protos[0])
+				// typ JWT and no typ, accepted when configured as the
+				// access types of the key or key set (the only ones: at+jwt
+				// is then refused).
+				lax := ft.trust
+				if lax.sets != nil {
+					lax.sets = []remoteSet{lax.sets[0]}
+					lax.sets[0].types, lax.sets[0].untyped = []string{"JWT"}, true
+				} else {
+					lax.accessType, lax.untyped = "JWT", true
+				}
+				srvLax := startServer(t, lax)
+				srvLax.expectOK(t, ft.res.Tokens[3], "alice", protos[0])
+				srvLax.expectOK(t, ft.res.Tokens[4], "alice", protos[0])
+				srvLax.expectRefused(t, ft.res.Tokens[0], connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", protos[0])
 			})
 		}
 	}
