@@ -37,7 +37,7 @@ func TestProtectedStreamPacing(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			c := newClients(hc, s.baseURL, p)
 			token := mustLogin(t, c).GetAccessToken()
-			const interval = 150 * time.Millisecond
+			const interval = 300 * time.Millisecond
 			start := time.Now()
 			seqs, times, err := receiveAll(t, c, token, &examplev1.ProtectedStreamRequest{Count: 4, Interval: durationpb.New(interval)})
 			if err != nil {
@@ -55,13 +55,12 @@ func TestProtectedStreamPacing(t *testing.T) {
 			if d := times[0].Sub(start); d > interval {
 				t.Errorf("first message after %s, want at once", d)
 			}
+			// Measured from the start, so a late read on a loaded machine
+			// cannot make the next message look early.
 			for i := 1; i < len(times); i++ {
-				if d := times[i].Sub(times[i-1]); d < interval*2/3 {
-					t.Errorf("message %d came %s after the previous one, want about %s", i+1, d, interval)
+				if d := times[i].Sub(start); d < time.Duration(i)*interval*9/10 {
+					t.Errorf("message %d came %s after the start, want at least %s", i+1, d, time.Duration(i)*interval)
 				}
-			}
-			if d := times[3].Sub(start); d < 3*interval*9/10 {
-				t.Errorf("4 messages %s apart took %s", interval, d)
 			}
 		})
 	}
