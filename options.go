@@ -83,6 +83,9 @@ type config struct {
 	// streamRecheck: how often open streams ask the blocklist again; 0
 	// default, < 0 off (revocation.go).
 	streamRecheck time.Duration
+	// observer sees every decision and background event, or nil
+	// (observer.go).
+	observer Observer
 
 	// Remote key sets, one per issuer (JWKS).
 	remote []*trustedIssuer
