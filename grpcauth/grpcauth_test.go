@@ -200,7 +200,9 @@ func TestUnary(t *testing.T) {
 		{name: "refresh token", method: "Default", token: refresh, code: codes.Unauthenticated, reason: connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE},
 		{name: "garbage", method: "Default", token: "a.b.c", code: codes.Unauthenticated, reason: connectjwtv1.Reason_REASON_MALFORMED},
 		{name: "service policy from .proto", method: "Default", token: plain, code: codes.PermissionDenied, reason: connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE,
-			check: func(ae *connectjwtv1.AuthError) bool { return len(ae.GetMissingScopes()) == 1 && ae.GetMissingScopes()[0] == "base" }},
+			check: func(ae *connectjwtv1.AuthError) bool {
+				return len(ae.GetMissingScopes()) == 1 && ae.GetMissingScopes()[0] == "base"
+			}},
 		{name: "method scopes from .proto", method: "Scoped", token: base, code: codes.PermissionDenied, reason: connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE,
 			check: func(ae *connectjwtv1.AuthError) bool { return len(ae.GetMissingScopes()) == 2 }},
 		{name: "public from .proto", method: "Public"},
