@@ -163,9 +163,11 @@ type decisionKey struct {
 	reason    connectjwt.Reason
 }
 
-// decisionSets are the measurement options of one kind of decision.
+// decisionSets are the measurement options of one kind of decision, as
+// slices made once, so recording allocates nothing.
 type decisionSets struct {
-	count, duration metric.MeasurementOption
+	count    []metric.AddOption
+	duration []metric.RecordOption
 }
 
 func (o *observer) setsFor(k decisionKey) decisionSets {
@@ -175,11 +177,11 @@ func (o *observer) setsFor(k decisionKey) decisionSets {
 	attrs := make([]attribute.KeyValue, 0, 4)
 	attrs = append(attrs, keyOutcome.String(k.outcome.String()))
 	attrs = append(attrs, rpcAttrs(k.procedure)...)
-	s := decisionSets{duration: metric.WithAttributeSet(attribute.NewSet(attrs...))}
+	s := decisionSets{duration: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}}
 	if k.outcome == connectjwt.OutcomeRefused {
 		attrs = append(attrs, keyReason.String(k.reason.String()))
 	}
-	s.count = metric.WithAttributeSet(attribute.NewSet(attrs...))
+	s.count = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
 	if o.nsets.Load() < maxCachedSets {
 		if _, loaded := o.sets.LoadOrStore(k, s); !loaded {
 			o.nsets.Add(1)
@@ -202,20 +204,20 @@ func rpcAttrs(procedure string) []attribute.KeyValue {
 }
 
 var (
-	cacheHit  = metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("hit")))
-	cacheMiss = metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("miss")))
+	cacheHit  = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("hit")))}
+	cacheMiss = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("miss")))}
 )
 
 // ObserveDecision implements [connectjwt.Observer].
 func (o *observer) ObserveDecision(ctx context.Context, d connectjwt.Decision) {
 	s := o.setsFor(decisionKey{d.Procedure, d.Outcome, d.Reason})
-	o.decisions.Add(ctx, 1, s.count)
-	o.duration.Record(ctx, d.Duration.Seconds(), s.duration)
+	o.decisions.Add(ctx, 1, s.count...)
+	o.duration.Record(ctx, d.Duration.Seconds(), s.duration...)
 	switch d.Cache {
 	case connectjwt.CacheHit:
-		o.cache.Add(ctx, 1, cacheHit)
+		o.cache.Add(ctx, 1, cacheHit...)
 	case connectjwt.CacheMiss:
-		o.cache.Add(ctx, 1, cacheMiss)
+		o.cache.Add(ctx, 1, cacheMiss...)
 	}
 	if d.Outcome == connectjwt.OutcomeRefused {
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
@@ -250,7 +252,7 @@ func (o *observer) ObserveEvent(ctx context.Context, e connectjwt.Event) {
 		case e.Revoked:
 			result = revocationRevoked
 		}
-		o.revocation.Record(ctx, e.Duration.Seconds(), result)
+		o.revocation.Record(ctx, e.Duration.Seconds(), result...)
 	case connectjwt.EventStreamEnd:
 		attrs := append(rpcAttrs(e.Procedure), keyReason.String(e.Reason.String()))
 		o.streamEnds.Add(ctx, 1, metric.WithAttributes(attrs...))
@@ -258,7 +260,7 @@ func (o *observer) ObserveEvent(ctx context.Context, e connectjwt.Event) {
 }
 
 var (
-	revocationNotRevoked = metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("not_revoked")))
-	revocationRevoked    = metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("revoked")))
-	revocationError      = metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("error")))
+	revocationNotRevoked = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("not_revoked")))}
+	revocationRevoked    = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("revoked")))}
+	revocationError      = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("error")))}
 )

@@ -252,3 +252,16 @@ func BenchmarkObserveDecision(b *testing.B) {
 		o.ObserveDecision(ctx, d)
 	}
 }
+
+// TestDecisionAllocations: once a kind of decision has been seen, recording
+// it again allocates nothing.
+func TestDecisionAllocations(t *testing.T) {
+	o, _ := newObserver(t)
+	d := connectjwt.Decision{Procedure: "/example.v1.ProtectedService/Protected", Outcome: connectjwt.OutcomeRefused,
+		Reason: connectjwt.ReasonOf(connectjwt.ErrExpired), Cache: connectjwt.CacheHit, Duration: time.Microsecond}
+	ctx := context.Background()
+	o.ObserveDecision(ctx, d)
+	if allocs := testing.AllocsPerRun(100, func() { o.ObserveDecision(ctx, d) }); allocs != 0 {
+		t.Errorf("%v allocations per decision, want 0", allocs)
+	}
+}
