@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,13 +98,7 @@ func startHTTP(t *testing.T, opts ...connectjwt.HTTPOption) (string, *http.Clien
 		}
 		_, _ = io.WriteString(w, "hello "+id)
 	})
-	srv := httptest.NewUnstartedServer(m.Wrap(handler))
-	srv.Listener.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listener = l
+	srv := httptest.NewUnstartedServer(m.Wrap(handler)) // on 127.0.0.1
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -252,5 +246,45 @@ func TestNewHTTPMiddlewareErrors(t *testing.T) {
 	}
 	if _, err := connectjwt.NewHTTPMiddleware(v, connectjwt.PublicPath("/", "/healthz", "/.well-known/jwks.json"), connectjwt.PublicPrefix("/", "/static/")); err != nil {
 		t.Errorf("good options refused: %v", err)
+	}
+}
+
+// decisionRecorder is an Observer that keeps decisions.
+type decisionRecorder struct {
+	mu        sync.Mutex
+	decisions []connectjwt.Decision
+}
+
+func (r *decisionRecorder) ObserveDecision(_ context.Context, d connectjwt.Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.decisions = append(r.decisions, d)
+}
+
+func (r *decisionRecorder) ObserveEvent(context.Context, connectjwt.Event) {}
+
+// TestHTTPMiddlewarePublicPathObserved: a public path never reaches the
+// validator, so the middleware reports its anonymous decision itself.
+func TestHTTPMiddlewarePublicPathObserved(t *testing.T) {
+	rec := &decisionRecorder{}
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(httpSecret)), connectjwt.WithObserver(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := connectjwt.NewHTTPMiddleware(v, connectjwt.PublicPrefix("/static/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.decisions) != 1 || rec.decisions[0].Procedure != "/static/app.js" || rec.decisions[0].Outcome != connectjwt.OutcomeAnonymous {
+		t.Errorf("decisions = %+v, want one anonymous decision on /static/app.js", rec.decisions)
 	}
 }
