@@ -100,12 +100,32 @@ func (c *chatService) chat(stream grpc.ServerStream) error {
 type fixture struct {
 	conn *grpc.ClientConn
 	chat *chatService
-	iss  func(ttl time.Duration, scope string) (access, refresh string)
+	// iss mints alice's tokens, living ttl (default when 0, expired when
+	// negative) with this scope claim.
+	iss func(ttl time.Duration, scope string) (access, refresh string)
+	// as mints a valid access token with scope "base" for identity.
+	as func(identity string) string
 }
 
 func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 	t.Helper()
-	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithIssuer("https://issuer.test"))
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithIssuer("https://issuer.test"),
+		connectjwt.WithBlocklist(connectjwt.BlocklistFunc(func(_ context.Context, c *connectjwt.Claims) (bool, error) {
+			switch c.Identity {
+			case "down":
+				return false, errors.New("store down")
+			case "revoked":
+				return true, nil
+			}
+			return false, nil
+		})),
+		connectjwt.WithClaimsCheck(func(_ context.Context, _ string, c *connectjwt.Claims) error {
+			if c.Identity == "mallory" {
+				return errors.New("banned")
+			}
+			return nil
+		}),
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +170,19 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 		}
 		return pair.GetAccessToken(), pair.GetRefreshToken()
 	}
-	return &fixture{conn: conn, chat: chat, iss: mint}
+	as := func(identity string) string {
+		is, err := connectjwt.NewIssuer(connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithIssuer("https://issuer.test"),
+			connectjwt.WithClaimsLoader(func(context.Context, string) (map[string]any, error) { return map[string]any{"scope": "base"}, nil }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := is.CreateAccessToken(context.Background(), identity, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	return &fixture{conn: conn, chat: chat, iss: mint, as: as}
 }
 
 func bearer(ctx context.Context, tok string) context.Context {
@@ -205,6 +237,10 @@ func TestUnary(t *testing.T) {
 			}},
 		{name: "method scopes from .proto", method: "Scoped", token: base, code: codes.PermissionDenied, reason: connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE,
 			check: func(ae *connectjwtv1.AuthError) bool { return len(ae.GetMissingScopes()) == 2 }},
+		{name: "revoked", method: "Default", token: f.as("revoked"), code: codes.Unauthenticated, reason: connectjwtv1.Reason_REASON_REVOKED},
+		{name: "store down", method: "Default", token: f.as("down"), code: codes.Unavailable, reason: connectjwtv1.Reason_REASON_UNAVAILABLE,
+			check: func(ae *connectjwtv1.AuthError) bool { return ae.GetRetryable() }},
+		{name: "claims check denies", method: "Default", token: f.as("mallory"), code: codes.PermissionDenied, reason: connectjwtv1.Reason_REASON_ACCESS_DENIED},
 		{name: "public from .proto", method: "Public"},
 		{name: "optional without token", method: "Optional"},
 		{name: "optional with token", method: "Optional", token: plain, id: "alice"},
