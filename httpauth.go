@@ -38,6 +38,10 @@ import (
 //	 "details":[{"type":"connectjwt.v1.AuthError","value":"...","debug":{...}}]}
 //
 // so clients can reuse the parsing they have for Connect errors.
+//
+// Every request is checked, CORS preflights (OPTIONS without credentials)
+// included: put a CORS handler outside this middleware, as around Connect
+// handlers.
 type HTTPMiddleware struct {
 	v        *Validator
 	exact    map[string]bool
