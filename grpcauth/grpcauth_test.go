@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,9 @@ import (
 )
 
 var secret = bytes.Repeat([]byte("g"), 32)
+
+// revokeLater, once set, revokes the tokens of "revoked-later".
+var revokeLater atomic.Bool
 
 func identity(ctx context.Context) string {
 	id, _ := connectjwt.IdentityFromContext(ctx)
@@ -116,9 +120,12 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 				return false, errors.New("store down")
 			case "revoked":
 				return true, nil
+			case "revoked-later":
+				return revokeLater.Load(), nil
 			}
 			return false, nil
 		})),
+		connectjwt.WithStreamRevocationCheck(50*time.Millisecond),
 		connectjwt.WithClaimsCheck(func(_ context.Context, _ string, c *connectjwt.Claims) error {
 			if c.Identity == "mallory" {
 				return errors.New("banned")
@@ -360,5 +367,34 @@ func TestStreamEndsAtExpiry(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("handler still blocked in RecvMsg after expiry")
+	}
+}
+
+// TestStreamEndsAtRevocation: a token revoked while its stream is open ends
+// the stream at the next revocation check, with the revoked refusal.
+func TestStreamEndsAtRevocation(t *testing.T) {
+	f := start(t)
+	tok := f.as("revoked-later")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := f.conn.NewStream(bearer(ctx, tok), chatDesc, "/example.v1.ProtectedService/Chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendMsg(&examplev1.ChatRequest{Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecvMsg(&examplev1.ChatResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	<-f.chat.entered
+	revokeLater.Store(true)
+	defer revokeLater.Store(false)
+	err = s.RecvMsg(&examplev1.ChatResponse{}) // the client stays silent
+	wantRefusal(t, err, codes.Unauthenticated, connectjwtv1.Reason_REASON_REVOKED)
+	select {
+	case <-f.chat.done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("handler still blocked in RecvMsg after revocation")
 	}
 }
