@@ -282,6 +282,9 @@ var shapes = []struct {
 // reasonOf returns the code and the AuthError reason of a v2 error.
 func reasonOf(t testing.TB, err error) (connect.Code, connectjwtv1.Reason) {
 	t.Helper()
+	if err == nil {
+		return 0, connectjwtv1.Reason_REASON_UNSPECIFIED
+	}
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		return connect.CodeOf(err), connectjwtv1.Reason_REASON_UNSPECIFIED
