@@ -60,7 +60,9 @@ func NewSession(auth connectjwtv1connect.AuthServiceClient) *connectjwt.Session 
 
 // authClient is a v2 AuthService client in the shape of the v1 one that
 // [connectjwt.Session] calls. Errors pass through unchanged.
-type authClient struct{ c connectjwtv1connect.AuthServiceClient }
+type authClient struct {
+	c connectjwtv1connect.AuthServiceClient
+}
 
 var _ connectjwtv1connectv1.AuthServiceClient = authClient{}
 
