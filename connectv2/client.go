@@ -110,16 +110,24 @@ func (s *refreshingUnary) Receive(msg any) error {
 
 // isExpired reports whether err is the server's REASON_EXPIRED answer.
 func isExpired(err error) bool {
+	ae, ok := AuthErrorFrom(err)
+	return ok && connect.CodeOf(err) == connect.CodeUnauthenticated && ae.GetReason() == connectjwtv1.Reason_REASON_EXPIRED
+}
+
+// AuthErrorFrom returns the connectjwt.v1.AuthError detail of err, a
+// *connect.Error received by a client (or built by [DefaultError]), and
+// whether it has one.
+func AuthErrorFrom(err error) (*connectjwtv1.AuthError, bool) {
 	var ce *connect.Error
-	if !errors.As(err, &ce) || ce.Code() != connect.CodeUnauthenticated {
-		return false
+	if !errors.As(err, &ce) {
+		return nil, false
 	}
 	for _, d := range ce.Details() {
 		if m, derr := connectproto.UnmarshalErrorDetail(d); derr == nil {
 			if ae, ok := m.(*connectjwtv1.AuthError); ok {
-				return ae.GetReason() == connectjwtv1.Reason_REASON_EXPIRED
+				return ae, true
 			}
 		}
 	}
-	return false
+	return nil, false
 }

@@ -289,16 +289,14 @@ func reasonOf(t testing.TB, err error) (connect.Code, connectjwtv1.Reason) {
 	if !errors.As(err, &ce) {
 		return connect.CodeOf(err), connectjwtv1.Reason_REASON_UNSPECIFIED
 	}
-	for _, d := range ce.Details() {
-		m, derr := connectproto.UnmarshalErrorDetail(d)
-		if ae, ok := m.(*connectjwtv1.AuthError); ok && derr == nil {
-			if ae.GetMessage() != ce.Message() {
-				t.Errorf("AuthError message %q differs from the error's %q", ae.GetMessage(), ce.Message())
-			}
-			return ce.Code(), ae.GetReason()
-		}
+	ae, ok := connectv2.AuthErrorFrom(err)
+	if !ok {
+		return ce.Code(), connectjwtv1.Reason_REASON_UNSPECIFIED
 	}
-	return ce.Code(), connectjwtv1.Reason_REASON_UNSPECIFIED
+	if ae.GetMessage() != ce.Message() {
+		t.Errorf("AuthError message %q differs from the error's %q", ae.GetMessage(), ce.Message())
+	}
+	return ce.Code(), ae.GetReason()
 }
 
 func TestServerInterceptorMatrix(t *testing.T) {
