@@ -52,7 +52,12 @@ type serverConfig struct {
 // [connectjwt.StreamDeadlines] sets when it wraps the HTTP handler the server
 // is mounted on; on other transports it waits for the client or the call's
 // own context.
+//
+// A nil v is the zero [connectjwt.Validator], which refuses every call.
 func NewServerInterceptor(v *connectjwt.Validator, opts ...Option) connect.ServerInterceptor {
+	if v == nil {
+		v = new(connectjwt.Validator)
+	}
 	cfg := &serverConfig{}
 	for _, o := range opts {
 		if o != nil {

@@ -355,10 +355,10 @@ func TestServerInterceptorInProcess(t *testing.T) {
 			c = examplev1connect.NewProtectedServiceClient(connect.NewClient(connectinprocess.New(server), bearer(good+"x")))
 			_, err := sh.call(ctx, c)
 			if sh.name == "server" && errors.Is(err, io.EOF) {
-				// connect-go v2.0.2's in-process transport: CallServerStream
-				// returns the io.EOF of its Send when the server has already
-				// refused the call, and the refusal is lost.
-				return
+				// connect-go v2.0.2's CallServerStream returns the io.EOF of
+				// its Send when the in-process server has already refused
+				// the call, dropping the refusal; a raw stream reads it.
+				err = rawServerStream(ctx, connect.NewClient(connectinprocess.New(server), bearer(good+"x")))
 			}
 			if code, reason := reasonOf(t, err); code != connect.CodeUnauthenticated || reason != connectjwtv1.Reason_REASON_INVALID_SIGNATURE {
 				t.Errorf("forged: got %v %v (%v)", code, reason, err)
@@ -444,4 +444,37 @@ func TestServerInterceptorAttacks(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestServerInterceptorUnconfigured: a nil or zero Validator refuses every
+// call, good token or not, without a panic.
+func TestServerInterceptorUnconfigured(t *testing.T) {
+	for name, v := range map[string]*connectjwt.Validator{"nil": nil, "zero": new(connectjwt.Validator)} {
+		t.Run(name, func(t *testing.T) {
+			server := connect.NewServer(connectv2.NewServerInterceptor(v))
+			examplev1connect.RegisterProtectedServiceHandler(server, exampleService{})
+			c := examplev1connect.NewProtectedServiceClient(connect.NewClient(connectinprocess.New(server), bearer(mint(t, time.Hour, nil))))
+			_, err := c.Protected(t.Context(), &examplev1.ProtectedRequest{})
+			if code, _ := reasonOf(t, err); code != connect.CodeUnauthenticated {
+				t.Errorf("got %v", err)
+			}
+		})
+	}
+}
+
+// rawServerStream calls ProtectedStream without the generated client's
+// CallServerStream and returns the error of the first Receive.
+func rawServerStream(ctx context.Context, c *connect.Client) error {
+	s, err := c.CallClientStream(ctx, connect.Spec{StreamType: connect.StreamTypeServer, Procedure: examplev1connect.ProtectedServiceProtectedStreamProcedure})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Send(&examplev1.ProtectedStreamRequest{Count: 1}); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if err := s.CloseSend(); err != nil {
+		return err
+	}
+	return s.Receive(new(examplev1.ProtectedStreamResponse))
 }

@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect/v2"
 	"connectrpc.com/connect/v2/connecthttp"
+	"connectrpc.com/connect/v2/connectinprocess"
 
 	"github.com/connectjwt/connectjwt"
 	"github.com/connectjwt/connectjwt/connectv2"
@@ -161,5 +162,26 @@ func TestWWWAuthenticate(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestStreamEndsAtExpiryInProcess: over connectinprocess too, a stream that
+// keeps sending ends with REASON_EXPIRED at exp.
+func TestStreamEndsAtExpiryInProcess(t *testing.T) {
+	server := connect.NewServer(connectv2.NewServerInterceptor(newValidator(t)))
+	examplev1connect.RegisterProtectedServiceHandler(server, exampleService{})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c := examplev1connect.NewProtectedServiceClient(connect.NewClient(connectinprocess.New(server), bearer(mint(t, time.Second, nil))))
+	s, err := c.ProtectedStream(ctx, &examplev1.ProtectedStreamRequest{Count: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for err == nil {
+		_, err = s.Receive()
+	}
+	if code, reason := reasonOf(t, err); code != connect.CodeUnauthenticated || reason != connectjwtv1.Reason_REASON_EXPIRED {
+		t.Errorf("got %v %v (%v)", code, reason, err)
 	}
 }
