@@ -46,45 +46,42 @@ func TestProtoPolicies(t *testing.T) {
 	client := func(ic connect.ClientInterceptor) policytestv1connect.PolicyTestServiceClient {
 		return policytestv1connect.NewPolicyTestServiceClient(connect.NewClient(connectinprocess.New(server), ic))
 	}
-	for _, tc := range []struct {
-		name   string
-		call   func(c policytestv1connect.PolicyTestServiceClient) (string, error)
-		ic     connect.ClientInterceptor
-		code   connect.Code
-		reason connectjwtv1.Reason
-		id     string
-	}{
-		{"public, no token", func(c policytestv1connect.PolicyTestServiceClient) (string, error) {
+	type policyClient = policytestv1connect.PolicyTestServiceClient
+	calls := map[string]func(policyClient) (string, error){
+		"Public": func(c policyClient) (string, error) {
 			r, err := c.Public(t.Context(), &policytestv1.PublicRequest{})
 			return r.GetIdentity(), err
-		}, withHeader(), 0, 0, "<anonymous>"},
-		{"optional, no token", func(c policytestv1connect.PolicyTestServiceClient) (string, error) {
+		},
+		"Optional": func(c policyClient) (string, error) {
 			r, err := c.Optional(t.Context(), &policytestv1.OptionalRequest{})
 			return r.GetIdentity(), err
-		}, withHeader(), 0, 0, "<anonymous>"},
-		{"optional, bad token", func(c policytestv1connect.PolicyTestServiceClient) (string, error) {
-			r, err := c.Optional(t.Context(), &policytestv1.OptionalRequest{})
-			return r.GetIdentity(), err
-		}, bearer(plain + "x"), connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_INVALID_SIGNATURE, ""},
-		{"scoped, no scopes", func(c policytestv1connect.PolicyTestServiceClient) (string, error) {
+		},
+		"Scoped": func(c policyClient) (string, error) {
 			r, err := c.Scoped(t.Context(), &policytestv1.ScopedRequest{})
 			return r.GetIdentity(), err
-		}, bearer(plain), connect.CodePermissionDenied, connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE, ""},
-		{"scoped, scopes", func(c policytestv1connect.PolicyTestServiceClient) (string, error) {
-			r, err := c.Scoped(t.Context(), &policytestv1.ScopedRequest{})
-			return r.GetIdentity(), err
-		}, bearer(scoped), 0, 0, "alice"},
-		{"fresh, not fresh", func(c policytestv1connect.PolicyTestServiceClient) (string, error) {
+		},
+		"Fresh": func(c policyClient) (string, error) {
 			r, err := c.Fresh(t.Context(), &policytestv1.FreshRequest{})
 			return r.GetIdentity(), err
-		}, bearer(plain), connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_FRESH_TOKEN_REQUIRED, ""},
-		{"fresh, fresh", func(c policytestv1connect.PolicyTestServiceClient) (string, error) {
-			r, err := c.Fresh(t.Context(), &policytestv1.FreshRequest{})
-			return r.GetIdentity(), err
-		}, bearer(fresh), 0, 0, "alice"},
+		},
+	}
+	for _, tc := range []struct {
+		name, method string
+		ic           connect.ClientInterceptor
+		code         connect.Code
+		reason       connectjwtv1.Reason
+		id           string
+	}{
+		{"public, no token", "Public", withHeader(), 0, 0, "<anonymous>"},
+		{"optional, no token", "Optional", withHeader(), 0, 0, "<anonymous>"},
+		{"optional, bad token", "Optional", bearer(plain + "x"), connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_INVALID_SIGNATURE, ""},
+		{"scoped, no scopes", "Scoped", bearer(plain), connect.CodePermissionDenied, connectjwtv1.Reason_REASON_INSUFFICIENT_SCOPE, ""},
+		{"scoped, scopes", "Scoped", bearer(scoped), 0, 0, "alice"},
+		{"fresh, not fresh", "Fresh", bearer(plain), connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_FRESH_TOKEN_REQUIRED, ""},
+		{"fresh, fresh", "Fresh", bearer(fresh), 0, 0, "alice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id, err := tc.call(client(tc.ic))
+			id, err := calls[tc.method](client(tc.ic))
 			code, reason := reasonOf(t, err)
 			if code != tc.code || reason != tc.reason || id != tc.id {
 				t.Errorf("got %v %v %q (%v), want %v %v %q", code, reason, id, err, tc.code, tc.reason, tc.id)
