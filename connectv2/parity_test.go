@@ -2,6 +2,7 @@ package connectv2_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -69,7 +70,8 @@ func TestSameAnswersAsV1(t *testing.T) {
 		for _, p := range protocols {
 			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
 				c2 := examplev1connect.NewProtectedServiceClient(connect.NewClient(connecthttp.NewTransport(v2.client, v2.url, p.opts...), withHeader(tc.values...)))
-				_, err2 := c2.Protected(t.Context(), &examplev1.ProtectedRequest{})
+				ctx2, info := connect.NewClientContext(t.Context())
+				_, err2 := c2.Protected(ctx2, &examplev1.ProtectedRequest{})
 				code2, reason2 := reasonOf(t, err2)
 
 				var opts []connectv1.ClientOption
@@ -92,6 +94,14 @@ func TestSameAnswersAsV1(t *testing.T) {
 				ae1, _ := connectjwt.AuthErrorOf(err1)
 				if uint32(code1) != uint32(code2) || ae1.GetReason() != reason2 {
 					t.Errorf("v1: %v %v (%v); v2: %v %v (%v)", code1, ae1.GetReason(), err1, code2, reason2, err2)
+				}
+				var ce1 *connectv1.Error
+				var challenge1 string
+				if errors.As(err1, &ce1) {
+					challenge1 = ce1.Meta().Get("Www-Authenticate")
+				}
+				if challenge2 := info.ResponseHeader().Get("Www-Authenticate"); challenge1 != challenge2 {
+					t.Errorf("WWW-Authenticate: v1 %q, v2 %q", challenge1, challenge2)
 				}
 				if tc.name == "valid" && (err1 != nil || err2 != nil) {
 					t.Errorf("valid token refused: %v / %v", err1, err2)
