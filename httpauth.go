@@ -187,7 +187,7 @@ func (m *HTTPMiddleware) refuse(w http.ResponseWriter, f *Failure) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Www-Authenticate", wwwAuthenticate(m.v.cfg.scheme, f))
+	h.Set("Www-Authenticate", wwwAuthenticate(m.v.HeaderScheme(), f))
 	w.WriteHeader(httpStatus(cerr.Code()))
 	_ = json.NewEncoder(w).Encode(body)
 }

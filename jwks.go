@@ -222,6 +222,7 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 		fetchTimeout: set.FetchTimeout,
 		limiter:      rate.NewLimiter(rate.Every(set.MinRefreshInterval), 1),
 		onError:      set.OnFetchError,
+		issuer:       set.Issuer,
 	}
 	ti := &trustedIssuer{issuer: set.Issuer, audience: slices.Clone(set.Audience), algs: algs, keys: r}
 	return ti, nil
@@ -258,6 +259,10 @@ type remoteKeys struct {
 	fetchTimeout time.Duration
 	limiter      *rate.Limiter // every fetch but the first
 	onError      func(error)
+	issuer       string
+	// observer is the [WithObserver] of the validator built with the set
+	// (the last one, when several validators share it), or nil.
+	observer atomic.Pointer[Observer]
 
 	once sync.Once
 	snap atomic.Pointer[keySnapshot] // nil until a fetch succeeded
@@ -278,6 +283,8 @@ type keySnapshot struct {
 	byKID   map[kidAlg][]*boundKey
 	byAlg   map[string][]*boundKey // for tokens without kid
 	fetched time.Time
+	// keys counts the set's keys bound, skipped those that cannot be used.
+	keys, skipped int
 }
 
 type kidAlg struct{ kid, alg string }
@@ -318,6 +325,9 @@ func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, 
 	}
 	call, lastErr := r.refresh(ctx)
 	if call == nil { // rate-limited
+		if o := r.observer.Load(); o != nil {
+			emitEvent(ctx, *o, Event{Kind: EventJWKSRateLimited, Issuer: r.issuer})
+		}
 		if lastErr != nil {
 			return nil, lastErr
 		}
@@ -362,8 +372,16 @@ func (r *remoteKeys) launchLocked(ctx context.Context) *fetchCall {
 	r.inflight = call
 	go func() {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.fetchTimeout)
+		start := time.Now()
 		s, err := r.fetch(fctx)
 		cancel()
+		if o := r.observer.Load(); o != nil {
+			e := Event{Kind: EventJWKSFetch, Issuer: r.issuer, Err: err, Duration: time.Since(start)}
+			if s != nil {
+				e.Keys, e.KeysSkipped = s.keys, s.skipped
+			}
+			emitEvent(fctx, *o, e)
+		}
 		if err != nil {
 			err = fmt.Errorf("connectjwt: fetching JWK Set: %w", err)
 			if r.onError != nil {
@@ -421,6 +439,7 @@ func (r *remoteKeys) bind(jwks []jwkset.JWK) *keySnapshot {
 			}
 			algs = []string{string(m.ALG)}
 		}
+		bound := false
 		for _, alg := range algs {
 			b, err := bindKey(Key{ID: m.KID, Algorithm: alg, Material: pub})
 			if err != nil {
@@ -430,8 +449,13 @@ func (r *remoteKeys) bind(jwks []jwkset.JWK) *keySnapshot {
 				s.byKID[kidAlg{m.KID, alg}] = append(s.byKID[kidAlg{m.KID, alg}], b)
 			}
 			s.byAlg[alg] = append(s.byAlg[alg], b)
+			bound = true
+		}
+		if bound {
+			s.keys++
 		}
 	}
+	s.skipped = len(jwks) - s.keys // unusable, or beyond maxRemoteKeys
 	return s
 }
 
