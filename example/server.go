@@ -46,6 +46,8 @@ type serverConfig struct {
 	// alg is the -alg flag: HS256 (secret) or ES256/EdDSA (generated key
 	// pair, public key at jwksPath); see keys.go.
 	alg string
+	// refusalLog receives a log line per refused call (whoami.go), or nil.
+	refusalLog io.Writer
 }
 
 // configFromEnv reads JWT_SECRET_KEY and JWT_ACCESS_TTL. An unset or empty
@@ -102,7 +104,7 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
 	}
-	validator, err := connectjwt.NewValidator(shared)
+	validator, err := connectjwt.NewValidator(shared, refusalLog(cfg.refusalLog))
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
 	}
@@ -135,6 +137,9 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 		limit,
 	)
 	mux.Handle(path, connectjwt.StreamDeadlines(protected))
+	if err := mountWhoami(mux, validator); err != nil {
+		return nil, err
+	}
 	return mux, nil
 }
 
