@@ -110,17 +110,19 @@ func (s *refreshingUnary) Receive(msg any) error {
 
 // isExpired reports whether err is the server's REASON_EXPIRED answer.
 func isExpired(err error) bool {
-	ae, ok := AuthErrorFrom(err)
+	ae, ok := AuthErrorOf(err)
 	return ok && connect.CodeOf(err) == connect.CodeUnauthenticated && ae.GetReason() == connectjwtv1.Reason_REASON_EXPIRED
 }
 
-// AuthErrorFrom returns the connectjwt.v1.AuthError detail of err, a
-// *connect.Error received by a client (or built by [DefaultError]), and
-// whether it has one.
-func AuthErrorFrom(err error) (*connectjwtv1.AuthError, bool) {
+// AuthErrorOf returns the connectjwt.v1.AuthError detail that describes
+// err, and whether there is one: the detail of a v2 *connect.Error (one a
+// client received, or one built by [DefaultError] or a loader), or what
+// [connectjwt.AuthErrorOf] finds for any other error (a
+// [connectjwt.Failure], a v1 error).
+func AuthErrorOf(err error) (*connectjwtv1.AuthError, bool) {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		return nil, false
+		return connectjwt.AuthErrorOf(err)
 	}
 	for _, d := range ce.Details() {
 		if m, derr := connectproto.UnmarshalErrorDetail(d); derr == nil {

@@ -155,3 +155,25 @@ func TestClientInterceptorWithoutToken(t *testing.T) {
 		t.Errorf("stream without a token: %v", err)
 	}
 }
+
+// TestAuthErrorOf: the detail of a v2 error, and the core's answer for a
+// Failure or any other error.
+func TestAuthErrorOf(t *testing.T) {
+	f := &connectjwt.Failure{Reason: connectjwt.ReasonRevoked, Err: connectjwt.ErrRevoked}
+	for _, tt := range []struct {
+		name string
+		err  error
+		want connectjwtv1.Reason
+		ok   bool
+	}{
+		{"v2 error", connectv2.DefaultError(f), connectjwtv1.Reason_REASON_REVOKED, true},
+		{"failure", f, connectjwtv1.Reason_REASON_REVOKED, true},
+		{"v2 error without detail", connect.NewError(connect.CodeInternal, "boom"), 0, false},
+		{"plain error", errors.New("boom"), 0, false},
+	} {
+		ae, ok := connectv2.AuthErrorOf(tt.err)
+		if ok != tt.ok || ae.GetReason() != tt.want {
+			t.Errorf("%s: %v %v, want %v %v", tt.name, ae.GetReason(), ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -289,7 +289,7 @@ func reasonOf(t testing.TB, err error) (connect.Code, connectjwtv1.Reason) {
 	if !errors.As(err, &ce) {
 		return connect.CodeOf(err), connectjwtv1.Reason_REASON_UNSPECIFIED
 	}
-	ae, ok := connectv2.AuthErrorFrom(err)
+	ae, ok := connectv2.AuthErrorOf(err)
 	if !ok {
 		return ce.Code(), connectjwtv1.Reason_REASON_UNSPECIFIED
 	}

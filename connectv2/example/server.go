@@ -26,24 +26,24 @@ import (
 // ProtectedService (an access token on every call), behind one
 // connectv2.NewServerInterceptor.
 func newServer(cfg exampleapp.Config) (http.Handler, error) {
-	// One slice of options for the issuer and the validator, so the
+	// One shared option for the issuer and the validator, so the
 	// validator accepts exactly the tokens the issuer creates. Logout and
 	// Revoke write to the store; both read it.
-	revoked := &connectjwt.MemoryStore{}
+	revoked := connectjwt.NewMemoryStore()
 	key, err := exampleapp.SigningKey(cfg.Alg, cfg.Secret)
 	if err != nil {
 		return nil, err
 	}
-	shared := []connectjwt.Option{
+	shared := connectjwt.WithOptions(
 		connectjwt.WithKey(key),
 		connectjwt.WithIssuer(exampleapp.IssuerName),
-		connectjwt.WithBlocklist(revoked),
-	}
-	issuer, err := connectjwt.NewIssuer(append(shared, connectjwt.WithTokenLifetimes(cfg.AccessTTL, connectjwt.DefaultRefreshTokenTTL))...)
+		connectjwt.WithRevocationStore(revoked),
+	)
+	issuer, err := connectjwt.NewIssuer(shared, connectjwt.WithTokenLifetimes(cfg.AccessTTL, connectjwt.DefaultRefreshTokenTTL))
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
 	}
-	v, err := connectjwt.NewValidator(shared...)
+	v, err := connectjwt.NewValidator(shared)
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
 	}
@@ -53,7 +53,7 @@ func newServer(cfg exampleapp.Config) (http.Handler, error) {
 	// @jwt.expired_token_loader: only expired tokens get the custom answer.
 	server := connect.NewServer(connectv2.NewServerInterceptor(v, connectv2.WithExpiredTokenLoader(expiredTokenLoader)))
 	connectjwtv1connect.RegisterAuthServiceHandler(server, connectv2.NewAuthServiceHandler(
-		connectjwt.NewAuthService(issuer, exampleapp.Authenticate).WithRevocationStore(revoked)))
+		connectjwt.NewAuthService(issuer, exampleapp.Authenticate)))
 	examplev1connect.RegisterProtectedServiceHandler(server, protectedService{})
 
 	mux := http.NewServeMux()
