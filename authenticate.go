@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -31,8 +32,11 @@ func (v *Validator) HeaderName() string {
 	return v.headerKey
 }
 
-// scheme returns the token's scheme, for WWW-Authenticate.
-func (v *Validator) scheme() string {
+// HeaderScheme returns the scheme that precedes the token in its header
+// ([Validator.HeaderName]), "Bearer" unless set by [WithHeader]; empty when
+// the header holds the bare token. Front ends name it in the RFC 6750
+// WWW-Authenticate challenge of a refusal.
+func (v *Validator) HeaderScheme() string {
 	if v == nil || v.cfg == nil {
 		return DefaultHeaderScheme
 	}
@@ -54,21 +58,26 @@ func (v *Validator) Authenticate(ctx context.Context, call Call) (context.Contex
 		f.Procedure = call.Procedure
 		return ctx, f
 	}
+	start := v.observeStart()
 	p := v.policy(call.Procedure, call.Schema)
 	if p.Public {
-		return withAuth(ctx, authState{v: v}), nil
+		v.observeDecision(ctx, call.Procedure, nil, nil, CacheUnused, start)
+		return withAuth(ctx, authState{v: v, procedure: call.Procedure}), nil
 	}
-	claims, f := v.validateHeader(ctx, call.Header)
+	claims, f, cache := v.validateHeader(ctx, call.Header)
 	if f == nil {
 		f = v.cfg.authorize(ctx, call.Procedure, p, claims)
 	} else if p.Optional && errors.Is(f, ErrMissing) {
-		return withAuth(ctx, authState{v: v}), nil
+		v.observeDecision(ctx, call.Procedure, nil, nil, CacheUnused, start)
+		return withAuth(ctx, authState{v: v, procedure: call.Procedure}), nil
 	}
 	if f != nil {
 		f.Procedure = call.Procedure
+		v.observeDecision(ctx, call.Procedure, nil, f, cache, start)
 		return ctx, f
 	}
-	return withAuth(ctx, authState{v: v, claims: claims}), nil
+	v.observeDecision(ctx, call.Procedure, claims, nil, cache, start)
+	return withAuth(ctx, authState{v: v, claims: claims, procedure: call.Procedure}), nil
 }
 
 // StreamContext returns a context for a streaming handler that ends when the
@@ -76,8 +85,17 @@ func (v *Validator) Authenticate(ctx context.Context, call Call) (context.Contex
 // leeway, or, with a [RevocationStore], when the store reports it revoked
 // (asked every [WithStreamRevocationCheck] interval); [context.Cause] then
 // returns the [*Failure] (expired, revoked, or unavailable when the store
-// failed or did not answer within the interval). Without claims in ctx the
-// context ends only with ctx. Call the CancelFunc when the stream ends.
+// failed or did not answer within the interval). Without claims in ctx, or
+// on a nil or zero Validator, the context ends only with ctx. Call the
+// CancelFunc when the stream ends, before the handler returns.
+//
+// When [StreamDeadlines] wraps the HTTP handler that serves the stream, the
+// HTTP stream's read and write deadlines are set to the token's expiry plus
+// one second; once the context ends by expiry or revocation, the read
+// deadline becomes now, so a handler blocked reading from a silent client
+// returns at once, while writes keep their second of grace for the error
+// that ends the stream. The deadlines are not touched after the CancelFunc
+// returns.
 func (v *Validator) StreamContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	claims, ok := ClaimsFromContext(ctx)
 	if !ok || v == nil || v.cfg == nil {
@@ -87,17 +105,46 @@ func (v *Validator) StreamContext(ctx context.Context) (context.Context, context
 	// real one.
 	exp := claims.ExpiresAt.Add(v.cfg.leeway)
 	deadline := time.Now().Add(exp.Sub(v.cfg.now()))
-	dctx, cancelDeadline := context.WithDeadlineCause(ctx, deadline, fail(ErrExpired, claims))
-	every := v.cfg.streamRecheckInterval()
-	if every <= 0 {
-		return dctx, cancelDeadline
+	sctx, cancelDeadline := context.WithDeadlineCause(ctx, deadline, fail(ErrExpired, claims))
+	cancel := context.CancelFunc(cancelDeadline)
+	if every := v.cfg.streamRecheckInterval(); every > 0 {
+		rctx, cancelCause := context.WithCancelCause(sctx)
+		stop := v.watchRevocation(rctx, func() bool { return rctx.Err() != nil }, claims, every, func(f *Failure) { cancelCause(f) })
+		sctx, cancel = rctx, func() {
+			stop()
+			cancelCause(context.Canceled)
+			cancelDeadline()
+		}
 	}
-	sctx, cancelCause := context.WithCancelCause(dctx)
-	stop := v.watchRevocation(sctx, func() bool { return sctx.Err() != nil }, claims, every, func(f *Failure) { cancelCause(f) })
+	d, _ := ctx.Value(connDeadlinesKey{}).(*connDeadlines)
+	if d == nil && v.cfg.observer == nil {
+		return sctx, cancel
+	}
+	// What happens when the stream's context ends: the HTTP read ends
+	// now, and the observer hears why. Under a lock that the CancelFunc
+	// also takes, so neither runs after the handler is done.
+	d.setAll(deadline.Add(connDeadlineGrace))
+	var mu sync.Mutex
+	cancelled := false
+	stopEnd := context.AfterFunc(sctx, func() {
+		f, ok := context.Cause(sctx).(*Failure)
+		if !ok {
+			return // cancelled, or the call ended
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if cancelled {
+			return
+		}
+		d.end(time.Now())
+		v.observeEvent(ctx, Event{Kind: EventStreamEnd, Issuer: claims.Issuer, Procedure: procedureOf(ctx), Reason: f.Reason})
+	})
 	return sctx, func() {
-		stop()
-		cancelCause(context.Canceled)
-		cancelDeadline()
+		stopEnd()
+		mu.Lock()
+		cancelled = true
+		mu.Unlock()
+		cancel()
 	}
 }
 

@@ -170,6 +170,27 @@ func TestValidatorAuthenticateZero(t *testing.T) {
 	if got := h.HeaderName(); got != "X-Api-Token" {
 		t.Errorf("HeaderName = %q, want the canonical X-Api-Token", got)
 	}
+	if got := h.HeaderScheme(); got != "" {
+		t.Errorf("HeaderScheme = %q, want empty for a bare token", got)
+	}
+	for _, z := range []*connectjwt.Validator{nil, new(connectjwt.Validator)} {
+		if got := z.HeaderName(); got != "Authorization" {
+			t.Errorf("%#v: HeaderName = %q", z, got)
+		}
+		if got := z.HeaderScheme(); got != "Bearer" {
+			t.Errorf("%#v: HeaderScheme = %q", z, got)
+		}
+		// Claims a front end put there do not make a zero Validator
+		// end the stream early, nor panic.
+		ctx, cancel := context.WithCancel(connectjwt.NewContextWithClaims(context.Background(), &connectjwt.Claims{Identity: "alice", ExpiresAt: time.Now().Add(-time.Hour)}))
+		sctx, scancel := z.StreamContext(ctx)
+		if sctx.Err() != nil {
+			t.Errorf("%#v: StreamContext ended at once", z)
+		}
+		cancel()
+		<-sctx.Done()
+		scancel()
+	}
 }
 
 // A nil Validator gives an interceptor that refuses every call, public ones

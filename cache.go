@@ -186,20 +186,23 @@ func (c *tokenCache) insertLocked(s *cacheShard, token string, claims *Claims, e
 // a hit skips steps 1–7 (the token verified before), a miss verifies once
 // for all concurrent callers of the same token. Steps 8 and 9 run on every
 // call.
-func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, *Failure) {
+func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, *Failure, CacheResult) {
 	now := v.cfg.now()
 	if e := v.cache.get(token, now); e != nil {
-		return v.checkLive(ctx, e.claims, now)
+		c, f := v.checkLive(ctx, e.claims, now)
+		return c, f, CacheHit
 	}
 	if token == "" || len(token) > v.cfg.maxTokenBytes || !compactJWS(token) {
 		// Not a token: nothing to share or remember, so no lock, no key.
-		return v.validateUncached(ctx, token, false)
+		c, f := v.validateUncached(ctx, token, false)
+		return c, f, CacheUnused
 	}
 	s := v.cache.shard(token)
 	s.mu.Lock()
 	if e := v.cache.get(token, now); e != nil { // verified while we got here
 		s.mu.Unlock()
-		return v.checkLive(ctx, e.claims, now)
+		c, f := v.checkLive(ctx, e.claims, now)
+		return c, f, CacheHit
 	}
 	if call := s.calls[token]; call != nil {
 		s.mu.Unlock()
@@ -208,14 +211,17 @@ func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, 
 		case <-ctx.Done():
 			// Do not wait for another call's verification past our own
 			// deadline; verify (and most likely fail) on our own.
-			return v.validateUncached(ctx, token, false)
+			c, f := v.validateUncached(ctx, token, false)
+			return c, f, CacheMiss
 		}
 		if call.claims == nil {
 			// The other call failed, maybe for a reason of its own (its
 			// context, a key server): never share a failure.
-			return v.validateUncached(ctx, token, false)
+			c, f := v.validateUncached(ctx, token, false)
+			return c, f, CacheMiss
 		}
-		return v.checkLive(ctx, call.claims, v.cfg.now())
+		c, f := v.checkLive(ctx, call.claims, v.cfg.now())
+		return c, f, CacheHit
 	}
 	key := string([]byte(token)) // do not pin the request's memory
 	call := &cacheCall{done: make(chan struct{})}
@@ -226,9 +232,10 @@ func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, 
 	s.mu.Unlock()
 	c, f := v.verifyShared(ctx, s, key, call, now)
 	if f != nil {
-		return nil, f
+		return nil, f, CacheMiss
 	}
-	return v.checkRevoked(ctx, c)
+	c, f = v.checkRevoked(ctx, c)
+	return c, f, CacheMiss
 }
 
 // verifyShared runs steps 1–8 for the calls waiting on call, remembers a

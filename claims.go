@@ -240,6 +240,8 @@ type claimsKey struct{}
 type authState struct {
 	v      *Validator
 	claims *Claims
+	// procedure is the call's, for the events of [Validator.StreamContext].
+	procedure string
 }
 
 // authContext carries an authState: one allocation per call where
@@ -247,6 +249,15 @@ type authState struct {
 type authContext struct {
 	context.Context
 	st authState
+}
+
+// procedureOf returns the procedure of the call that ctx's authentication
+// admitted, or "".
+func procedureOf(ctx context.Context) string {
+	if st, ok := ctx.Value(claimsKey{}).(*authState); ok {
+		return st.procedure
+	}
+	return ""
 }
 
 func withAuth(ctx context.Context, st authState) context.Context {

@@ -2,10 +2,12 @@ package connectjwt
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"connectrpc.com/connect"
+
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+	"github.com/connectjwt/connectjwt/internal/frontend"
 )
 
 // An Interceptor authenticates every RPC a Connect handler serves: unary,
@@ -157,25 +159,14 @@ func (i *Interceptor) reject(ctx context.Context, f *Failure, peer connect.Peer)
 		if i != nil {
 			v = i.v
 		}
-		err.Meta().Set("Www-Authenticate", wwwAuthenticate(v.scheme(), f))
+		err.Meta().Set("Www-Authenticate", wwwAuthenticate(v.HeaderScheme(), f))
 	}
 	return err
 }
 
-// wwwAuthenticate renders the RFC 6750 §3 challenge for f. It names the
-// error code only; no token or expected value is ever included.
+// wwwAuthenticate renders the RFC 6750 §3 challenge for f under scheme
+// (every front end's, internal/frontend). It names the error code only; no
+// token or expected value is ever included.
 func wwwAuthenticate(scheme string, f *Failure) string {
-	if scheme == "" {
-		scheme = DefaultHeaderScheme
-	}
-	switch {
-	case errors.Is(f, ErrMissing):
-		return scheme
-	case errors.Is(f, ErrInsufficientScope):
-		return scheme + ` error="insufficient_scope"`
-	case errors.Is(f, ErrAccessDenied), errors.Is(f, ErrUnavailable):
-		return scheme
-	default:
-		return scheme + ` error="invalid_token"`
-	}
+	return frontend.Challenge(scheme, connectjwtv1.Reason(f.Reason))
 }

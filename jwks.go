@@ -265,6 +265,7 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 		fetchTimeout: set.FetchTimeout,
 		limiter:      rate.NewLimiter(rate.Every(set.MinRefreshInterval), 1),
 		onError:      set.OnFetchError,
+		issuer:       set.Issuer,
 	}
 	ti := &trustedIssuer{issuer: set.Issuer, audience: slices.Clone(set.Audience), algs: algs, keys: r,
 		types: types, untyped: set.AcceptUntyped}
@@ -302,6 +303,10 @@ type remoteKeys struct {
 	fetchTimeout time.Duration
 	limiter      *rate.Limiter // every fetch but the first
 	onError      func(error)
+	issuer       string
+	// observer is the [WithObserver] of the validator built with the set
+	// (the last one, when several validators share it), or nil.
+	observer atomic.Pointer[Observer]
 
 	once sync.Once
 	snap atomic.Pointer[keySnapshot] // nil until a fetch succeeded
@@ -337,6 +342,9 @@ type keySnapshot struct {
 	fetched time.Time
 	skipped []error   // keys of the set that could not be used, and why
 	started time.Time // when the fetch that got this set began
+	// keys counts the keys bound; unbound those parsed but not usable
+	// here (use, key_ops, alg, or beyond maxRemoteKeys).
+	keys, unbound int
 }
 
 type kidAlg struct{ kid, alg string }
@@ -387,6 +395,9 @@ func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, 
 	for {
 		call, lastErr := r.refresh(ctx)
 		if call == nil { // rate-limited
+			if o := r.observer.Load(); o != nil {
+				emitEvent(ctx, *o, Event{Kind: EventJWKSRateLimited, Issuer: r.issuer})
+			}
 			if lastErr != nil {
 				return nil, lastErr
 			}
@@ -460,10 +471,18 @@ func (r *remoteKeys) launchLocked(ctx context.Context) *fetchCall {
 	started := time.Now()
 	go func() {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.fetchTimeout)
+		start := time.Now()
 		s, err := r.fetch(fctx)
 		cancel()
 		if s != nil {
 			s.started = started
+		}
+		if o := r.observer.Load(); o != nil {
+			e := Event{Kind: EventJWKSFetch, Issuer: r.issuer, Err: err, Duration: time.Since(start)}
+			if s != nil {
+				e.Keys, e.KeysSkipped = s.keys, len(s.skipped)+s.unbound
+			}
+			emitEvent(fctx, *o, e)
 		}
 		if err != nil {
 			err = fmt.Errorf("connectjwt: fetching JWK Set: %w", err)
@@ -514,12 +533,14 @@ func (r *remoteKeys) fetch(ctx context.Context) (*keySnapshot, error) {
 	}
 	jwks := make([]jwkset.JWK, 0, len(set.Keys))
 	var skipped []error
+	ignored := 0
 	for i, raw := range set.Keys {
 		var kty struct {
 			KTY string `json:"kty"`
 		}
 		if json.Unmarshal(raw, &kty) == nil && kty.KTY == string(jwkset.KtyOct) {
-			continue // symmetric keys are never used from a remote set
+			ignored++ // symmetric keys are never used from a remote set
+			continue
 		}
 		// Private parts, if a set has any, are not even parsed.
 		j, err := jwkset.NewJWKFromRawJSON(raw, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
@@ -534,6 +555,7 @@ func (r *remoteKeys) fetch(ctx context.Context) (*keySnapshot, error) {
 	}
 	s := r.bind(jwks)
 	s.skipped = skipped
+	s.unbound += ignored
 	r.reportSkipped(skipped)
 	return s, nil
 }
@@ -579,6 +601,7 @@ func (r *remoteKeys) bind(jwks []jwkset.JWK) *keySnapshot {
 			}
 			algs = []string{string(m.ALG)}
 		}
+		bound := false
 		for _, alg := range algs {
 			b, err := bindKey(Key{ID: m.KID, Algorithm: alg, Material: pub})
 			if err != nil {
@@ -588,8 +611,13 @@ func (r *remoteKeys) bind(jwks []jwkset.JWK) *keySnapshot {
 				s.byKID[kidAlg{m.KID, alg}] = append(s.byKID[kidAlg{m.KID, alg}], b)
 			}
 			s.byAlg[alg] = append(s.byAlg[alg], b)
+			bound = true
+		}
+		if bound {
+			s.keys++
 		}
 	}
+	s.unbound = len(jwks) - s.keys
 	return s
 }
 

@@ -131,6 +131,9 @@ type config struct {
 	// again; streamRecheckOff turns it off (revocation.go).
 	streamRecheck    time.Duration
 	streamRecheckOff bool
+	// observer sees every decision and background event, or nil
+	// (observer.go).
+	observer Observer
 
 	// Remote key sets, one per issuer (JWKS).
 	remote []*trustedIssuer

@@ -208,11 +208,13 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 	ec.ctx.end(context.Canceled, endedByReturn)
 	if f := ec.ctx.refused.Load(); f != nil {
 		f.Procedure = conn.Spec().Procedure
+		i.v.observeEvent(ctx, Event{Kind: EventStreamEnd, Issuer: claims.Issuer, Procedure: f.Procedure, Reason: f.Reason})
 		return i.reject(ctx, f, conn.Peer())
 	}
 	if ec.expired.Load() || ec.ctx.expired() {
 		f := fail(ErrExpired, claims)
 		f.Procedure = conn.Spec().Procedure
+		i.v.observeEvent(ctx, Event{Kind: EventStreamEnd, Issuer: claims.Issuer, Procedure: f.Procedure, Reason: f.Reason})
 		// ctx, not the stream's own context, which has ended by now.
 		return i.reject(ctx, f, conn.Peer())
 	}
@@ -285,8 +287,14 @@ type connDeadlines struct {
 // deadlines (http.ErrNotSupported) leaves only the handler's context to
 // end at expiry.
 func setConnDeadlines(ctx context.Context, at time.Time) {
-	d, ok := ctx.Value(connDeadlinesKey{}).(*connDeadlines)
-	if !ok {
+	d, _ := ctx.Value(connDeadlinesKey{}).(*connDeadlines)
+	d.setAll(at)
+}
+
+// setAll sets the read and write deadlines to at, unless the server's own
+// timeouts end the stream sooner; on a nil d it does nothing.
+func (d *connDeadlines) setAll(at time.Time) {
+	if d == nil {
 		return
 	}
 	if beforeServerDeadline(at, d.start, 0, d.writeTimeout) {
@@ -294,6 +302,20 @@ func setConnDeadlines(ctx context.Context, at time.Time) {
 	}
 	if beforeServerDeadline(at, d.start, d.readLead, d.readTimeout) {
 		_ = d.rc.SetReadDeadline(at)
+	}
+}
+
+// end is for a stream whose token expired or was revoked at now: the read
+// deadline becomes now, so a read waiting for the client returns at once,
+// and writes get connDeadlineGrace to send the error that ends the stream.
+// On a nil d it does nothing.
+func (d *connDeadlines) end(now time.Time) {
+	if d == nil {
+		return
+	}
+	_ = d.rc.SetReadDeadline(now)
+	if at := now.Add(connDeadlineGrace); beforeServerDeadline(at, d.start, 0, d.writeTimeout) {
+		_ = d.rc.SetWriteDeadline(at)
 	}
 }
 

@@ -214,6 +214,9 @@ func newValidator(cfg *config) (*Validator, error) {
 	// Everything checked: start the first fetch of each remote key set, in
 	// the background (a failed fetch does not fail construction).
 	for _, r := range v.remote {
+		if rk, ok := r.keys.(*remoteKeys); ok && cfg.observer != nil {
+			rk.observer.Store(&cfg.observer)
+		}
 		if s, ok := r.keys.(interface{ start() }); ok {
 			s.start()
 		}
@@ -241,13 +244,15 @@ func (v *Validator) localAccessTypes() ([]string, error) {
 // Validate verifies an access token and returns its claims. Every error is a
 // [*Failure] wrapping one of the sentinel errors.
 func (v *Validator) Validate(ctx context.Context, token string) (*Claims, error) {
-	return claimsOrError(v.validateToken(ctx, token, false))
+	c, f, _ := v.validateToken(ctx, token, false)
+	return claimsOrError(c, f)
 }
 
 // ValidateRefresh verifies a refresh token and returns its claims; an access
 // token fails with [ErrWrongTokenType].
 func (v *Validator) ValidateRefresh(ctx context.Context, token string) (*Claims, error) {
-	return claimsOrError(v.validateToken(ctx, token, true))
+	c, f, _ := v.validateToken(ctx, token, true)
+	return claimsOrError(c, f)
 }
 
 // ValidateHeader extracts the access token from the configured header of h
@@ -257,7 +262,8 @@ func (v *Validator) ValidateHeader(ctx context.Context, h http.Header) (*Claims,
 	if v == nil || v.cfg == nil {
 		return nil, notConfigured()
 	}
-	return claimsOrError(v.validateHeader(ctx, h[v.headerKey]))
+	c, f, _ := v.validateHeader(ctx, h[v.headerKey])
+	return claimsOrError(c, f)
 }
 
 // claimsOrError returns f as an error only when it is set, so a nil
@@ -269,13 +275,15 @@ func claimsOrError(c *Claims, f *Failure) (*Claims, error) {
 	return c, nil
 }
 
-func (v *Validator) validateHeader(ctx context.Context, values []string) (*Claims, *Failure) {
+// validateHeader validates the token in the header values; the
+// CacheResult says whether the verified-token cache answered.
+func (v *Validator) validateHeader(ctx context.Context, values []string) (*Claims, *Failure, CacheResult) {
 	if v == nil || v.cfg == nil {
-		return nil, notConfigured()
+		return nil, notConfigured(), CacheUnused
 	}
 	token, err := tokenFromHeader(values, v.headerKey, v.cfg.scheme, v.cfg.maxTokenBytes)
 	if err != nil {
-		return nil, fail(err, nil)
+		return nil, fail(err, nil), CacheUnused
 	}
 	return v.validateToken(ctx, token, false)
 }
@@ -294,14 +302,15 @@ type joseHeader struct {
 // maxKeysTried bounds signature attempts for a token without kid.
 const maxKeysTried = 4
 
-func (v *Validator) validateToken(ctx context.Context, token string, refresh bool) (*Claims, *Failure) {
+func (v *Validator) validateToken(ctx context.Context, token string, refresh bool) (*Claims, *Failure, CacheResult) {
 	if v == nil || v.cfg == nil {
-		return nil, notConfigured()
+		return nil, notConfigured(), CacheUnused
 	}
 	if v.cache != nil && !refresh {
 		return v.validateCached(ctx, token)
 	}
-	return v.validateUncached(ctx, token, refresh)
+	c, f := v.validateUncached(ctx, token, refresh)
+	return c, f, CacheUnused
 }
 
 // validateUncached runs every step.
@@ -429,7 +438,11 @@ func revocationUnavailable(c *Claims, cause error) *Failure {
 // checkRevoked is step 9: the revocation store, when one is configured.
 func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Failure) {
 	if bl := v.cfg.store; bl != nil {
+		start := v.observeStart()
 		revoked, err := bl.IsRevoked(ctx, c)
+		if v.cfg.observer != nil {
+			v.observeEvent(ctx, Event{Kind: EventRevocationCheck, Issuer: c.Issuer, Err: err, Revoked: revoked, Duration: time.Since(start)})
+		}
 		if err != nil {
 			return nil, revocationUnavailable(c, err)
 		}

@@ -14,6 +14,9 @@ version=v0.1.0
 modules=(
   .
   redisstore
+  connectv2
+  grpcauth
+  otelmetrics
 )
 
 scratch=$(mktemp -d)
@@ -38,7 +41,7 @@ goenv=(
 # workspace off and the core from the test proxy. The core's own go.sum lines
 # are left out of the comparison: its hash is known once the tag exists (run
 # `go mod tidy` in nested modules after tagging).
-nested=(redisstore bench interop tools/modproxy tools/lint)
+nested=(redisstore connectv2 grpcauth otelmetrics bench interop tools/modproxy tools/lint)
 for dir in "${nested[@]}"; do
   [ -f "$dir/go.mod" ] || continue
   cp "$dir/go.mod" "$scratch/go.mod.orig"

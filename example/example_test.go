@@ -778,3 +778,61 @@ func TestJWKSMode(t *testing.T) {
 		})
 	}
 }
+
+// TestWhoami: GET /whoami, a plain net/http route behind connectjwt's
+// middleware, answers the identity with a token and a 401 with
+// WWW-Authenticate and a JSON error without one; the refusal is logged on
+// stderr with its reason and without the token.
+func TestWhoami(t *testing.T) {
+	s := startTestServer(t)
+	hc := http1Client(t) // like curl
+	tokens := mustLogin(t, newClients(hc, s.baseURL, protocols[0]))
+	get := func(token string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(callCtx(t), http.MethodGet, s.baseURL+"/whoami", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		setBearer(req.Header, token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+
+	resp, body := get(tokens.GetAccessToken())
+	var who struct{ Identity string }
+	if err := json.Unmarshal(body, &who); resp.StatusCode != http.StatusOK || err != nil || who.Identity != "test" {
+		t.Errorf("with a token: %d %s, want 200 and identity test", resp.StatusCode, body)
+	}
+
+	resp, body = get("")
+	var refusal struct{ Code, Message, Reason string }
+	if err := json.Unmarshal(body, &refusal); err != nil || resp.StatusCode != http.StatusUnauthorized ||
+		resp.Header.Get("WWW-Authenticate") != "Bearer" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+		refusal.Code != "unauthenticated" || refusal.Reason != "REASON_MISSING" {
+		t.Errorf("without a token: %d %q %s (%v)", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body, err)
+	}
+
+	forged := tokens.GetAccessToken()[:len(tokens.GetAccessToken())-4] + "AAAA"
+	if resp, _ := get(forged); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("forged token: %d", resp.StatusCode)
+	}
+	logged := s.stderr.String()
+	for _, want := range []string{`procedure=/whoami`, `reason=REASON_MISSING`, `reason=REASON_INVALID_SIGNATURE`} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("stderr lacks %s:\n%s", want, logged)
+		}
+	}
+	for _, seg := range strings.Split(forged, ".") {
+		if strings.Contains(logged, seg) {
+			t.Errorf("stderr holds token text %q", seg)
+		}
+	}
+}

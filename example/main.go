@@ -121,6 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.refusalLog = stderr
 	handler, err := newServer(cfg)
 	if err != nil {
 		return err

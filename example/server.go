@@ -48,6 +48,8 @@ type serverConfig struct {
 	// alg is the -alg flag: HS256 (secret) or ES256/EdDSA (generated key
 	// pair, public key at jwksPath); see keys.go.
 	alg string
+	// refusalLog receives a log line per refused call (whoami.go), or nil.
+	refusalLog io.Writer
 }
 
 // configFromEnv reads JWT_SECRET_KEY and JWT_ACCESS_TTL. An unset or empty
@@ -104,7 +106,7 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
 	}
-	validator, err := connectjwt.NewValidator(shared)
+	validator, err := connectjwt.NewValidator(shared, refusalLog(cfg.refusalLog))
 	if err != nil {
 		return nil, fmt.Errorf("JWT_SECRET_KEY: %w", err)
 	}
@@ -146,6 +148,9 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, limit))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, limit))
+	if err := mountWhoami(mux, validator); err != nil {
+		return nil, err
+	}
 	return mux, nil
 }
 

@@ -1,0 +1,266 @@
+// Package otelmetrics records what a [connectjwt.Validator] decides and does
+// as OpenTelemetry metrics, and marks refusals on the call's span.
+//
+//	obs, err := otelmetrics.NewObserver()
+//	...
+//	v, err := connectjwt.NewValidator(keys, connectjwt.WithObserver(obs))
+//
+// It records, named in OpenTelemetry's semantic-convention style:
+//
+//   - connectjwt.decisions (counter, {decision}): every authenticated call,
+//     by connectjwt.outcome (allowed, anonymous, refused), connectjwt.reason
+//     (refusals only, e.g. REASON_EXPIRED), rpc.service and rpc.method;
+//   - connectjwt.validation.duration (histogram, s): the time
+//     authentication took, by connectjwt.outcome, rpc.service and rpc.method;
+//   - connectjwt.cache.lookups (counter, {lookup}): verified-token cache
+//     lookups, by connectjwt.cache.result (hit, miss);
+//   - connectjwt.jwks.fetches (counter, {fetch}): JWK Set fetches, by
+//     connectjwt.issuer and connectjwt.jwks.result (ok, error,
+//     rate_limited);
+//   - connectjwt.jwks.fetch.duration (histogram, s), by connectjwt.issuer
+//     and connectjwt.jwks.result;
+//   - connectjwt.jwks.keys_skipped (counter, {key}): keys of fetched sets
+//     that could not be used, by connectjwt.issuer;
+//   - connectjwt.revocation.duration (histogram, s): revocation-store
+//     checks, by connectjwt.revocation.result (not_revoked, revoked,
+//     error); its count by result is the error count;
+//   - connectjwt.stream.ends (counter, {stream}): streams ended by
+//     authentication, by connectjwt.reason, rpc.service and rpc.method.
+//
+// rpc.service and rpc.method are set only for procedure names of the form
+// "/package.Service/Method"; other names (the net/http middleware's paths)
+// are recorded without them, so a client cannot grow the number of series.
+// No attribute ever holds token text, a key ID or an identity.
+//
+// When the call's context holds a recording span (otelconnect's, or
+// otelhttp's around the handler), a refusal adds a "connectjwt.refused"
+// event to it and sets connectjwt.outcome and connectjwt.reason on it. A
+// Connect request gate runs before interceptors, so a refusal there is on
+// the span only when the span is started outside the Connect handler (e.g.
+// by otelhttp).
+package otelmetrics
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/connectjwt/connectjwt"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of the meter.
+const ScopeName = "github.com/connectjwt/connectjwt/otelmetrics"
+
+// Attribute keys.
+const (
+	keyOutcome     = attribute.Key("connectjwt.outcome")
+	keyReason      = attribute.Key("connectjwt.reason")
+	keyCacheResult = attribute.Key("connectjwt.cache.result")
+	keyIssuer      = attribute.Key("connectjwt.issuer")
+	keyJWKSResult  = attribute.Key("connectjwt.jwks.result")
+	keyRevocation  = attribute.Key("connectjwt.revocation.result")
+	keyRPCService  = attribute.Key("rpc.service")
+	keyRPCMethod   = attribute.Key("rpc.method")
+)
+
+// An Option configures [NewObserver].
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	provider metric.MeterProvider
+}
+
+// WithMeterProvider sets the meter provider, by default the global one
+// ([otel.GetMeterProvider]).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.provider = mp })
+}
+
+// NewObserver returns a [connectjwt.Observer] that records metrics; give it
+// to [connectjwt.WithObserver].
+func NewObserver(opts ...Option) (connectjwt.Observer, error) {
+	cfg := config{}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	if cfg.provider == nil {
+		cfg.provider = otel.GetMeterProvider()
+	}
+	m := cfg.provider.Meter(ScopeName)
+	o := &observer{}
+	var err error
+	if o.decisions, err = m.Int64Counter("connectjwt.decisions", metric.WithUnit("{decision}"),
+		metric.WithDescription("Calls authenticated, by outcome and reason.")); err != nil {
+		return nil, err
+	}
+	if o.duration, err = m.Float64Histogram("connectjwt.validation.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time spent authenticating a call.")); err != nil {
+		return nil, err
+	}
+	if o.cache, err = m.Int64Counter("connectjwt.cache.lookups", metric.WithUnit("{lookup}"),
+		metric.WithDescription("Verified-token cache lookups, by result.")); err != nil {
+		return nil, err
+	}
+	if o.fetches, err = m.Int64Counter("connectjwt.jwks.fetches", metric.WithUnit("{fetch}"),
+		metric.WithDescription("JWK Set fetches, by result.")); err != nil {
+		return nil, err
+	}
+	if o.fetchTime, err = m.Float64Histogram("connectjwt.jwks.fetch.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time spent fetching a JWK Set.")); err != nil {
+		return nil, err
+	}
+	if o.skipped, err = m.Int64Counter("connectjwt.jwks.keys_skipped", metric.WithUnit("{key}"),
+		metric.WithDescription("Keys of fetched JWK Sets that could not be used.")); err != nil {
+		return nil, err
+	}
+	if o.revocation, err = m.Float64Histogram("connectjwt.revocation.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time spent asking the revocation store, by result.")); err != nil {
+		return nil, err
+	}
+	if o.streamEnds, err = m.Int64Counter("connectjwt.stream.ends", metric.WithUnit("{stream}"),
+		metric.WithDescription("Streams ended because their token expired, was revoked or could not be re-checked.")); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+type observer struct {
+	decisions  metric.Int64Counter
+	duration   metric.Float64Histogram
+	cache      metric.Int64Counter
+	fetches    metric.Int64Counter
+	fetchTime  metric.Float64Histogram
+	skipped    metric.Int64Counter
+	revocation metric.Float64Histogram
+	streamEnds metric.Int64Counter
+
+	// sets caches the attribute sets of decisions (a decisionKey →
+	// decisionSets), up to maxCachedSets entries.
+	sets  sync.Map
+	nsets atomic.Int32
+}
+
+// maxCachedSets bounds the attribute-set cache; beyond it, sets are built
+// per call.
+const maxCachedSets = 4096
+
+type decisionKey struct {
+	procedure string
+	outcome   connectjwt.Outcome
+	reason    connectjwt.Reason
+}
+
+// decisionSets are the measurement options of one kind of decision, as
+// slices made once, so recording allocates nothing.
+type decisionSets struct {
+	count    []metric.AddOption
+	duration []metric.RecordOption
+}
+
+func (o *observer) setsFor(k decisionKey) decisionSets {
+	if s, ok := o.sets.Load(k); ok {
+		return s.(decisionSets)
+	}
+	attrs := make([]attribute.KeyValue, 0, 4)
+	attrs = append(attrs, keyOutcome.String(k.outcome.String()))
+	attrs = append(attrs, rpcAttrs(k.procedure)...)
+	s := decisionSets{duration: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}}
+	if k.outcome == connectjwt.OutcomeRefused {
+		attrs = append(attrs, keyReason.String(k.reason.String()))
+	}
+	s.count = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+	if o.nsets.Load() < maxCachedSets {
+		if _, loaded := o.sets.LoadOrStore(k, s); !loaded {
+			o.nsets.Add(1)
+		}
+	}
+	return s
+}
+
+// rpcAttrs splits a procedure "/package.Service/Method" into rpc.service
+// and rpc.method; any other name gives none.
+func rpcAttrs(procedure string) []attribute.KeyValue {
+	if len(procedure) < 4 || procedure[0] != '/' {
+		return nil
+	}
+	service, method, ok := strings.Cut(procedure[1:], "/")
+	if !ok || service == "" || method == "" || strings.Contains(method, "/") || !strings.Contains(service, ".") {
+		return nil
+	}
+	return []attribute.KeyValue{keyRPCService.String(service), keyRPCMethod.String(method)}
+}
+
+var (
+	cacheHit  = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("hit")))}
+	cacheMiss = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("miss")))}
+)
+
+// ObserveDecision implements [connectjwt.Observer].
+func (o *observer) ObserveDecision(ctx context.Context, d connectjwt.Decision) {
+	s := o.setsFor(decisionKey{d.Procedure, d.Outcome, d.Reason})
+	o.decisions.Add(ctx, 1, s.count...)
+	o.duration.Record(ctx, d.Duration.Seconds(), s.duration...)
+	switch d.Cache {
+	case connectjwt.CacheHit:
+		o.cache.Add(ctx, 1, cacheHit...)
+	case connectjwt.CacheMiss:
+		o.cache.Add(ctx, 1, cacheMiss...)
+	}
+	if d.Outcome == connectjwt.OutcomeRefused {
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			reason := keyReason.String(d.Reason.String())
+			span.SetAttributes(keyOutcome.String(d.Outcome.String()), reason)
+			span.AddEvent("connectjwt.refused", trace.WithAttributes(reason))
+		}
+	}
+}
+
+// ObserveEvent implements [connectjwt.Observer].
+func (o *observer) ObserveEvent(ctx context.Context, e connectjwt.Event) {
+	switch e.Kind {
+	case connectjwt.EventJWKSFetch:
+		result := "ok"
+		if e.Err != nil {
+			result = "error"
+		}
+		attrs := metric.WithAttributes(keyIssuer.String(e.Issuer), keyJWKSResult.String(result))
+		o.fetches.Add(ctx, 1, attrs)
+		o.fetchTime.Record(ctx, e.Duration.Seconds(), attrs)
+		if e.KeysSkipped > 0 {
+			o.skipped.Add(ctx, int64(e.KeysSkipped), metric.WithAttributes(keyIssuer.String(e.Issuer)))
+		}
+	case connectjwt.EventJWKSRateLimited:
+		o.fetches.Add(ctx, 1, metric.WithAttributes(keyIssuer.String(e.Issuer), keyJWKSResult.String("rate_limited")))
+	case connectjwt.EventRevocationCheck:
+		result := revocationNotRevoked
+		switch {
+		case e.Err != nil:
+			result = revocationError
+		case e.Revoked:
+			result = revocationRevoked
+		}
+		o.revocation.Record(ctx, e.Duration.Seconds(), result...)
+	case connectjwt.EventStreamEnd:
+		attrs := append(rpcAttrs(e.Procedure), keyReason.String(e.Reason.String()))
+		o.streamEnds.Add(ctx, 1, metric.WithAttributes(attrs...))
+	}
+}
+
+var (
+	revocationNotRevoked = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("not_revoked")))}
+	revocationRevoked    = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("revoked")))}
+	revocationError      = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("error")))}
+)
