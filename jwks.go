@@ -20,6 +20,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/connectjwt/connectjwt/internal/flight"
 )
 
 // Defaults of a [RemoteKeySet].
@@ -272,15 +274,10 @@ type remoteKeys struct {
 	once sync.Once
 	snap atomic.Pointer[keySnapshot] // nil until a fetch succeeded
 
-	mu       sync.Mutex
-	inflight *fetchCall // nil when no fetch runs
-	lastErr  error      // of the last completed fetch; nil when it succeeded
-}
+	fetches flight.Group[struct{}, struct{}] // at most one fetch at a time
 
-// fetchCall is one fetch that several requests may wait for.
-type fetchCall struct {
-	done chan struct{}
-	err  error
+	mu      sync.Mutex
+	lastErr error // of the last completed fetch; nil when it succeeded
 }
 
 // keySnapshot is an immutable set of keys, each bound to one algorithm.
@@ -306,13 +303,7 @@ var (
 
 // start begins the first fetch, once; it is not rate-limited.
 func (r *remoteKeys) start() {
-	r.once.Do(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.inflight == nil {
-			r.launchLocked(context.Background())
-		}
-	})
+	r.once.Do(func() { r.fetches.Go(struct{}{}, nil, r.fetchFunc(context.Background())) })
 }
 
 func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, error) {
@@ -339,38 +330,34 @@ func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, 
 	timer := time.NewTimer(r.maxWait)
 	defer timer.Stop()
 	select {
-	case <-call.done:
+	case <-call.Done():
 	case <-timer.C:
 		return nil, errKeyServerSlow
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if call.err != nil {
-		return nil, call.err
+	if _, err := call.Result(); err != nil {
+		return nil, err
 	}
 	return r.snap.Load().find(kid, alg), nil
 }
 
 // refresh returns the fetch in flight, or starts one if the rate limit
 // allows; otherwise it returns nil and the last fetch's error.
-func (r *remoteKeys) refresh(ctx context.Context) (*fetchCall, error) {
+func (r *remoteKeys) refresh(ctx context.Context) (*flight.Call[struct{}], error) {
+	if call := r.fetches.Go(struct{}{}, r.limiter.Allow, r.fetchFunc(ctx)); call != nil {
+		return call, nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.inflight != nil {
-		return r.inflight, nil
-	}
-	if !r.limiter.Allow() {
-		return nil, r.lastErr
-	}
-	return r.launchLocked(ctx), nil
+	return nil, r.lastErr
 }
 
-// launchLocked starts a fetch that outlives the request that asked for it
-// (it keeps its values, not its cancellation). r.mu must be held.
-func (r *remoteKeys) launchLocked(ctx context.Context) *fetchCall {
-	call := &fetchCall{done: make(chan struct{})}
-	r.inflight = call
-	go func() {
+// fetchFunc returns a fetch that outlives the request that asked for it
+// (it keeps ctx's values, not its cancellation); every waiter shares its
+// result.
+func (r *remoteKeys) fetchFunc(ctx context.Context) func() (struct{}, error) {
+	return func() (struct{}, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.fetchTimeout)
 		s, err := r.fetch(fctx)
 		cancel()
@@ -383,11 +370,10 @@ func (r *remoteKeys) launchLocked(ctx context.Context) *fetchCall {
 			r.snap.Store(s)
 		}
 		r.mu.Lock()
-		r.inflight, r.lastErr, call.err = nil, err, err
+		r.lastErr = err
 		r.mu.Unlock()
-		close(call.done)
-	}()
-	return call
+		return struct{}{}, err
+	}
 }
 
 // fetch gets and parses the set with jwkset, and binds its keys.
