@@ -17,6 +17,7 @@ benchtime=${BENCHTIME:-500ms}
 filter=${BENCH:?BENCH=<benchmark regexp>}
 impl=${IMPL:-connectjwt-cache}
 out=${OUT:-results/ab}
+args=${ARGS:-} # more flags for the benchmark binaries, e.g. -compressminbytes 1024
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -33,7 +34,7 @@ for r in $(seq 0 $((rounds - 1))); do
 	for k in 0 1 2; do
 		i=$(((k + r) % 3))
 		"$tmp/${bins[$i]}.test" -test.run '^$' -test.bench "$filter" -test.benchmem \
-			-test.count 1 -test.benchtime "$benchtime" -impls "$impl" |
+			-test.count 1 -test.benchtime "$benchtime" -impls "$impl" $args |
 			sed -n "/^Benchmark/s/impl=$impl/impl=${labels[$i]}/p"
 	done
 done >"$out/bench.txt"
