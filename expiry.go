@@ -34,8 +34,7 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 	// Also when next panics: goroutines the handler started on its context
 	// must not outlive the stream (or the token).
 	defer cancel()
-	at, _ := sctx.Deadline()
-	setConnDeadlines(ctx, at.Add(connDeadlineGrace))
+	setConnDeadlines(ctx, i.v.expiryOnRealClock(claims).Add(connDeadlineGrace))
 	stopRelease := releaseReadAtEnd(ctx, sctx)
 	defer stopRelease()
 	ec := &expiringConn{
@@ -63,9 +62,7 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 // is done and [context.Cause] is the *Failure (expired, the cause for
 // expiry). cancel must be called when the stream ends.
 func (v *Validator) streamContext(ctx context.Context, claims *Claims, expired *Failure) (context.Context, context.CancelFunc) {
-	// The expiry is measured on the configured clock (WithClock) and
-	// scheduled on the real one.
-	at := time.Now().Add(claims.ExpiresAt.Add(v.cfg.leeway).Sub(v.cfg.now()))
+	at := v.expiryOnRealClock(claims)
 	every := v.cfg.streamRecheckInterval()
 	if every <= 0 {
 		return context.WithDeadlineCause(ctx, at, expired)
@@ -78,6 +75,13 @@ func (v *Validator) streamContext(ctx context.Context, claims *Claims, expired *
 		revoke(context.Canceled)
 		stop()
 	}
+}
+
+// expiryOnRealClock is when the token of claims expires (exp plus leeway),
+// measured on the configured clock ([WithClock]) and expressed on the real
+// one, where timers and deadlines run.
+func (v *Validator) expiryOnRealClock(claims *Claims) time.Time {
+	return time.Now().Add(claims.ExpiresAt.Add(v.cfg.leeway).Sub(v.cfg.now()))
 }
 
 // recheckRevocation asks the blocklist every interval whether claims' token
