@@ -68,37 +68,35 @@ func (v *Validator) Authenticate(ctx context.Context, call Call) (context.Contex
 		f.Procedure = call.Procedure
 		return ctx, f
 	}
-	return withAuth(ctx, authState{v: v, claims: claims}), nil
+	return withAuth(ctx, authState{v: v, claims: claims, procedure: call.Procedure}), nil
 }
 
-// StreamContext returns a context for a streaming handler that ends when the
-// token whose claims ctx carries ([ClaimsFromContext]) expires, at exp plus
-// leeway, or, with a [RevocationStore], when the store reports it revoked
-// (asked every [WithStreamRevocationCheck] interval); [context.Cause] then
-// returns the [*Failure] (expired, revoked, or unavailable when the store
-// failed or did not answer within the interval). Without claims in ctx the
-// context ends only with ctx. Call the CancelFunc when the stream ends.
+// StreamContext returns the context for a streaming handler whose call
+// [Validator.Authenticate] admitted with ctx: it ends when the token whose
+// claims ctx carries ([ClaimsFromContext]) expires, at exp plus leeway, or,
+// with a [RevocationStore], when the store reports it revoked (asked every
+// [WithStreamRevocationCheck] interval). [context.Cause] then returns the
+// [*Failure] (expired, revoked, or unavailable when the store failed or did
+// not answer within the interval), with Procedure set. Without claims in ctx
+// the context ends only with ctx.
+//
+// When [StreamDeadlines] wraps the HTTP handler that serves the call,
+// StreamContext also sets the HTTP stream's write deadline to the expiry
+// plus one second and its read deadline likewise, and once the returned
+// context ends by expiry or revocation it moves the read deadline to now: a
+// handler blocked in a read of a client that stopped sending is released at
+// once, and one blocked in a write to a client that stopped reading a
+// second later.
+//
+// The CancelFunc must be called when the stream ends and before the
+// handler returns: the HTTP stream's deadlines may not be touched after
+// that, and the CancelFunc waits for a deadline change under way.
 func (v *Validator) StreamContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	claims, ok := ClaimsFromContext(ctx)
-	if !ok || v == nil || v.cfg == nil {
+	st, ok := ctx.Value(claimsKey{}).(*authState)
+	if !ok || st.claims == nil || v == nil || v.cfg == nil {
 		return context.WithCancel(ctx)
 	}
-	// Expiry is measured on the configured clock and scheduled on the
-	// real one.
-	exp := claims.ExpiresAt.Add(v.cfg.leeway)
-	deadline := time.Now().Add(exp.Sub(v.cfg.now()))
-	dctx, cancelDeadline := context.WithDeadlineCause(ctx, deadline, fail(ErrExpired, claims))
-	every := v.cfg.streamRecheckInterval()
-	if every <= 0 {
-		return dctx, cancelDeadline
-	}
-	sctx, cancelCause := context.WithCancelCause(dctx)
-	stop := v.watchRevocation(sctx, func() bool { return sctx.Err() != nil }, claims, every, func(f *Failure) { cancelCause(f) })
-	return sctx, func() {
-		stop()
-		cancelCause(context.Canceled)
-		cancelDeadline()
-	}
+	return v.streamContext(ctx, st.claims, st.procedure)
 }
 
 // watchRevocation asks the store every interval whether claims' token has

@@ -236,10 +236,12 @@ type claimsKey struct{}
 
 // authState is what authentication left in the context: the validator that
 // checked it (nil for [NewContextWithClaims]) and the claims (nil for an
-// anonymous call on an optional procedure).
+// anonymous call on an optional procedure), and the procedure it admitted
+// them for.
 type authState struct {
-	v      *Validator
-	claims *Claims
+	v         *Validator
+	claims    *Claims
+	procedure string
 }
 
 // authContext carries an authState: one allocation per call where
