@@ -907,3 +907,143 @@ func drainAfter(t *testing.T, stream *connect.ServerStreamForClient[examplev1.Pr
 	}
 	return stream.Err()
 }
+
+// Revoking the token of a stream whose handler is blocked in Receive on a
+// silent client ends it with REASON_REVOKED at the next check: under
+// StreamDeadlines the read deadline moves to now when the stream's context
+// ends by revocation, as it does at expiry. All protocols.
+func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
+	t.Parallel()
+	const every = 100 * time.Millisecond
+	store := connectjwt.NewMemoryStore()
+	svc := &lifeSvc{}
+	s := startLife(t, newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(every)), svc)
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			c := claimsAt(time.Now(), time.Hour)
+			c["jti"] = "blocked-" + p.name
+			ctx, cancel := context.WithTimeout(withBearer(context.Background(), mintHS256(t, c, nil)), 10*time.Second)
+			defer cancel()
+			st := s.client(p).Chat(ctx)
+			defer st.CloseResponse()
+			if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Receive(); err != nil {
+				t.Fatal(err)
+			}
+			// Silent from now on: the handler waits in Receive.
+			revoked := time.Now()
+			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			// Safety net, as in TestStreamSilentBidiClientEndsAtExpiry.
+			var rescued atomic.Bool
+			net := time.AfterFunc(3*time.Second, func() {
+				rescued.Store(true)
+				_ = st.CloseRequest()
+			})
+			defer net.Stop()
+			_, err := st.Receive()
+			if rescued.Load() {
+				t.Fatalf("stream outlived its revocation by 3 s (err %v)", err)
+			}
+			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
+			if late := time.Since(revoked); late > 2*every+time.Second {
+				t.Errorf("ended %v after the revocation", late)
+			}
+		})
+	}
+}
+
+// Validator.StreamContext is what every front end runs for a stream. Under
+// StreamDeadlines, a handler that uses it and is blocked reading the body of
+// a client that sends nothing is released at expiry, over HTTP/1.1 and
+// HTTP/2, with the expired *Failure (naming the procedure) as the context's
+// cause; without StreamDeadlines only the context ends.
+func TestStreamContextReleasesBlockedRead(t *testing.T) {
+	t.Parallel()
+	v := newInterceptor(t).Validator()
+	for _, tc := range []struct {
+		name      string
+		h2        bool
+		deadlines bool
+	}{
+		{"http1", false, true},
+		{"h2c", true, true},
+		{"h2c without StreamDeadlines", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			type result struct {
+				readErr error
+				at      time.Time
+				cause   error
+			}
+			results := make(chan result, 1)
+			var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ctx, f := v.Authenticate(r.Context(), connectjwt.Call{Procedure: "/test.v1.S/Stream", Header: r.Header.Values("Authorization")})
+				if f != nil {
+					results <- result{readErr: f}
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				sctx, cancel := v.StreamContext(ctx)
+				defer cancel()
+				_, err := io.ReadAll(r.Body)
+				results <- result{readErr: err, at: time.Now(), cause: context.Cause(sctx)}
+			})
+			if tc.deadlines {
+				h = connectjwt.StreamDeadlines(h)
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/", h)
+			url, h2client, stop := serve(mux)
+			defer stop()
+			client := &http.Client{}
+			if tc.h2 {
+				client = h2client
+			}
+			tok, exp := shortToken(t, 500*time.Millisecond)
+			body, silent := io.Pipe()
+			defer silent.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/test.v1.S/Stream", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/grpc")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			go func() {
+				if res, err := client.Do(req); err == nil {
+					_ = res.Body.Close()
+				}
+			}()
+			select {
+			case <-time.After(exp.Add(2 * time.Second).Sub(time.Now())):
+				if tc.deadlines {
+					t.Fatal("the read was not released at expiry")
+				}
+				silent.Close() // let the handler return
+				<-results
+				return
+			case res := <-results:
+				if !tc.deadlines {
+					t.Fatalf("released without StreamDeadlines: %v", res.readErr)
+				}
+				if res.readErr == nil {
+					t.Fatal("read ended without an error")
+				}
+				if res.at.Before(exp) || res.at.Sub(exp) > 700*time.Millisecond {
+					t.Errorf("read released %v after exp", res.at.Sub(exp))
+				}
+				var f *connectjwt.Failure
+				if !errors.As(res.cause, &f) || f.Reason != connectjwt.ReasonExpired || f.Procedure != "/test.v1.S/Stream" {
+					t.Errorf("cause %v", res.cause)
+				}
+			}
+		})
+	}
+}
