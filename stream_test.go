@@ -218,6 +218,22 @@ func settleGoroutines(t *testing.T, base, slack int, d time.Duration) {
 	}
 }
 
+// openChat opens a bidi stream, sends one message and reads its echo, so
+// that the handler then waits in Receive; the stream's response side is
+// closed at Cleanup.
+func openChat(t *testing.T, ctx context.Context, client examplev1connect.ProtectedServiceClient) *connect.BidiStreamForClient[examplev1.ChatRequest, examplev1.ChatResponse] {
+	t.Helper()
+	st := client.Chat(ctx)
+	t.Cleanup(func() { _ = st.CloseResponse() })
+	if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := st.Receive(); err != nil || m.GetIdentity() != testSubject {
+		t.Fatalf("first echo: %v %v", m, err)
+	}
+	return st
+}
+
 // A bidi handler blocked in Receive while the client stays silent after the
 // token expired is woken and ends with REASON_EXPIRED within about a second,
 // on all three protocols; the handler returns, and no goroutine is left.
@@ -235,14 +251,7 @@ func TestStreamSilentBidiClientEndsAtExpiry(t *testing.T) {
 				t.Parallel()
 				defer wg.Done()
 				ctx, exp := shortCall(t, ttl, 8*time.Second)
-				st := s.client(p).Chat(ctx)
-				defer st.CloseResponse()
-				if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
-					t.Fatal(err)
-				}
-				if m, err := st.Receive(); err != nil || m.GetIdentity() != testSubject {
-					t.Fatalf("first echo: %v %v", m, err)
-				}
+				st := openChat(t, ctx, s.client(p))
 				// Silent from now on: the handler waits in Receive. Safety
 				// net: a client Receive does not watch its context while
 				// the request side is idle, so close the request side 3 s
@@ -285,14 +294,7 @@ func TestStreamSilentClientWithoutStreamDeadlines(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, exp := shortCall(t, 500*time.Millisecond, 8*time.Second)
-			st := s.client(p).Chat(ctx)
-			defer st.CloseResponse()
-			if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Receive(); err != nil {
-				t.Fatal(err)
-			}
+			st := openChat(t, ctx, s.client(p))
 			closeAt := exp.Add(time.Second)
 			stop := time.AfterFunc(time.Until(closeAt), func() { _ = st.CloseRequest() })
 			defer stop.Stop()
@@ -925,14 +927,7 @@ func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
 			c["jti"] = "blocked-" + p.name
 			ctx, cancel := context.WithTimeout(withBearer(context.Background(), mintHS256(t, c, nil)), 10*time.Second)
 			defer cancel()
-			st := s.client(p).Chat(ctx)
-			defer st.CloseResponse()
-			if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Receive(); err != nil {
-				t.Fatal(err)
-			}
+			st := openChat(t, ctx, s.client(p))
 			// Silent from now on: the handler waits in Receive.
 			revoked := time.Now()
 			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
