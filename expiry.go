@@ -2,6 +2,7 @@ package connectjwt
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,8 @@ func releaseReadAtEnd(ctx, sctx context.Context) (stop func()) {
 	stopFunc := context.AfterFunc(sctx, func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if _, ok := context.Cause(sctx).(*Failure); ok && !stopped {
+		var f *Failure
+		if errors.As(context.Cause(sctx), &f) && !stopped {
 			_ = d.rc.SetReadDeadline(time.Now())
 		}
 	})
@@ -125,7 +127,8 @@ type expiringConn struct {
 // while it may go on.
 func (c *expiringConn) failure() *Failure {
 	if c.ctx.Err() != nil {
-		if f, ok := context.Cause(c.ctx).(*Failure); ok {
+		var f *Failure
+		if errors.As(context.Cause(c.ctx), &f) {
 			return f
 		}
 	}

@@ -221,7 +221,7 @@ func settleGoroutines(t *testing.T, base, slack int, d time.Duration) {
 // openChat opens a bidi stream, sends one message and reads its echo, so
 // that the handler then waits in Receive; the stream's response side is
 // closed at Cleanup.
-func openChat(t *testing.T, ctx context.Context, client examplev1connect.ProtectedServiceClient) *connect.BidiStreamForClient[examplev1.ChatRequest, examplev1.ChatResponse] {
+func openChat(ctx context.Context, t *testing.T, client examplev1connect.ProtectedServiceClient) *connect.BidiStreamForClient[examplev1.ChatRequest, examplev1.ChatResponse] {
 	t.Helper()
 	st := client.Chat(ctx)
 	t.Cleanup(func() { _ = st.CloseResponse() })
@@ -251,7 +251,7 @@ func TestStreamSilentBidiClientEndsAtExpiry(t *testing.T) {
 				t.Parallel()
 				defer wg.Done()
 				ctx, exp := shortCall(t, ttl, 8*time.Second)
-				st := openChat(t, ctx, s.client(p))
+				st := openChat(ctx, t, s.client(p))
 				// Silent from now on: the handler waits in Receive. Safety
 				// net: a client Receive does not watch its context while
 				// the request side is idle, so close the request side 3 s
@@ -294,7 +294,7 @@ func TestStreamSilentClientWithoutStreamDeadlines(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, exp := shortCall(t, 500*time.Millisecond, 8*time.Second)
-			st := openChat(t, ctx, s.client(p))
+			st := openChat(ctx, t, s.client(p))
 			closeAt := exp.Add(time.Second)
 			stop := time.AfterFunc(time.Until(closeAt), func() { _ = st.CloseRequest() })
 			defer stop.Stop()
@@ -927,7 +927,7 @@ func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
 			c["jti"] = "blocked-" + p.name
 			ctx, cancel := context.WithTimeout(withBearer(context.Background(), mintHS256(t, c, nil)), 10*time.Second)
 			defer cancel()
-			st := openChat(t, ctx, s.client(p))
+			st := openChat(ctx, t, s.client(p))
 			// Silent from now on: the handler waits in Receive.
 			revoked := time.Now()
 			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
@@ -1017,7 +1017,7 @@ func TestStreamContextReleasesBlockedRead(t *testing.T) {
 				}
 			}()
 			select {
-			case <-time.After(exp.Add(2 * time.Second).Sub(time.Now())):
+			case <-time.After(time.Until(exp.Add(2 * time.Second))):
 				if tc.deadlines {
 					t.Fatal("the read was not released at expiry")
 				}
