@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"time"
 )
 
@@ -80,72 +79,32 @@ func (v *Validator) Authenticate(ctx context.Context, call Call) (context.Contex
 	return withAuth(ctx, authState{v: v, claims: claims, procedure: call.Procedure}), nil
 }
 
-// StreamContext returns a context for a streaming handler that ends when the
-// token whose claims ctx carries ([ClaimsFromContext]) expires, at exp plus
-// leeway, or, with a [RevocationStore], when the store reports it revoked
-// (asked every [WithStreamRevocationCheck] interval); [context.Cause] then
-// returns the [*Failure] (expired, revoked, or unavailable when the store
-// failed or did not answer within the interval). Without claims in ctx, or
-// on a nil or zero Validator, the context ends only with ctx. Call the
-// CancelFunc when the stream ends, before the handler returns.
+// StreamContext returns the context for a streaming handler whose call
+// [Validator.Authenticate] admitted with ctx: it ends when the token whose
+// claims ctx carries ([ClaimsFromContext]) expires, at exp plus leeway, or,
+// with a [RevocationStore], when the store reports it revoked (asked every
+// [WithStreamRevocationCheck] interval). [context.Cause] then returns the
+// [*Failure] (expired, revoked, or unavailable when the store failed or did
+// not answer within the interval), with Procedure set. Without claims in ctx
+// the context ends only with ctx.
 //
-// When [StreamDeadlines] wraps the HTTP handler that serves the stream, the
-// HTTP stream's read and write deadlines are set to the token's expiry plus
-// one second; once the context ends by expiry or revocation, the read
-// deadline becomes now, so a handler blocked reading from a silent client
-// returns at once, while writes keep their second of grace for the error
-// that ends the stream. The deadlines are not touched after the CancelFunc
-// returns.
+// When [StreamDeadlines] wraps the HTTP handler that serves the call,
+// StreamContext also sets the HTTP stream's write deadline to the expiry
+// plus one second and its read deadline likewise, and once the returned
+// context ends by expiry or revocation it moves the read deadline to now: a
+// handler blocked in a read of a client that stopped sending is released at
+// once, and one blocked in a write to a client that stopped reading a
+// second later.
+//
+// The CancelFunc must be called when the stream ends and before the
+// handler returns: the HTTP stream's deadlines may not be touched after
+// that, and the CancelFunc waits for a deadline change under way.
 func (v *Validator) StreamContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	claims, ok := ClaimsFromContext(ctx)
-	if !ok || v == nil || v.cfg == nil {
+	st, ok := ctx.Value(claimsKey{}).(*authState)
+	if !ok || st.claims == nil || v == nil || v.cfg == nil {
 		return context.WithCancel(ctx)
 	}
-	// Expiry is measured on the configured clock and scheduled on the
-	// real one.
-	exp := claims.ExpiresAt.Add(v.cfg.leeway)
-	deadline := time.Now().Add(exp.Sub(v.cfg.now()))
-	sctx, cancelDeadline := context.WithDeadlineCause(ctx, deadline, fail(ErrExpired, claims))
-	cancel := context.CancelFunc(cancelDeadline)
-	if every := v.cfg.streamRecheckInterval(); every > 0 {
-		rctx, cancelCause := context.WithCancelCause(sctx)
-		stop := v.watchRevocation(rctx, func() bool { return rctx.Err() != nil }, claims, every, func(f *Failure) { cancelCause(f) })
-		sctx, cancel = rctx, func() {
-			stop()
-			cancelCause(context.Canceled)
-			cancelDeadline()
-		}
-	}
-	d, _ := ctx.Value(connDeadlinesKey{}).(*connDeadlines)
-	if d == nil && v.cfg.observer == nil {
-		return sctx, cancel
-	}
-	// What happens when the stream's context ends: the HTTP read ends
-	// now, and the observer hears why. Under a lock that the CancelFunc
-	// also takes, so neither runs after the handler is done.
-	d.setAll(deadline.Add(connDeadlineGrace))
-	var mu sync.Mutex
-	cancelled := false
-	stopEnd := context.AfterFunc(sctx, func() {
-		f, ok := context.Cause(sctx).(*Failure)
-		if !ok {
-			return // cancelled, or the call ended
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if cancelled {
-			return
-		}
-		d.end(time.Now())
-		v.observeEvent(ctx, Event{Kind: EventStreamEnd, Issuer: claims.Issuer, Procedure: procedureOf(ctx), Reason: f.Reason})
-	})
-	return sctx, func() {
-		stopEnd()
-		mu.Lock()
-		cancelled = true
-		mu.Unlock()
-		cancel()
-	}
+	return v.streamContext(ctx, st.claims, st.procedure)
 }
 
 // watchRevocation asks the store every interval whether claims' token has

@@ -1,11 +1,12 @@
 package connectjwt
 
 import (
+	"container/list"
 	"context"
-	"hash/maphash"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/connectjwt/connectjwt/internal/flight"
 )
 
 // DefaultCacheSize is the number of verified access tokens a [Validator]
@@ -19,14 +20,6 @@ const maxCacheSize = 1 << 20
 // token's exp: a key that disappears from a key set (rotation, compromise)
 // stops being trusted through the cache within this time.
 const cacheMaxAge = 5 * time.Minute
-
-// maxCacheShards is the number of independently locked parts of the cache.
-const maxCacheShards = 16
-
-// minShardEntries is the fewest entries a shard holds when the cache is
-// split: a shard of one or two entries gives a hot token no second chance,
-// since every insert that lands there evicts it.
-const minShardEntries = 16
 
 // WithCacheSize sets how many verified access tokens a [Validator]
 // remembers, by default [DefaultCacheSize]; 0 turns the cache off, so every
@@ -44,9 +37,10 @@ const minShardEntries = 16
 //     clock, and still asks the [RevocationStore] when one is configured,
 //     so a revocation takes effect on the next call;
 //   - concurrent calls with the same new token verify it once;
-//   - at most n tokens are remembered, and only tokens that verified are,
-//     so forged tokens cannot push out real ones; a token takes about
-//     twice its length plus 350 bytes.
+//   - at most n tokens are remembered, the least recently used given up
+//     first, and only tokens that verified are, so forged tokens cannot
+//     push out real ones; a token takes about twice its length plus 350
+//     bytes.
 //
 // The trade-off: calls that present the same token share one [Claims], which
 // must be treated as read-only (as always), and a token stays accepted for
@@ -62,43 +56,22 @@ func WithCacheSize(n int) ValidatorOption {
 	})
 }
 
-// tokenCache remembers verified access tokens. Lookups take no lock: the
-// index is a [sync.Map], whose reads write no shared memory, so a hot token
-// presented on many cores at once does not bounce a lock's cache line
-// between them (with a read lock, two cores served a hit no faster than
-// one). Inserts and evictions are sharded by a seeded hash of the token;
-// each shard has its own lock, CLOCK ring and verifications in flight, and
-// changes the index only under that lock.
+// tokenCache remembers verified access tokens: a map and a list in
+// least-recently-used order under one mutex, and the verifications in
+// flight.
 type tokenCache struct {
-	entries sync.Map // token (string) → *cacheEntry, each in its shard's ring
-	seed    maphash.Seed
-	mask    uint64
-	shards  []cacheShard
+	mu      sync.Mutex
+	size    int
+	entries map[string]*list.Element // of *cacheEntry
+	lru     list.List                // front: most recently used
+	calls   flight.Group[string, *Claims]
 }
 
-type cacheShard struct {
-	mu    sync.Mutex
-	ring  []*cacheEntry // the shard's capacity, allocated at the first insert
-	size  int
-	hand  int
-	calls map[string]*cacheCall // verifications in flight
-	_     [64]byte              // keep shards on separate cache lines
-}
-
-// A cacheEntry is one verified token. Only used changes after insertion.
+// A cacheEntry is one verified token.
 type cacheEntry struct {
 	token   string
 	claims  *Claims
 	expires time.Time // no later than the token's exp
-	slot    int
-	used    atomic.Bool
-}
-
-// A cacheCall is a verification in flight; claims is set, before done is
-// closed, when it succeeded.
-type cacheCall struct {
-	done   chan struct{}
-	claims *Claims
 }
 
 // newTokenCache returns a cache of at most size entries, or nil for size
@@ -107,79 +80,52 @@ func newTokenCache(size int) *tokenCache {
 	if size <= 0 {
 		return nil
 	}
-	n := 1
-	for n*2 <= maxCacheShards && n*2*minShardEntries <= size {
-		n *= 2
-	}
-	per := size / n
-	c := &tokenCache{seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]cacheShard, n)}
-	for i := range c.shards {
-		c.shards[i].size = per
-	}
-	return c
+	return &tokenCache{size: size, entries: make(map[string]*list.Element)}
 }
 
-func (c *tokenCache) shard(token string) *cacheShard {
-	return &c.shards[maphash.String(c.seed, token)&c.mask]
-}
-
-// get returns the entry for token if it is still live at now. It takes no
-// lock.
-func (c *tokenCache) get(token string, now time.Time) *cacheEntry {
-	v, _ := c.entries.Load(token)
-	e, _ := v.(*cacheEntry)
-	if e == nil || !now.Before(e.expires) {
+// get returns the claims remembered for token if they are still live at
+// now, or nil.
+func (c *tokenCache) get(token string, now time.Time) *Claims {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.entries[token]
+	if el == nil {
 		return nil
 	}
-	if !e.used.Load() { // read first: a hot entry's line stays shared
-		e.used.Store(true)
+	e := el.Value.(*cacheEntry)
+	if !now.Before(e.expires) {
+		c.lru.Remove(el)
+		delete(c.entries, token)
+		return nil
 	}
-	return e
+	c.lru.MoveToFront(el)
+	return e.claims
 }
 
 // len returns the number of entries, for tests.
 func (c *tokenCache) len() int {
-	n := 0
-	c.entries.Range(func(any, any) bool {
-		n++
-		return true
-	})
-	return n
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
 }
 
-// insertLocked remembers claims for token until expires. s is token's
-// shard, and s.mu is held.
-func (c *tokenCache) insertLocked(s *cacheShard, token string, claims *Claims, expires, now time.Time) {
-	if s.ring == nil {
-		s.ring = make([]*cacheEntry, s.size)
-	}
+// put remembers claims for token until expires, evicting the least recently
+// used entry when the cache is full.
+func (c *tokenCache) put(token string, claims *Claims, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	e := &cacheEntry{token: token, claims: claims, expires: expires}
-	if v, ok := c.entries.Load(token); ok {
-		e.slot = v.(*cacheEntry).slot
-		s.ring[e.slot] = e
-		c.entries.Store(token, e)
+	if el := c.entries[token]; el != nil {
+		el.Value = e
+		c.lru.MoveToFront(el)
 		return
 	}
-	// CLOCK: take a free or expired slot, else the first entry not used
-	// since the hand last passed it. Two turns find one unless lock-free
-	// hits keep marking entries used meanwhile; then the token is simply
-	// not remembered this time.
-	for range 2 * len(s.ring) {
-		i := s.hand
-		s.hand = (s.hand + 1) % len(s.ring)
-		victim := s.ring[i]
-		if victim != nil && now.Before(victim.expires) && victim.used.Load() {
-			victim.used.Store(false)
-			continue
-		}
-		if victim != nil {
-			c.entries.Delete(victim.token)
-		}
-		e.slot = i
-		s.ring[i] = e
-		c.entries.Store(token, e)
-		return
+	if len(c.entries) >= c.size {
+		oldest := c.lru.Back()
+		c.lru.Remove(oldest)
+		delete(c.entries, oldest.Value.(*cacheEntry).token)
 	}
+	c.entries[token] = c.lru.PushFront(e)
 }
 
 // validateCached is validateToken for access tokens when the cache is on:
@@ -188,74 +134,51 @@ func (c *tokenCache) insertLocked(s *cacheShard, token string, claims *Claims, e
 // call.
 func (v *Validator) validateCached(ctx context.Context, token string) (*Claims, *Failure, CacheResult) {
 	now := v.cfg.now()
-	if e := v.cache.get(token, now); e != nil {
-		c, f := v.checkLive(ctx, e.claims, now)
+	if c := v.cache.get(token, now); c != nil {
+		c, f := v.checkLive(ctx, c, now)
 		return c, f, CacheHit
 	}
 	if token == "" || len(token) > v.cfg.maxTokenBytes || !compactJWS(token) {
-		// Not a token: nothing to share or remember, so no lock, no key.
+		// Not a token: nothing to share or remember.
 		c, f := v.validateUncached(ctx, token, false)
 		return c, f, CacheUnused
 	}
-	s := v.cache.shard(token)
-	s.mu.Lock()
-	if e := v.cache.get(token, now); e != nil { // verified while we got here
-		s.mu.Unlock()
-		c, f := v.checkLive(ctx, e.claims, now)
-		return c, f, CacheHit
-	}
-	if call := s.calls[token]; call != nil {
-		s.mu.Unlock()
-		select {
-		case <-call.done:
-		case <-ctx.Done():
-			// Do not wait for another call's verification past our own
-			// deadline; verify (and most likely fail) on our own.
-			c, f := v.validateUncached(ctx, token, false)
-			return c, f, CacheMiss
-		}
-		if call.claims == nil {
-			// The other call failed, maybe for a reason of its own (its
-			// context, a key server): never share a failure.
-			c, f := v.validateUncached(ctx, token, false)
-			return c, f, CacheMiss
-		}
-		c, f := v.checkLive(ctx, call.claims, v.cfg.now())
-		return c, f, CacheHit
-	}
 	key := string([]byte(token)) // do not pin the request's memory
-	call := &cacheCall{done: make(chan struct{})}
-	if s.calls == nil {
-		s.calls = make(map[string]*cacheCall)
-	}
-	s.calls[key] = call
-	s.mu.Unlock()
-	c, f := v.verifyShared(ctx, s, key, call, now)
-	if f != nil {
-		return nil, f, CacheMiss
-	}
-	c, f = v.checkRevoked(ctx, c)
-	return c, f, CacheMiss
-}
-
-// verifyShared runs steps 1–8 for the calls waiting on call, remembers a
-// success and wakes the waiters, also when verification panics.
-func (v *Validator) verifyShared(ctx context.Context, s *cacheShard, key string, call *cacheCall, now time.Time) (c *Claims, f *Failure) {
-	defer func() {
-		s.mu.Lock()
-		delete(s.calls, key)
-		if c != nil && f == nil {
-			call.claims = c
-			expires := c.ExpiresAt
-			if limit := now.Add(cacheMaxAge); limit.Before(expires) {
-				expires = limit
-			}
-			if now.Before(expires) {
-				v.cache.insertLocked(s, key, c, expires, now)
-			}
+	var f *Failure
+	c, err, shared := v.cache.calls.Do(ctx, key, func() (*Claims, error) {
+		if c := v.cache.get(key, now); c != nil { // verified while we got here
+			return c, nil
 		}
-		s.mu.Unlock()
-		close(call.done)
-	}()
-	return v.verifyToken(ctx, key, false)
+		var c *Claims
+		c, f = v.verifyToken(ctx, key, false)
+		if f != nil {
+			return nil, f
+		}
+		expires := c.ExpiresAt
+		if limit := now.Add(cacheMaxAge); limit.Before(expires) {
+			expires = limit
+		}
+		if now.Before(expires) {
+			v.cache.put(key, c, expires)
+		}
+		return c, nil
+	})
+	switch {
+	case !shared && f != nil:
+		return nil, f, CacheMiss
+	case err != nil:
+		// Another call failed, maybe for a reason of its own (its context,
+		// a key server), or ours ended while waiting: never share a
+		// failure; verify (and most likely fail) on our own.
+		c, f := v.validateUncached(ctx, token, false)
+		return c, f, CacheMiss
+	}
+	// Steps 1–8 passed at now (for the leader) or at the leader's now. A
+	// waiter that shared the leader's verification counts as a hit.
+	result := CacheMiss
+	if shared {
+		result = CacheHit
+	}
+	c, f = v.checkLive(ctx, c, v.cfg.now())
+	return c, f, result
 }

@@ -317,11 +317,10 @@ func TestCacheEvictionBound(t *testing.T) {
 	}
 }
 
-// Hits (which take no lock) racing inserts and evictions on every shard
-// always get the right claims, and afterwards the lock-free index and the
-// shards' rings agree entry for entry.
+// Hits racing inserts and evictions always get the right claims, and
+// afterwards the map and the LRU list agree entry for entry.
 func TestCacheConcurrentChurn(t *testing.T) {
-	const size = 64 // 4 shards of 16
+	const size = 64
 	f := newCacheFixture(t, WithCacheSize(size))
 	toks := make([]string, 4*size)
 	for i := range toks {
@@ -348,8 +347,8 @@ func TestCacheConcurrentChurn(t *testing.T) {
 }
 
 // A token whose entry aged out of the cache (cacheMaxAge) while the token
-// stays valid is verified again and replaces its entry in place; the index
-// and the rings still agree then, and after evictions.
+// stays valid is verified again and replaces its entry; the map and the
+// list still agree then, and after evictions.
 func TestCacheReplacesAgedEntry(t *testing.T) {
 	const size = 16
 	f := newCacheFixture(t, WithCacheSize(size))
@@ -374,40 +373,26 @@ func TestCacheReplacesAgedEntry(t *testing.T) {
 	checkCacheIndex(t, f.v.cache, size)
 }
 
-// checkCacheIndex checks that every indexed entry sits in its own shard's
-// ring at its slot, that every ring entry is indexed, and that the cache
-// holds at most size entries.
+// checkCacheIndex checks that the map and the LRU list hold the same
+// entries, and at most size of them.
 func checkCacheIndex(t *testing.T, c *tokenCache, size int) {
 	t.Helper()
-	indexed := 0
-	c.entries.Range(func(k, v any) bool {
-		indexed++
-		e := v.(*cacheEntry)
-		s := c.shard(k.(string))
-		if e.token != k || e.slot >= len(s.ring) || s.ring[e.slot] != e {
-			t.Errorf("entry %d of the index is not in its shard's ring", indexed)
-		}
-		return true
-	})
-	inRings := 0
-	for i := range c.shards {
-		for _, e := range c.shards[i].ring {
-			if e == nil {
-				continue
-			}
-			inRings++
-			if v, ok := c.entries.Load(e.token); !ok || v != e {
-				t.Errorf("shard %d holds an entry the index does not", i)
-			}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	inList := 0
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		inList++
+		if e := el.Value.(*cacheEntry); c.entries[e.token] != el {
+			t.Errorf("list entry %d is not in the map", inList)
 		}
 	}
-	if indexed != inRings || indexed > size || indexed == 0 {
-		t.Errorf("index %d entries, rings %d, size %d", indexed, inRings, size)
+	if n := len(c.entries); n != inList || n > size || n == 0 {
+		t.Errorf("map %d entries, list %d, size %d", n, inList, size)
 	}
 }
 
-// A token used over and over survives a stream of one-off tokens (CLOCK
-// gives recently used entries a second chance).
+// A token used over and over survives a stream of one-off tokens (the cache
+// evicts the least recently used).
 func TestCacheKeepsHotEntries(t *testing.T) {
 	f := newCacheFixture(t, WithCacheSize(16))
 	hot := f.access(t, "hot")

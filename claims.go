@@ -236,11 +236,11 @@ type claimsKey struct{}
 
 // authState is what authentication left in the context: the validator that
 // checked it (nil for [NewContextWithClaims]) and the claims (nil for an
-// anonymous call on an optional procedure).
+// anonymous call on an optional procedure), and the procedure it admitted
+// them for.
 type authState struct {
-	v      *Validator
-	claims *Claims
-	// procedure is the call's, for the events of [Validator.StreamContext].
+	v         *Validator
+	claims    *Claims
 	procedure string
 }
 

@@ -10,6 +10,7 @@ import (
 
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
+	"github.com/connectjwt/connectjwt/internal/flight"
 )
 
 // A TokenSource supplies the access token a client sends.
@@ -58,16 +59,12 @@ type Session struct {
 
 	conflictWait time.Duration
 
-	mu       sync.Mutex
-	access   string
-	refresh  string
-	inflight *refreshCall
-	changed  chan struct{} // closed and replaced by every SetTokens
-}
+	mu      sync.Mutex
+	access  string
+	refresh string
+	changed chan struct{} // closed and replaced by every SetTokens
 
-type refreshCall struct {
-	done chan struct{}
-	err  error
+	refreshes flight.Group[struct{}, struct{}] // at most one Refresh call at a time
 }
 
 // NewSession returns a Session that logs in and refreshes through auth.
@@ -116,23 +113,29 @@ func (s *Session) AccessToken(context.Context) (string, error) {
 // nothing; if a refresh is under way, it waits for that one.
 func (s *Session) Refresh(ctx context.Context, stale string) error {
 	s.mu.Lock()
-	if s.access != stale {
-		s.mu.Unlock()
+	replaced := s.access != stale
+	s.mu.Unlock()
+	if replaced {
 		return nil
 	}
-	call := s.inflight
+	var refresh string
+	// Again under the group's lock: a refresh that completed has replaced the
+	// token before it stops being in flight, so stale is seen as replaced.
+	call := s.refreshes.Go(struct{}{}, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		refresh = s.refresh
+		return s.access == stale
+	}, func() (struct{}, error) {
+		return struct{}{}, s.doRefresh(context.WithoutCancel(ctx), refresh)
+	})
 	if call == nil {
-		call = &refreshCall{done: make(chan struct{})}
-		s.inflight = call
-		refresh := s.refresh
-		s.mu.Unlock()
-		go s.doRefresh(context.WithoutCancel(ctx), call, refresh)
-	} else {
-		s.mu.Unlock()
+		return nil // already replaced
 	}
 	select {
-	case <-call.done:
-		return call.err
+	case <-call.Done():
+		_, err := call.Result()
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -142,28 +145,22 @@ func (s *Session) Refresh(ctx context.Context, stale string) error {
 // cancellation stops it, so it needs its own limit.
 const refreshTimeout = 30 * time.Second
 
-func (s *Session) doRefresh(ctx context.Context, call *refreshCall, refresh string) {
+// doRefresh exchanges refresh for new tokens and keeps them.
+func (s *Session) doRefresh(ctx context.Context, refresh string) error {
 	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
-	var access, next string
-	adopt := false // keep the tokens SetTokens brought meanwhile
 	if refresh == "" {
-		call.err = errNoToken
-	} else if res, err := s.auth.Refresh(ctx, connect.NewRequest(&connectjwtv1.RefreshRequest{RefreshToken: refresh})); err != nil {
-		call.err = err
+		return errNoToken
+	}
+	res, err := s.auth.Refresh(ctx, connect.NewRequest(&connectjwtv1.RefreshRequest{RefreshToken: refresh}))
+	if err != nil {
 		if ReasonOf(err) == ReasonRefreshConflict && s.awaitOtherRefresh(ctx, refresh) {
-			call.err, adopt = nil, true
+			return nil // SetTokens brought the tokens of the Refresh that won
 		}
-	} else {
-		access, next = res.Msg.GetTokens().GetAccessToken(), res.Msg.GetTokens().GetRefreshToken()
+		return err
 	}
-	s.mu.Lock()
-	if call.err == nil && !adopt {
-		s.access, s.refresh = access, next
-	}
-	s.inflight = nil
-	s.mu.Unlock()
-	close(call.done)
+	s.SetTokens(res.Msg.GetTokens().GetAccessToken(), res.Msg.GetTokens().GetRefreshToken())
+	return nil
 }
 
 // awaitOtherRefresh waits up to s.conflictWait for SetTokens to replace the

@@ -2,385 +2,179 @@ package connectjwt
 
 import (
 	"context"
-	"slices"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
+
+	"connectrpc.com/connect"
 )
 
-// streamContext is the context a streaming handler runs with: its parent
-// (the call's context) until the token expires, then done with
-// [context.DeadlineExceeded], like a context from [context.WithDeadline].
+// untilExpiry runs a streaming handler that must stop when its token
+// expires or is revoked. The handler runs with [Validator.StreamContext],
+// and on top of it:
 //
-// It exists because the standard one costs about eight allocations per
-// stream (the context, its timer and closures, the parent's child map and
-// done channel), while this one lives inside the stream's [expiringConn] and
-// its expiry is kept by the interceptor's [expiries], one timer for all open
-// streams. A stream whose handler never asks for Done costs nothing more;
-// Done, and AfterFunc, make the channel and watch the parent only when
-// called, much as the standard contexts make their channel lazily.
-//
-// The differences from a context.WithDeadlineCause context are deliberate
-// and small: [context.Cause] reports context.DeadlineExceeded at expiry
-// rather than a custom cause, and the stream's own code reads expiry from
-// [streamContext.expired].
-type streamContext struct {
-	parent context.Context
-	// when is the expiry on the real clock (with its monotonic reading).
-	when time.Time
-	// index is the position in the scheduler's heap, -1 when not in it;
-	// guarded by the scheduler's mutex.
-	index int
-
-	mu sync.Mutex
-	// done is made by the first Done or AfterFunc call.
-	done chan struct{}
-	// err is set once: context.DeadlineExceeded at expiry, the parent's
-	// error when it ends first, or context.Canceled when the handler
-	// returns or the revocation store refuses the token.
-	err error
-	// why is why the context ended, once err is set.
-	why endReason
-	// refused is the revocation store's failure when the stream ended by
-	// revocation; set, under mu, before done is closed, and read without
-	// the lock on every Send and Receive.
-	refused atomic.Pointer[Failure]
-	// stopWatch undoes the context.AfterFunc registration on parent.
-	stopWatch func() bool
-	funcs     []*afterFunc
-}
-
-// endReason is why a streamContext ended.
-type endReason uint8
-
-const (
-	endedByReturn     endReason = iota // the handler returned (or panicked)
-	endedByExpiry                      // the token expired
-	endedByParent                      // the call's context ended first
-	endedByRevocation                  // the revocation store refused the token mid-stream
-)
-
-// afterFunc is one function registered with [streamContext.AfterFunc].
-type afterFunc struct{ f func() }
-
-var _ context.Context = (*streamContext)(nil)
-
-// Deadline returns the token's expiry, or the parent's deadline if that is
-// earlier.
-func (c *streamContext) Deadline() (time.Time, bool) {
-	if d, ok := c.parent.Deadline(); ok && d.Before(c.when) {
-		return d, true
+//   - every Send and Receive checks the clock and the context, before and
+//     (Receive) after the inner call;
+//   - an expired or revoked stream ends with the loader's error whatever the
+//     handler returned.
+func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHandlerConn, claims *Claims, next connect.StreamingHandlerFunc) error {
+	sctx, cancel := i.v.StreamContext(ctx)
+	// Also when next panics: goroutines the handler started on its context
+	// must not outlive the stream (or the token), and the HTTP stream's
+	// deadlines must not be touched after the handler returned.
+	defer cancel()
+	ec := &expiringConn{
+		StreamingHandlerConn: conn,
+		ctx:                  sctx,
+		now:                  i.v.cfg.now,
+		claims:               claims,
+		deadline:             claims.ExpiresAt.Add(i.v.cfg.leeway),
 	}
-	return c.when, true
-}
-
-// Done returns a channel closed at expiry, when the parent is done, or when
-// the handler returns.
-func (c *streamContext) Done() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.doneLocked()
-}
-
-// doneLocked makes the done channel on first use. A channel made after the
-// context ended is made closed; otherwise the parent is watched from now on.
-func (c *streamContext) doneLocked() chan struct{} {
-	if c.done != nil {
-		return c.done
-	}
-	c.done = make(chan struct{})
-	if c.err != nil {
-		close(c.done)
-		return c.done
-	}
-	if c.parent.Done() != nil {
-		// If the parent has already ended, AfterFunc runs parentDone on
-		// its own goroutine, which waits for c.mu.
-		c.stopWatch = context.AfterFunc(c.parent, c.parentDone)
-	}
-	return c.done
-}
-
-func (c *streamContext) parentDone() { c.end(c.parent.Err(), endedByParent) }
-
-// Err returns nil while the stream may go on, then the reason it ended;
-// once set it does not change. A parent that ended is seen here even when
-// nobody asked for Done.
-func (c *streamContext) Err() error {
-	c.mu.Lock()
-	err := c.err
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if perr := c.parent.Err(); perr != nil {
-		c.end(perr, endedByParent)
-		c.mu.Lock()
-		err = c.err
-		c.mu.Unlock()
+	err := next(sctx, ec)
+	// Before the check below: a handler that returned in time is not
+	// reported as expired (or revoked) because a timer fired a moment later.
+	cancel()
+	if f := ec.failure(); f != nil {
+		// ctx, not the stream's own context, which has ended by now.
+		return i.reject(ctx, f, conn.Peer())
 	}
 	return err
 }
 
-// Value returns the parent's value for key. The one exception keeps
-// [context.Cause] truthful: once the context ended for a reason of its own
-// (expiry, or the handler returned), Cause must report that (c.Err()), not
-// the cause of a parent cancelled later, so the context package's lookup of
-// the nearest standard cancelable context finds none.
-func (c *streamContext) Value(key any) any {
-	if key == cancelCauseKey && cancelCauseKey != nil {
-		c.mu.Lock()
-		own := c.err != nil && c.why != endedByParent
-		c.mu.Unlock()
-		if own {
-			return nil
+// streamContext is [Validator.StreamContext] for a call that claims
+// authenticated (procedure is its Procedure).
+func (v *Validator) streamContext(ctx context.Context, claims *Claims, procedure string) (context.Context, context.CancelFunc) {
+	expired := fail(ErrExpired, claims)
+	expired.Procedure = procedure
+	at := v.expiryOnRealClock(claims)
+	sctx, cancelDeadline := context.WithDeadlineCause(ctx, at, expired)
+	cancel := cancelDeadline
+	if every := v.cfg.streamRecheckInterval(); every > 0 {
+		var revoke context.CancelCauseFunc
+		sctx, revoke = context.WithCancelCause(sctx)
+		rctx := sctx
+		stopWatch := v.watchRevocation(rctx, func() bool { return rctx.Err() != nil }, claims, every, func(f *Failure) {
+			f.Procedure = procedure
+			revoke(f)
+		})
+		cancel = func() {
+			stopWatch()
+			revoke(context.Canceled)
+			cancelDeadline()
 		}
 	}
-	return c.parent.Value(key)
+	setConnDeadlines(ctx, at.Add(connDeadlineGrace))
+	stopEnd := v.atStreamEnd(ctx, sctx, claims, procedure)
+	return sctx, func() {
+		stopEnd()
+		cancel()
+	}
 }
 
-// cancelCauseKey is the key that [context.Cause] asks a context's Value for
-// (the context package keeps it private), learned once from a probe. If a
-// future Go asks differently, it is nil and Value simply delegates.
-var cancelCauseKey = func() any {
-	p := &causeKeyProbe{Context: context.Background()}
-	_ = context.Cause(p)
-	return p.key
-}()
-
-// causeKeyProbe is an ended context that records the first key it is asked
-// for.
-type causeKeyProbe struct {
-	context.Context
-	key any
+// expiryOnRealClock is when the token of claims expires (exp plus leeway),
+// measured on the configured clock ([WithClock]) and expressed on the real
+// one, where timers and deadlines run.
+func (v *Validator) expiryOnRealClock(claims *Claims) time.Time {
+	return time.Now().Add(claims.ExpiresAt.Add(v.cfg.leeway).Sub(v.cfg.now()))
 }
 
-func (p *causeKeyProbe) Err() error { return context.Canceled }
+// atStreamEnd arranges what happens when sctx ends by expiry or
+// revocation: a read blocked on a silent client returns, because the read
+// deadline of the call's HTTP stream moves to now (when [StreamDeadlines] is
+// installed; ctx is the call's context), and the observer hears why the
+// stream ended. The returned stop must be called before the handler
+// returns, since the HTTP stream's deadlines may not be touched after that;
+// it waits for an end under way.
+func (v *Validator) atStreamEnd(ctx, sctx context.Context, claims *Claims, procedure string) (stop func()) {
+	d, _ := ctx.Value(connDeadlinesKey{}).(*connDeadlines)
+	if d == nil && v.cfg.observer == nil {
+		return func() {}
+	}
+	var mu sync.Mutex
+	stopped := false
+	stopFunc := context.AfterFunc(sctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		var f *Failure
+		if !errors.As(context.Cause(sctx), &f) || stopped {
+			return // cancelled, or the call ended
+		}
+		if d != nil {
+			_ = d.rc.SetReadDeadline(time.Now())
+		}
+		v.observeEvent(ctx, Event{Kind: EventStreamEnd, Issuer: claims.Issuer, Procedure: procedure, Reason: f.Reason})
+	})
+	return func() {
+		if !stopFunc() {
+			mu.Lock()
+			stopped = true
+			mu.Unlock()
+		}
+	}
+}
 
-func (p *causeKeyProbe) Value(key any) any {
-	if p.key == nil {
-		p.key = key
+// expiringConn refuses to send or receive once its stream's token has
+// expired (on the clock, or the stream's context ended at the deadline) or
+// been revoked. A message that arrives after expiry is refused: Receive
+// returns the expired error (the message may have been decoded into msg
+// already; like any Receive that fails, its contents are not to be used).
+type expiringConn struct {
+	connect.StreamingHandlerConn
+	ctx      context.Context // the handler's
+	now      func() time.Time
+	claims   *Claims
+	deadline time.Time   // exp plus leeway, on the configured clock
+	expired  atomic.Bool // once set by a clock check, stays set
+}
+
+// failure returns why the stream must stop (expired or revoked), or nil
+// while it may go on.
+func (c *expiringConn) failure() *Failure {
+	if c.ctx.Err() != nil {
+		var f *Failure
+		if errors.As(context.Cause(c.ctx), &f) {
+			return f
+		}
+	}
+	if c.expired.Load() || !c.now().Before(c.deadline) {
+		c.expired.Store(true)
+		// Rare (the configured clock passed exp before the real one), so
+		// made when needed.
+		f := fail(ErrExpired, c.claims)
+		f.Procedure = c.Spec().Procedure
+		return f
 	}
 	return nil
 }
 
-// AfterFunc lets [context.AfterFunc] and contexts derived from this one (by
-// [context.WithCancel] and the like) wait for it without a goroutine each.
-func (c *streamContext) AfterFunc(f func()) (stop func() bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		go f()
-		return func() bool { return false }
+// check returns the error that stops the handler, or nil. The handler's
+// error is replaced by the loader's when the stream ends, so this one only
+// has to stop the handler; it is new on every call because *connect.Error is
+// mutable (Meta).
+func (c *expiringConn) check() error {
+	if f := c.failure(); f != nil {
+		return connect.NewError(f.Reason.Code(), f.Err)
 	}
-	c.doneLocked() // watch the parent
-	a := &afterFunc{f: f}
-	c.funcs = append(c.funcs, a)
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if i := slices.Index(c.funcs, a); i >= 0 {
-			c.funcs = slices.Delete(c.funcs, i, i+1)
-			return true
-		}
-		return false
-	}
+	return nil
 }
 
-// expired reports whether the context ended because the token expired.
-func (c *streamContext) expired() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err != nil && c.why == endedByExpiry
+func (c *expiringConn) Receive(msg any) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	err := c.StreamingHandlerConn.Receive(msg)
+	// A message or an error (io.EOF, a reset, the read deadline) that came
+	// after the token expired gives way to the expired error.
+	if cerr := c.check(); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
-// end ends the context with err unless it has already ended.
-func (c *streamContext) end(err error, why endReason) { c.endWith(err, why, nil) }
-
-// refuse ends the context because the revocation store refused the token (or
-// could not answer) with f, unless it has already ended.
-func (c *streamContext) refuse(f *Failure) { c.endWith(context.Canceled, endedByRevocation, f) }
-
-func (c *streamContext) endWith(err error, why endReason, refused *Failure) {
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return
+func (c *expiringConn) Send(msg any) error {
+	if err := c.check(); err != nil {
+		return err
 	}
-	if refused != nil {
-		c.refused.Store(refused)
-	}
-	c.err, c.why = err, why
-	if c.done != nil {
-		close(c.done)
-	}
-	funcs, stop := c.funcs, c.stopWatch
-	c.funcs, c.stopWatch = nil, nil
-	c.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-	for _, a := range funcs {
-		go a.f()
-	}
-}
-
-// expire ends the context at the token's expiry; a parent that has already
-// ended keeps its error.
-func (c *streamContext) expire() {
-	if perr := c.parent.Err(); perr != nil {
-		c.end(perr, endedByParent)
-		return
-	}
-	c.end(context.DeadlineExceeded, endedByExpiry)
-}
-
-// expiries ends the contexts of open streams at their tokens' expiry, with
-// one timer for all of them: a min-heap of streams ordered by expiry, and a
-// timer set for the earliest. Adding a stream that expires later than the
-// earliest (the usual case: tokens are issued with the same lifetime) does
-// not touch the timer, and neither does removing one: a timer that fires
-// with nothing due sets itself for the next stream, if any. So a stream that
-// opens after another closed, with the same token, costs no timer operation
-// (stopping and setting it again cost ~0.8 µs per stream). The timer holds
-// the schedule through a weak pointer, so a pending timer does not keep an
-// Interceptor that is no longer used alive; such a timer, a few dozen
-// bytes, stays pending until the expiry it was set for and then does
-// nothing. The zero value is ready to use.
-type expiries struct {
-	mu    sync.Mutex
-	heap  []*streamContext
-	timer *time.Timer
-	// armed is when the timer fires; zero when it is not set.
-	armed time.Time
-}
-
-// add schedules c to expire at c.when; a c already due expires now.
-func (e *expiries) add(c *streamContext) {
-	if !c.when.After(time.Now()) {
-		c.index = -1
-		c.expire()
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c.index = len(e.heap)
-	e.heap = append(e.heap, c)
-	e.up(c.index)
-	if e.armed.IsZero() || c.when.Before(e.armed) {
-		e.arm(c.when)
-	}
-}
-
-// remove takes c out of the schedule, if it is still in it. The timer is
-// left as it is: if it fires with nothing due, it sets itself for the next
-// stream, if there is one.
-func (e *expiries) remove(c *streamContext) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	i := c.index
-	if i < 0 {
-		return
-	}
-	last := len(e.heap) - 1
-	if i != last {
-		e.swap(i, last)
-	}
-	e.heap[last] = nil
-	e.heap = e.heap[:last]
-	c.index = -1
-	if i != last {
-		e.down(i)
-		e.up(i)
-	}
-	e.shrink()
-}
-
-// shrink gives back the memory of a burst of streams once most have ended.
-func (e *expiries) shrink() {
-	if n := len(e.heap); cap(e.heap) > 1024 && n < cap(e.heap)/4 {
-		e.heap = append(make([]*streamContext, 0, 2*n), e.heap...)
-	}
-}
-
-// fire expires every stream that is due and sets the timer for the next.
-func (e *expiries) fire() {
-	var buf [16]*streamContext
-	due := buf[:0]
-	e.mu.Lock()
-	now := time.Now()
-	for len(e.heap) > 0 && !e.heap[0].when.After(now) {
-		c := e.heap[0]
-		last := len(e.heap) - 1
-		e.swap(0, last)
-		e.heap[last] = nil
-		e.heap = e.heap[:last]
-		c.index = -1
-		e.down(0)
-		due = append(due, c)
-	}
-	e.shrink()
-	e.armed = time.Time{}
-	if len(e.heap) > 0 {
-		e.arm(e.heap[0].when)
-	}
-	e.mu.Unlock()
-	// Outside e.mu: expire asks the parent context (code not ours), which
-	// must not hold up every other stream's start and end. A stream that
-	// ended meanwhile is ended already, and end is then a no-op.
-	for _, c := range due {
-		c.expire()
-	}
-}
-
-func (e *expiries) arm(when time.Time) {
-	e.armed = when
-	d := time.Until(when)
-	if e.timer == nil {
-		w := weak.Make(e)
-		e.timer = time.AfterFunc(d, func() {
-			if e := w.Value(); e != nil {
-				e.fire()
-			}
-		})
-		return
-	}
-	e.timer.Reset(d)
-}
-
-func (e *expiries) swap(i, j int) {
-	e.heap[i], e.heap[j] = e.heap[j], e.heap[i]
-	e.heap[i].index = i
-	e.heap[j].index = j
-}
-
-func (e *expiries) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !e.heap[i].when.Before(e.heap[p].when) {
-			return
-		}
-		e.swap(i, p)
-		i = p
-	}
-}
-
-func (e *expiries) down(i int) {
-	n := len(e.heap)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if r := l + 1; r < n && e.heap[r].when.Before(e.heap[l].when) {
-			m = r
-		}
-		if !e.heap[m].when.Before(e.heap[i].when) {
-			return
-		}
-		e.swap(i, m)
-		i = m
-	}
+	return c.StreamingHandlerConn.Send(msg)
 }

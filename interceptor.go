@@ -23,19 +23,22 @@ import (
 // message is read or decoded. Gate and interceptor share one validation: a
 // call the gate admitted is not validated again.
 //
-// A stream does not outlive its token: once exp (plus leeway) passes, the
+// A stream does not outlive its token: its handler runs with
+// [Validator.StreamContext], so once exp (plus leeway) passes, the
 // handler's context is done with [context.DeadlineExceeded] (its Deadline
-// reports the expiry), the next Send or Receive fails, a Receive
-// waiting for the client returns at once, and the stream ends with the
-// expired-token error. A handler blocked in Send because the client stopped
-// reading is released one second later when [StreamDeadlines] wraps the
-// service's HTTP handler.
+// reports the expiry, and [context.Cause] is the expired *[Failure]), the
+// next Send or Receive fails, and the stream ends with the expired-token
+// error. Wrap the service's HTTP handler with [StreamDeadlines] so
+// that a handler blocked on a client that stopped sending (in Receive) is
+// released at expiry, and one blocked on a client that stopped reading (in
+// Send) one second later; without it, such a handler waits until the client
+// moves or a server timeout fires, since a blocked read or write of the HTTP
+// stream does not watch any context.
 //
 // The zero Interceptor refuses every call.
 type Interceptor struct {
-	v        *Validator
-	loaders  loaders
-	expiries expiries // ends open streams at their tokens' expiry
+	v       *Validator
+	loaders loaders
 }
 
 var _ connect.Interceptor = (*Interceptor)(nil)

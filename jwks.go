@@ -20,6 +20,8 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"golang.org/x/time/rate"
+
+	"github.com/connectjwt/connectjwt/internal/flight"
 )
 
 // Defaults of a [RemoteKeySet].
@@ -311,9 +313,10 @@ type remoteKeys struct {
 	once sync.Once
 	snap atomic.Pointer[keySnapshot] // nil until a fetch succeeded
 
-	mu       sync.Mutex
-	inflight *fetchCall // nil when no fetch runs
-	lastErr  error      // of the last completed fetch; nil when it succeeded
+	fetches flight.Group[struct{}, struct{}] // at most one fetch at a time
+
+	mu      sync.Mutex
+	lastErr error // of the last completed fetch; nil when it succeeded
 	// unknown holds when each kid missing from the set was first asked
 	// about: a fetch that started before then cannot say the kid does not
 	// exist. At most maxUnknownKIDs entries; when full it is cleared,
@@ -328,12 +331,6 @@ const maxUnknownKIDs = 4096
 // was first asked about has been allowed yet (a flood of forged kids used
 // up the rate limit), so a key rotated in a moment ago may still be it.
 var errKIDNotChecked = errors.New("connectjwt: kid not in the key set fetched so far; fetching again is rate-limited")
-
-// fetchCall is one fetch that several requests may wait for.
-type fetchCall struct {
-	done chan struct{}
-	err  error
-}
 
 // keySnapshot is an immutable set of keys, each bound to one algorithm.
 type keySnapshot struct {
@@ -363,13 +360,7 @@ var (
 
 // start begins the first fetch, once; it is not rate-limited.
 func (r *remoteKeys) start() {
-	r.once.Do(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.inflight == nil {
-			r.launchLocked(context.Background())
-		}
-	})
+	r.once.Do(func() { r.fetches.Go(struct{}{}, nil, r.fetchFunc(context.Background())) })
 }
 
 // lookup returns the keys for kid and alg. A nil result without error is a
@@ -413,14 +404,14 @@ func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, 
 			return nil, nil
 		}
 		select {
-		case <-call.done:
+		case <-call.Done():
 		case <-timer.C:
 			return nil, errKeyServerSlow
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if call.err != nil {
-			return nil, call.err
+		if _, err := call.Result(); err != nil {
+			return nil, err
 		}
 		s = r.snap.Load()
 		if keys := s.find(kid, alg); len(keys) > 0 || !s.started.Before(seen) {
@@ -451,25 +442,21 @@ func (r *remoteKeys) firstAsked(kid, alg string) time.Time {
 
 // refresh returns the fetch in flight, or starts one if the rate limit
 // allows; otherwise it returns nil and the last fetch's error.
-func (r *remoteKeys) refresh(ctx context.Context) (*fetchCall, error) {
+func (r *remoteKeys) refresh(ctx context.Context) (*flight.Call[struct{}], error) {
+	if call := r.fetches.Go(struct{}{}, r.limiter.Allow, r.fetchFunc(ctx)); call != nil {
+		return call, nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.inflight != nil {
-		return r.inflight, nil
-	}
-	if !r.limiter.Allow() {
-		return nil, r.lastErr
-	}
-	return r.launchLocked(ctx), nil
+	return nil, r.lastErr
 }
 
-// launchLocked starts a fetch that outlives the request that asked for it
-// (it keeps its values, not its cancellation). r.mu must be held.
-func (r *remoteKeys) launchLocked(ctx context.Context) *fetchCall {
-	call := &fetchCall{done: make(chan struct{})}
-	r.inflight = call
-	started := time.Now()
-	go func() {
+// fetchFunc returns a fetch that outlives the request that asked for it
+// (it keeps ctx's values, not its cancellation); every waiter shares its
+// result.
+func (r *remoteKeys) fetchFunc(ctx context.Context) func() (struct{}, error) {
+	return func() (struct{}, error) {
+		started := time.Now()
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.fetchTimeout)
 		start := time.Now()
 		s, err := r.fetch(fctx)
@@ -493,11 +480,10 @@ func (r *remoteKeys) launchLocked(ctx context.Context) *fetchCall {
 			r.snap.Store(s)
 		}
 		r.mu.Lock()
-		r.inflight, r.lastErr, call.err = nil, err, err
+		r.lastErr = err
 		r.mu.Unlock()
-		close(call.done)
-	}()
-	return call
+		return struct{}{}, err
+	}
 }
 
 // fetch gets the set, parses each of its keys with jwkset, and binds them.

@@ -267,7 +267,9 @@ func startServer(t testing.TB, ic *connectjwt.Interceptor, mode mountMode, svc *
 	}
 	path, h := examplev1connect.NewProtectedServiceHandler(svc, opt)
 	mux := http.NewServeMux()
-	mux.Handle(path, h)
+	// As the documentation asks: the deadlines that release a stream
+	// blocked on a silent client at expiry.
+	mux.Handle(path, connectjwt.StreamDeadlines(h))
 
 	srv := httptest.NewUnstartedServer(mux)
 	if host, _, _ := net.SplitHostPort(srv.Listener.Addr().String()); host != "127.0.0.1" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -90,6 +92,24 @@ func (s *service) ProtectedStream(ctx context.Context, req *connect.Request[exam
 		}
 	}
 	return nil
+}
+
+// Chat echoes every message with the caller's identity, for the bidi
+// round trip.
+func (s *service) Chat(ctx context.Context, stream *connect.BidiStream[examplev1.ChatRequest, examplev1.ChatResponse]) error {
+	id := s.identity(ctx)
+	for {
+		msg, err := stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&examplev1.ChatResponse{Text: msg.GetText(), Identity: id}); err != nil {
+			return err
+		}
+	}
 }
 
 // fixedIdentity is the baseline's answer: the same identity the protected
@@ -281,6 +301,33 @@ func streamCall(ctx context.Context, client examplev1connect.ProtectedServiceCli
 	return stream.Close()
 }
 
+// bidiCall is a bidi stream of streamMessages request/response pairs,
+// each Send answered before the next: every message goes through the
+// interceptor's Receive and Send.
+func bidiCall(ctx context.Context, client examplev1connect.ProtectedServiceClient, token string) error {
+	stream := client.Chat(ctx)
+	stream.RequestHeader().Set("Authorization", "Bearer "+token)
+	for range streamMessages {
+		if err := stream.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
+			return err
+		}
+		res, err := stream.Receive()
+		if err != nil {
+			return err
+		}
+		if res.GetIdentity() != benchSubject {
+			return errors.New("bad response")
+		}
+	}
+	if err := stream.CloseRequest(); err != nil {
+		return err
+	}
+	if _, err := stream.Receive(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("end of stream: %w", err)
+	}
+	return stream.CloseResponse()
+}
+
 // runRoundTrips runs shape for every alg and impl, serially and with
 // RunParallel. Every sub-benchmark starts its own server and stops it.
 func runRoundTrips(b *testing.B, shape call) {
@@ -326,6 +373,10 @@ func BenchmarkUnary(b *testing.B) { runRoundTrips(b, unaryCall) }
 // BenchmarkServerStream is a server-stream round trip of streamMessages
 // messages.
 func BenchmarkServerStream(b *testing.B) { runRoundTrips(b, streamCall) }
+
+// BenchmarkBidiStream is a bidi round trip of streamMessages messages each
+// way, so that the interceptor's Receive is measured as well as its Send.
+func BenchmarkBidiStream(b *testing.B) { runRoundTrips(b, bidiCall) }
 
 // BenchmarkHandler is the server side of a unary call alone: the request is
 // handed to the handler in process (httptest, no network, no client), so

@@ -34,7 +34,7 @@ if ! grep -q '^Benchmark' "$out/bench.txt"; then
 	echo "no benchmark matched BENCH=$filter (one regexp per /-separated level)" >&2
 	exit 1
 fi
-for b in Validate Handler Unary ServerStream; do
+for b in Validate Handler StreamHandler OpenStreams Unary ServerStream BidiStream; do
 	if grep -q "^Benchmark$b/" "$out/bench.txt"; then
 		go tool benchstat -col /impl -filter ".name:$b" "$out/bench.txt"
 	fi
