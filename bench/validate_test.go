@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -88,4 +90,39 @@ func repeat(b *testing.B, mode string, ok func() bool) {
 			}
 		}
 	})
+}
+
+// BenchmarkRefuse measures the cost of refusing a token whose signature is
+// forged (a flood of bad tokens): each token has the right shape, alg and
+// kid, and a signature that does not verify, so the validator decodes the
+// header and signature and computes the signature before it refuses. A
+// refused token is never cached, so the cache does not change this cost.
+func BenchmarkRefuse(b *testing.B) {
+	for _, alg := range algs {
+		f := fixtureFor(b, alg)
+		forged := forgeSignature(f.token)
+		b.Run("alg="+alg+"/impl=connectjwt", func(b *testing.B) {
+			v, err := connectjwt.NewValidator(f.shared())
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			repeat(b, "serial", func() bool {
+				_, err := v.Validate(ctx, forged)
+				return errors.Is(err, connectjwt.ErrInvalidSignature)
+			})
+		})
+	}
+}
+
+// forgeSignature returns token with the first character of its signature
+// changed, so the signature stays canonical base64url of the same length
+// but no longer verifies.
+func forgeSignature(token string) string {
+	i := strings.LastIndexByte(token, '.') + 1
+	c := byte('A')
+	if token[i] == 'A' {
+		c = 'B'
+	}
+	return token[:i] + string(c) + token[i+1:]
 }
