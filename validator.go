@@ -56,11 +56,10 @@ type Validator struct {
 	headerKey string
 	local     *trustedIssuer   // WithKey keys with WithIssuer and WithAudience
 	remote    []*trustedIssuer // picked by the token's iss
-	keys      []*boundKey      // the local keys, for the Issuer
 	access    string           // normalized token types
 	refresh   string
 	cache     *tokenCache // verified access tokens, or nil
-	static    *staticKeys // the local keys, also v.local's key source
+	static    *staticKeys // the WithKey keys (possibly none), v.local's key source
 	policies  sync.Map    // MethodDescriptor → Policy, resolved from .proto options
 }
 
@@ -132,9 +131,9 @@ func newValidator(cfg *config) (*Validator, error) {
 	if len(cfg.keys) == 0 && len(cfg.remote) == 0 {
 		return nil, errors.New("connectjwt: no key configured; use WithKey")
 	}
-	static := &staticKeys{byID: map[string][]*boundKey{}}
 	v := &Validator{
 		cfg:       cfg,
+		static:    &staticKeys{byID: map[string][]*boundKey{}},
 		headerKey: textproto.CanonicalMIMEHeaderKey(cfg.headerName),
 		access:    normalizeType(cfg.accessType),
 		refresh:   normalizeType(cfg.refreshType),
@@ -158,19 +157,17 @@ func newValidator(cfg *config) (*Validator, error) {
 		if len(cfg.algorithms) > 0 && !slices.Contains(cfg.algorithms, b.alg) {
 			return nil, fmt.Errorf("connectjwt: key algorithm %s is not in WithAlgorithms", b.alg)
 		}
-		v.keys = append(v.keys, b)
-		static.all = append(static.all, b)
-		static.byID[b.id] = append(static.byID[b.id], b)
+		v.static.all = append(v.static.all, b)
+		v.static.byID[b.id] = append(v.static.byID[b.id], b)
 	}
-	if len(v.keys) > 0 {
-		v.static = static
+	if len(v.static.all) > 0 {
 		types, err := v.localAccessTypes()
 		if err != nil {
 			return nil, err
 		}
-		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: static,
+		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: v.static,
 			types: types, untyped: cfg.acceptUntyped}
-		for _, b := range v.keys {
+		for _, b := range v.static.all {
 			if !slices.Contains(v.local.algs, b.alg) {
 				v.local.algs = append(v.local.algs, b.alg)
 			}
@@ -337,7 +334,7 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	var members []jsonMember
 	src := v.local
 	if len(v.remote) > 0 {
-		if payload, members, err = decodePayload(token[dot1+1:dot2]); err != nil {
+		if payload, members, err = decodePayload(token[dot1+1 : dot2]); err != nil {
 			return nil, fail(err, nil)
 		}
 		if src, err = v.route(members); err != nil {
@@ -370,7 +367,7 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	}
 	// 6. Payload.
 	if payload == nil {
-		if payload, members, err = decodePayload(token[dot1+1:dot2]); err != nil {
+		if payload, members, err = decodePayload(token[dot1+1 : dot2]); err != nil {
 			return nil, fail(err, nil)
 		}
 	}
