@@ -296,7 +296,8 @@ func NewContextWithClaims(ctx context.Context, claims *Claims) context.Context {
 // ErrInvalidClaims that names the claim but never its value.
 
 // maxNumericDate is 9999-12-31T23:59:59Z: a NumericDate beyond it, or
-// negative, is refused (security.md §2: 1e19 overflows into the past).
+// negative, is refused: a huge value such as 1e19 would overflow int64
+// seconds into the past.
 const maxNumericDate = 253402300799
 
 func parseNumericDate(name string, raw []byte) (time.Time, error) {

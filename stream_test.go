@@ -1,6 +1,6 @@
 package connectjwt_test
 
-// Streams do not outlive their token (security.md §9): a stream whose
+// Streams do not outlive their token: a stream whose
 // token expires mid-stream ends with CodeUnauthenticated and
 // REASON_EXPIRED on every protocol, including when the handler is blocked
 // in Receive waiting for a silent client; no goroutine is left behind; the
