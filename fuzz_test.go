@@ -489,11 +489,6 @@ func referenceWellFormedToken(token string, header, payload []byte) bool {
 
 func asString(v any) string { s, _ := v.(string); return s }
 
-func hasMember(obj []byte, name string) bool {
-	_, ok := referenceObject(obj)[name]
-	return ok
-}
-
 // referenceWellFormed: valid UTF-8, one JSON object and nothing after it,
 // member names unique (compared exactly), no lone surrogate escape.
 func referenceWellFormed(b []byte) bool {
