@@ -391,7 +391,7 @@ func atkSecrets(t testing.TB) []string {
 		string(k.hs256), b64(k.hs256), base64.StdEncoding.EncodeToString(k.hs256),
 		string(k.otherHS256),
 		pem[40:80], // a run of the PEM body
-		b64(k.rsa.PublicKey.N.Bytes())[:32],
+		b64(k.rsa.N.Bytes())[:32],
 		b64(k.rsa.D.Bytes())[:32],
 	}
 }

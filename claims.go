@@ -301,7 +301,7 @@ func NewContextWithClaims(ctx context.Context, claims *Claims) context.Context {
 const maxNumericDate = 253402300799
 
 func parseNumericDate(name string, raw []byte) (time.Time, error) {
-	if len(raw) == 0 || !(raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')) {
+	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return time.Time{}, fmt.Errorf("%w: %s must be a number", ErrInvalidClaims, name)
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)

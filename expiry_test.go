@@ -520,7 +520,7 @@ func TestExpiriesTimerOutlivesStreams(t *testing.T) {
 	f.add(later)
 	waitDone(t, later, 5*time.Second)
 	if !later.expired() || time.Now().Before(later.when) {
-		t.Errorf("expired = %v, %v before its expiry", later.expired(), later.when.Sub(time.Now()))
+		t.Errorf("expired = %v, %v before its expiry", later.expired(), time.Until(later.when))
 	}
 }
 

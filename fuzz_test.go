@@ -288,7 +288,8 @@ func referenceCompactJWS(tok string) bool {
 	}
 	for _, s := range segs {
 		for _, r := range s {
-			if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+			base64url := 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_'
+			if !base64url {
 				return false
 			}
 		}

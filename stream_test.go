@@ -724,7 +724,7 @@ func TestStreamDeadlinesReleaseBlockedSend(t *testing.T) {
 			t.Run(fmt.Sprintf("middleware=%v/%s", withDeadlines, tc.name), func(t *testing.T) {
 				t.Parallel()
 				svc, h := newFlood(ic)
-				var outer http.Handler = h
+				outer := h
 				if withDeadlines {
 					outer = connectjwt.StreamDeadlines(h)
 				}
