@@ -3,8 +3,8 @@ package connectjwt_test
 // The attack-vector table: every forged, replayed, confused or malformed
 // token we know of, sent through the real interceptor (request gate and
 // interceptor) over HTTP, each expected to fail with its reason; and valid
-// controls of several shapes that must pass. See SECURITY.md for the map
-// from RFC 8725 / security.md rules to these cases.
+// controls of several shapes that must pass. SECURITY.md maps the rules
+// (RFC 8725 and those golang-jwt leaves to its caller) to these cases.
 
 import (
 	"bufio"
@@ -391,7 +391,7 @@ func atkSecrets(t testing.TB) []string {
 		string(k.hs256), b64(k.hs256), base64.StdEncoding.EncodeToString(k.hs256),
 		string(k.otherHS256),
 		pem[40:80], // a run of the PEM body
-		b64(k.rsa.PublicKey.N.Bytes())[:32],
+		b64(k.rsa.N.Bytes())[:32],
 		b64(k.rsa.D.Bytes())[:32],
 	}
 }

@@ -120,7 +120,7 @@ func (s *AuthService) Refresh(ctx context.Context, req *connect.Request[connectj
 	if s == nil || s.issuer == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("refresh is not configured"))
 	}
-	claims, f, _ := s.issuer.refresh.validateToken(ctx, req.Msg.GetRefreshToken(), true)
+	claims, f, _ := s.issuer.validator.validateToken(ctx, req.Msg.GetRefreshToken(), true)
 	if f != nil {
 		f.Procedure = connectjwtv1connect.AuthServiceRefreshProcedure
 		return nil, DefaultError(f)
@@ -227,9 +227,9 @@ func (s *AuthService) revoker(ctx context.Context) (*Claims, error) {
 // ownToken verifies tok, an access or a refresh token, and checks it belongs
 // to the caller. Expired tokens are accepted: revoking them is harmless.
 func (s *AuthService) ownToken(ctx context.Context, caller *Claims, tok string) (*Claims, error) {
-	c, f, _ := s.issuer.refresh.validateToken(ctx, tok, true)
+	c, f, _ := s.issuer.validator.validateToken(ctx, tok, true)
 	if f != nil && errors.Is(f, ErrWrongTokenType) {
-		c, f, _ = s.issuer.refresh.validateToken(ctx, tok, false)
+		c, f, _ = s.issuer.validator.validateToken(ctx, tok, false)
 	}
 	if f != nil && (errors.Is(f, ErrExpired) || errors.Is(f, ErrRevoked)) {
 		c, f = f.Claims, nil

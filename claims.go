@@ -79,7 +79,7 @@ func (c *Claims) Value(name string) (json.RawMessage, bool) {
 	if c == nil {
 		return nil, false
 	}
-	members, err := jsonObject(c.json(), nil)
+	members, err := jsonObject(c.json())
 	if err != nil {
 		return nil, false
 	}
@@ -157,7 +157,7 @@ func (c *Claims) json() []byte {
 // checkDecodeTarget refuses to decode payload into v when two of its member
 // names fold to the name of a field of v's struct type.
 func checkDecodeTarget(payload []byte, v any) error {
-	members, err := jsonObject(payload, nil)
+	members, err := jsonObject(payload)
 	if err != nil {
 		return err
 	}
@@ -307,11 +307,12 @@ func NewContextWithClaims(ctx context.Context, claims *Claims) context.Context {
 // ErrInvalidClaims that names the claim but never its value.
 
 // maxNumericDate is 9999-12-31T23:59:59Z: a NumericDate beyond it, or
-// negative, is refused (security.md §2: 1e19 overflows into the past).
+// negative, is refused: a huge value such as 1e19 would overflow int64
+// seconds into the past.
 const maxNumericDate = 253402300799
 
 func parseNumericDate(name string, raw []byte) (time.Time, error) {
-	if len(raw) == 0 || !(raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')) {
+	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return time.Time{}, fmt.Errorf("%w: %s must be a number", ErrInvalidClaims, name)
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
@@ -320,23 +321,6 @@ func parseNumericDate(name string, raw []byte) (time.Time, error) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
-}
-
-// parseKnownString is parseString, returning the equal one of known
-// instead of a new string when there is one (a configured issuer, an
-// algorithm name), so the hot path does not allocate for them.
-func parseKnownString(name string, raw []byte, known ...string) (string, error) {
-	if len(raw) >= 2 && raw[0] == '"' {
-		inner := raw[1 : len(raw)-1]
-		if !slices.Contains(inner, '\\') {
-			for _, k := range known {
-				if string(inner) == k {
-					return k, nil
-				}
-			}
-		}
-	}
-	return parseString(name, raw)
 }
 
 func parseString(name string, raw []byte) (string, error) {
@@ -355,9 +339,9 @@ func parseString(name string, raw []byte) (string, error) {
 }
 
 // parseStrings accepts a string or an array of strings (aud).
-func parseStrings(name string, raw []byte, known ...string) ([]string, error) {
+func parseStrings(name string, raw []byte) ([]string, error) {
 	if len(raw) > 0 && raw[0] == '"' {
-		s, err := parseKnownString(name, raw, known...)
+		s, err := parseString(name, raw)
 		if err != nil {
 			return nil, err
 		}
@@ -401,24 +385,17 @@ func appendScopes(scopes []string, name string, raw []byte) ([]string, error) {
 	return scopes, nil
 }
 
-// parseClaims type-checks the registered claims of a verified payload. The
-// issuer and audience of known, if not nil, are reused for equal iss and aud
-// values instead of allocating.
-func parseClaims(c *Claims, members []jsonMember, identityClaim string, known *trustedIssuer) error {
-	var knownIssuer string
-	var knownAudience []string
-	if known != nil {
-		knownIssuer, knownAudience = known.issuer, known.audience
-	}
+// parseClaims type-checks the registered claims of a verified payload.
+func parseClaims(c *Claims, members []jsonMember, identityClaim string) error {
 	var err error
 	for _, m := range members {
 		switch string(m.name) {
 		case "iss":
-			c.Issuer, err = parseKnownString("iss", m.value, knownIssuer)
+			c.Issuer, err = parseString("iss", m.value)
 		case "sub":
 			c.Subject, err = parseString("sub", m.value)
 		case "aud":
-			c.Audience, err = parseStrings("aud", m.value, knownAudience...)
+			c.Audience, err = parseStrings("aud", m.value)
 		case "exp":
 			c.ExpiresAt, err = parseNumericDate("exp", m.value)
 		case "nbf":

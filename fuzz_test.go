@@ -288,7 +288,8 @@ func referenceCompactJWS(tok string) bool {
 	}
 	for _, s := range segs {
 		for _, r := range s {
-			if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+			base64url := 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_'
+			if !base64url {
 				return false
 			}
 		}
@@ -488,11 +489,6 @@ func referenceWellFormedToken(token string, header, payload []byte) bool {
 }
 
 func asString(v any) string { s, _ := v.(string); return s }
-
-func hasMember(obj []byte, name string) bool {
-	_, ok := referenceObject(obj)[name]
-	return ok
-}
 
 // referenceWellFormed: valid UTF-8, one JSON object and nothing after it,
 // member names unique (compared exactly), no lone surrogate escape.

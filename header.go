@@ -88,8 +88,10 @@ func compactJWS(s string) bool {
 	return dots == 2 && first > 0 && second > first+1
 }
 
-// asciiEqualFold compares ASCII strings case-insensitively without
-// allocating; non-ASCII bytes must match exactly.
+// asciiEqualFold compares strings ignoring ASCII case, as HTTP compares
+// authentication schemes; non-ASCII bytes must match exactly
+// (strings.EqualFold would also match "ſ" to "s" and the Kelvin sign to
+// "k").
 func asciiEqualFold(a, b string) bool {
 	if len(a) != len(b) {
 		return false

@@ -29,9 +29,12 @@ import (
 // "fresh": true when minted from a password login and the claims of the
 // [WithExtraClaims] function.
 type Issuer struct {
-	cfg     *config
-	signer  *boundKey
-	refresh *Validator
+	cfg    *config
+	signer *boundKey
+	// validator checks the tokens the issuer is given back (refresh
+	// tokens, and access tokens to revoke); its local keys are those the
+	// issuer signs with and publishes.
+	validator *Validator
 }
 
 // NewIssuer returns an Issuer for the given options. It needs a [Key] that
@@ -52,10 +55,11 @@ func NewIssuer(opts ...IssuerOption) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	is := &Issuer{cfg: cfg, refresh: v}
-	for i := len(v.keys) - 1; i >= 0; i-- {
-		if v.keys[i].sign != nil {
-			is.signer = v.keys[i]
+	is := &Issuer{cfg: cfg, validator: v}
+	keys := v.static.all
+	for i := len(keys) - 1; i >= 0; i-- {
+		if keys[i].sign != nil {
+			is.signer = keys[i]
 			break
 		}
 	}
@@ -295,4 +299,4 @@ func newTokenID() (string, error) {
 // Validator returns a validator that accepts this issuer's tokens, with the
 // issuer's keys, issuer, audience, token types and revocation store, and no
 // policy or verified-token cache.
-func (is *Issuer) Validator() *Validator { return is.refresh }
+func (is *Issuer) Validator() *Validator { return is.validator }

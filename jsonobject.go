@@ -36,8 +36,7 @@ const maxQuadraticMembers = 32
 // (encoding/json resolves them last-wins, other readers first-wins), and so
 // are escapes of lone UTF-16 surrogates ("\ud800"), which decoders turn
 // into U+FFFD, so two different names or values would read as one.
-// buf is reused for the result to avoid allocating for small objects.
-func jsonObject(data []byte, buf []jsonMember) ([]jsonMember, error) {
+func jsonObject(data []byte) ([]jsonMember, error) {
 	if !utf8.Valid(data) || !json.Valid(data) {
 		return nil, errInvalidJSON
 	}
@@ -48,7 +47,7 @@ func jsonObject(data []byte, buf []jsonMember) ([]jsonMember, error) {
 	if i >= len(data) || data[i] != '{' {
 		return nil, errNotObject
 	}
-	members := buf[:0]
+	var members []jsonMember
 	i = skipSpace(data, i+1)
 	for i < len(data) && data[i] != '}' {
 		end := endOfString(data, i)

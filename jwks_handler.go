@@ -45,8 +45,8 @@ const DefaultJWKSMaxAge = 5 * time.Minute
 func (is *Issuer) JWKSHandler() http.Handler {
 	h := &jwksHandler{maxAge: DefaultJWKSMaxAge}
 	var keys []*boundKey
-	if is != nil && is.refresh != nil {
-		keys = is.refresh.keys
+	if is != nil && is.validator != nil {
+		keys = is.validator.static.all
 	}
 	body, err := publicJWKS(keys)
 	if err != nil {

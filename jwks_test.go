@@ -204,7 +204,7 @@ func TestJWKSAlgorithms(t *testing.T) {
 				t.Errorf("claims = %+v", claims)
 			}
 			// A token without kid is tried against the keys of its alg.
-			var signer any = key.Material
+			signer := key.Material
 			noKID := mintNoKID(t, key.Algorithm, signer, jwksIssuerA, jwksAudA)
 			if _, err := v.Validate(ctx, noKID); err != nil {
 				t.Errorf("token without kid: %v", err)

@@ -105,7 +105,7 @@ const MaxRevokedTokensPerIdentity = 1024
 // (the zero MemoryStore is ready to use too); it is safe for concurrent use.
 //
 // IsRevoked costs a few map lookups under a read lock. Expired entries are
-// dropped a few at a time by each write, in order of expiry (a heap), so no
+// dropped a few at a time by each write, in order of expiry, so no
 // call ever scans the whole store; memory follows the number of live
 // entries, and the revoked tokens of one identity are bounded by
 // [MaxRevokedTokensPerIdentity].

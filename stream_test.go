@@ -1,6 +1,6 @@
 package connectjwt_test
 
-// Streams do not outlive their token (security.md §9): a stream whose
+// Streams do not outlive their token: a stream whose
 // token expires mid-stream ends with CodeUnauthenticated and
 // REASON_EXPIRED on every protocol, including when the handler is blocked
 // in Receive waiting for a silent client (released by the HTTP read
@@ -680,7 +680,7 @@ func TestStreamDeadlinesReleaseBlockedSend(t *testing.T) {
 			t.Run(fmt.Sprintf("middleware=%v/%s", withDeadlines, tc.name), func(t *testing.T) {
 				t.Parallel()
 				svc, h := newFlood(ic)
-				var outer http.Handler = h
+				outer := h
 				if withDeadlines {
 					outer = connectjwt.StreamDeadlines(h)
 				}

@@ -1,7 +1,6 @@
 package connectjwt
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"encoding/base64"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -58,11 +56,10 @@ type Validator struct {
 	headerKey string
 	local     *trustedIssuer   // WithKey keys with WithIssuer and WithAudience
 	remote    []*trustedIssuer // picked by the token's iss
-	keys      []*boundKey      // the local keys, for the Issuer
 	access    string           // normalized token types
 	refresh   string
 	cache     *tokenCache // verified access tokens, or nil
-	static    *staticKeys // the local keys, also v.local's key source
+	static    *staticKeys // the WithKey keys (possibly none), v.local's key source
 	policies  sync.Map    // MethodDescriptor → Policy, resolved from .proto options
 }
 
@@ -134,9 +131,9 @@ func newValidator(cfg *config) (*Validator, error) {
 	if len(cfg.keys) == 0 && len(cfg.remote) == 0 {
 		return nil, errors.New("connectjwt: no key configured; use WithKey")
 	}
-	static := &staticKeys{byID: map[string][]*boundKey{}}
 	v := &Validator{
 		cfg:       cfg,
+		static:    &staticKeys{byID: map[string][]*boundKey{}},
 		headerKey: textproto.CanonicalMIMEHeaderKey(cfg.headerName),
 		access:    normalizeType(cfg.accessType),
 		refresh:   normalizeType(cfg.refreshType),
@@ -160,19 +157,17 @@ func newValidator(cfg *config) (*Validator, error) {
 		if len(cfg.algorithms) > 0 && !slices.Contains(cfg.algorithms, b.alg) {
 			return nil, fmt.Errorf("connectjwt: key algorithm %s is not in WithAlgorithms", b.alg)
 		}
-		v.keys = append(v.keys, b)
-		static.all = append(static.all, b)
-		static.byID[b.id] = append(static.byID[b.id], b)
+		v.static.all = append(v.static.all, b)
+		v.static.byID[b.id] = append(v.static.byID[b.id], b)
 	}
-	if len(v.keys) > 0 {
-		v.static = static
+	if len(v.static.all) > 0 {
 		types, err := v.localAccessTypes()
 		if err != nil {
 			return nil, err
 		}
-		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: static,
+		v.local = &trustedIssuer{issuer: cfg.issuer, audience: cfg.audience, keys: v.static,
 			types: types, untyped: cfg.acceptUntyped}
-		for _, b := range v.keys {
+		for _, b := range v.static.all {
 			if !slices.Contains(v.local.algs, b.alg) {
 				v.local.algs = append(v.local.algs, b.alg)
 			}
@@ -338,8 +333,7 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	dot2 := dot1 + 1 + strings.IndexByte(token[dot1+1:], '.')
 
 	// 2. JOSE header.
-	var scratch [8]jsonMember
-	hdr, err := v.parseHeader(token[:dot1], scratch[:0])
+	hdr, err := v.parseHeader(token[:dot1])
 	if err != nil {
 		return nil, fail(err, nil)
 	}
@@ -347,10 +341,9 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	// else is read, and the signature must then verify with that set.
 	var payload []byte
 	var members []jsonMember
-	var claimScratch [16]jsonMember
 	src := v.local
 	if len(v.remote) > 0 {
-		if payload, members, err = decodePayload(token[dot1+1:dot2], claimScratch[:0]); err != nil {
+		if payload, members, err = decodePayload(token[dot1+1 : dot2]); err != nil {
 			return nil, fail(err, nil)
 		}
 		if src, err = v.route(members); err != nil {
@@ -365,13 +358,11 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 		return nil, fail(ErrInvalidAlgorithm, nil)
 	}
 	// 4. Key and signature.
-	sig, sigBuf, err := decodeScratch(token[dot2+1:])
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(token[dot2+1:])
 	if err != nil {
 		return nil, fail(fmt.Errorf("%w: signature is not canonical base64url", ErrMalformed), nil)
 	}
-	f := verify(ctx, src.keys, token[:dot2], sig, hdr)
-	releaseScratch(sigBuf)
-	if f != nil {
+	if f := verify(ctx, src.keys, token[:dot2], sig, hdr); f != nil {
 		return nil, f
 	}
 	// 5. Explicit typing (RFC 8725 §3.11): an access type src is trusted
@@ -385,13 +376,13 @@ func (v *Validator) verifyToken(ctx context.Context, token string, refresh bool)
 	}
 	// 6. Payload.
 	if payload == nil {
-		if payload, members, err = decodePayload(token[dot1+1:dot2], claimScratch[:0]); err != nil {
+		if payload, members, err = decodePayload(token[dot1+1 : dot2]); err != nil {
 			return nil, fail(err, nil)
 		}
 	}
 	// 7. Registered claims.
 	c := &Claims{Type: hdr.typ, KeyID: hdr.kid, Algorithm: hdr.alg, payload: payload}
-	if err := parseClaims(c, members, v.cfg.identityClaim, src); err != nil {
+	if err := parseClaims(c, members, v.cfg.identityClaim); err != nil {
 		return nil, fail(err, nil)
 	}
 	if err := src.checkIssuerAudience(c); err != nil {
@@ -453,46 +444,13 @@ func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Fail
 	return c, nil
 }
 
-// knownAlgorithms are the alg values parseHeader returns without
-// allocating: every algorithm golang-jwt implements, and Ed25519.
-var knownAlgorithms = []string{
-	"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", algEd25519,
-}
-
-// scratchBuffers hold a decoded JOSE header or signature while it is read;
-// nothing that outlives the read points into them.
-var scratchBuffers = sync.Pool{New: func() any { return new([512]byte) }}
-
-// decodeScratch decodes seg (strict base64url) into a pooled buffer when it
-// fits. releaseScratch(buf) gives the buffer back, after which b must not be
-// used.
-func decodeScratch(seg string) (b []byte, buf *[512]byte, err error) {
-	enc := base64.RawURLEncoding.Strict()
-	n := enc.DecodedLen(len(seg))
-	if n > len(buf) {
-		b, err = enc.DecodeString(seg)
-		return b, nil, err
-	}
-	buf = scratchBuffers.Get().(*[512]byte)
-	n, err = enc.Decode(buf[:n], []byte(seg))
-	return buf[:n], buf, err
-}
-
-func releaseScratch(buf *[512]byte) {
-	if buf != nil {
-		scratchBuffers.Put(buf)
-	}
-}
-
-func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, error) {
+func (v *Validator) parseHeader(seg string) (joseHeader, error) {
 	var h joseHeader
-	raw, buf, err := decodeScratch(seg)
-	defer releaseScratch(buf)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil {
 		return h, fmt.Errorf("%w: header is not canonical base64url", ErrMalformed)
 	}
-	members, err := jsonObject(raw, scratch)
+	members, err := jsonObject(raw)
 	if err != nil {
 		return h, fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
@@ -500,12 +458,12 @@ func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, e
 		var err error
 		switch string(m.name) {
 		case "alg":
-			h.alg, err = parseKnownString("alg", m.value, knownAlgorithms...)
+			h.alg, err = parseString("alg", m.value)
 		case "typ":
-			h.typ, err = parseKnownString("typ", m.value, v.cfg.accessType, v.cfg.refreshType)
+			h.typ, err = parseString("typ", m.value)
 			h.typed = true
 		case "kid":
-			h.kid, err = v.parseKeyID(m.value)
+			h.kid, err = parseString("kid", m.value)
 			if err == nil && len(h.kid) > maxKeyIDLen {
 				err = errors.New("kid is too long")
 			}
@@ -531,26 +489,12 @@ func (v *Validator) parseHeader(seg string, scratch []jsonMember) (joseHeader, e
 	return h, nil
 }
 
-// parseKeyID returns the kid, reusing the ID of a configured key when it is
-// one. A value with escapes is decoded by parseString: only then does its
-// JSON spelling differ from the ID it names.
-func (v *Validator) parseKeyID(raw []byte) (string, error) {
-	if v.static != nil && len(raw) >= 2 && raw[0] == '"' {
-		if inner := raw[1 : len(raw)-1]; !bytes.Contains(inner, []byte{'\\'}) {
-			if keys := v.static.byID[string(inner)]; len(keys) > 0 {
-				return keys[0].id, nil
-			}
-		}
-	}
-	return parseString("kid", raw)
-}
-
-func decodePayload(seg string, scratch []jsonMember) ([]byte, []jsonMember, error) {
+func decodePayload(seg string) ([]byte, []jsonMember, error) {
 	payload, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: payload is not canonical base64url", ErrMalformed)
 	}
-	members, err := jsonObject(payload, scratch)
+	members, err := jsonObject(payload)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
 	}
@@ -664,30 +608,10 @@ func (t *trustedIssuer) checkIssuerAudience(c *Claims) error {
 	return fmt.Errorf("%w: invalid audience", ErrInvalidClaims)
 }
 
-// typeMatches reports whether normalizeType(typ) == want, without
-// allocating when typ is ASCII (as every sensible typ is).
+// typeMatches reports whether typ, a typ header, names the normalized type
+// want.
 func typeMatches(typ, want string) bool {
-	if asciiEqualFoldType(typ, want) {
-		return true
-	}
-	for i := 0; i < len(typ); i++ {
-		if typ[i] >= utf8.RuneSelf {
-			// strings.ToLower folds a few non-ASCII letters to ASCII
-			// (the Kelvin sign to k): keep its exact answer.
-			return normalizeType(typ) == want
-		}
-	}
-	return false
-}
-
-// asciiEqualFoldType compares typ, ignoring ASCII case and an
-// "application/" prefix, with want, a normalized type.
-func asciiEqualFoldType(typ, want string) bool {
-	const prefix = "application/"
-	if len(typ) >= len(prefix) && asciiEqualFold(typ[:len(prefix)], prefix) {
-		typ = typ[len(prefix):]
-	}
-	return asciiEqualFold(typ, want)
+	return normalizeType(typ) == want
 }
 
 // normalizeType lowercases a typ value and drops an "application/" prefix

@@ -2,11 +2,17 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/connectjwt/connectjwt"
+	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
 )
 
 // BenchmarkValidate compares verifying one token, nothing else: golang-jwt's
@@ -88,4 +94,62 @@ func repeat(b *testing.B, mode string, ok func() bool) {
 			}
 		}
 	})
+}
+
+// BenchmarkRefuse measures the cost of refusing a token whose signature is
+// forged (a flood of bad tokens): each token has the right shape, alg and
+// kid, and a signature that does not verify, so the validator decodes the
+// header and signature and computes the signature before it refuses. A
+// refused token is never cached, so the cache does not change this cost.
+// impl=connectjwt calls Validator.Validate; impl=connectjwt-handler hands
+// the unary request to the protected handler in process, as
+// BenchmarkHandler does (the server's whole cost of a refusal);
+// impl=connectjwt-roundtrip makes the call over loopback HTTP/2, as a flood
+// would arrive. Both expect the call to be refused as unauthenticated.
+func BenchmarkRefuse(b *testing.B) {
+	for _, alg := range algs {
+		f := fixtureFor(b, alg)
+		forged := forgeSignature(f.token)
+		b.Run("alg="+alg+"/impl=connectjwt", func(b *testing.B) {
+			v, err := connectjwt.NewValidator(f.shared())
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			repeat(b, "serial", func() bool {
+				_, err := v.Validate(ctx, forged)
+				return errors.Is(err, connectjwt.ErrInvalidSignature)
+			})
+		})
+		b.Run("alg="+alg+"/impl=connectjwt-handler", func(b *testing.B) {
+			h := newHandler(b, "connectjwt-cache", f)
+			repeat(b, "serial", func() bool {
+				req := httptest.NewRequest(http.MethodPost, examplev1connect.ProtectedServiceProtectedProcedure, http.NoBody) //nolint:noctx // as in BenchmarkHandler
+				req.Header.Set("Content-Type", "application/proto")
+				req.Header.Set("Authorization", "Bearer "+forged)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				return rec.Code == http.StatusUnauthorized
+			})
+		})
+		b.Run("alg="+alg+"/impl=connectjwt-roundtrip", func(b *testing.B) {
+			client := startServer(b, newHandler(b, "connectjwt-cache", f))
+			ctx := context.Background()
+			repeat(b, "serial", func() bool {
+				return connect.CodeOf(unaryCall(ctx, client, forged)) == connect.CodeUnauthenticated
+			})
+		})
+	}
+}
+
+// forgeSignature returns token with the first character of its signature
+// changed, so the signature stays canonical base64url of the same length
+// but no longer verifies.
+func forgeSignature(token string) string {
+	i := strings.LastIndexByte(token, '.') + 1
+	c := byte('A')
+	if token[i] == 'A' {
+		c = 'B'
+	}
+	return token[:i] + string(c) + token[i+1:]
 }

@@ -167,8 +167,7 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 // so generic clients, such as one that refreshes and retries, still
 // recognize the failure.
 func expiredTokenLoader(_ context.Context, f *connectjwt.Failure) *connect.Error {
-	//lint:ignore ST1005 the message is the Flask example's, verbatim
-	err := connect.NewError(connect.CodeUnauthenticated, errors.New("The JWT has expired"))
+	err := connect.NewError(connect.CodeUnauthenticated, errors.New("The JWT has expired")) //nolint:staticcheck // ST1005: the message is the Flask example's, verbatim
 	// The Flask body, as a typed detail.
 	if d, derr := connect.NewErrorDetail(&examplev1.ExpiredTokenError{
 		Status: 401,
