@@ -33,7 +33,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/connectjwt/connectjwt"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -63,11 +62,11 @@ func WithFiles(files *protoregistry.Files) Option {
 }
 
 // UnaryServerInterceptor returns an interceptor that authenticates every
-// unary call with v.
-func UnaryServerInterceptor(v *connectjwt.Validator, opts ...Option) grpc.UnaryServerInterceptor {
-	a := newAuth(v, opts)
+// unary call with validator.
+func UnaryServerInterceptor(validator *connectjwt.Validator, opts ...Option) grpc.UnaryServerInterceptor {
+	authn := newAuth(validator, opts)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := a.authenticate(ctx, info.FullMethod)
+		ctx, err := authn.authenticate(ctx, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
@@ -76,21 +75,22 @@ func UnaryServerInterceptor(v *connectjwt.Validator, opts ...Option) grpc.UnaryS
 }
 
 // StreamServerInterceptor returns an interceptor that authenticates every
-// stream with v and ends it when its token expires or is found revoked.
-func StreamServerInterceptor(v *connectjwt.Validator, opts ...Option) grpc.StreamServerInterceptor {
-	a := newAuth(v, opts)
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := a.authenticate(ss.Context(), info.FullMethod)
+// stream with validator and ends it when its token expires or is found
+// revoked.
+func StreamServerInterceptor(validator *connectjwt.Validator, opts ...Option) grpc.StreamServerInterceptor {
+	authn := newAuth(validator, opts)
+	return func(srv any, stream grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, err := authn.authenticate(stream.Context(), info.FullMethod)
 		if err != nil {
 			return err
 		}
 		if _, ok := connectjwt.ClaimsFromContext(ctx); !ok {
 			// Public or anonymous: nothing can expire.
-			return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
+			return handler(srv, &serverStream{ServerStream: stream, ctx: ctx})
 		}
-		ctx, cancel := a.v.StreamContext(ctx)
+		ctx, cancel := authn.v.StreamContext(ctx)
 		defer cancel()
-		s := &serverStream{ServerStream: ss, ctx: ctx, live: true}
+		s := &serverStream{ServerStream: stream, ctx: ctx, live: true}
 		herr := handler(srv, s)
 		if err := s.ended(); err != nil {
 			// The token expired or was revoked: that, not whatever the
@@ -109,17 +109,17 @@ type auth struct {
 	schemas sync.Map // full method → protoreflect.MethodDescriptor
 }
 
-func newAuth(v *connectjwt.Validator, opts []Option) *auth {
-	a := &auth{v: v, files: protoregistry.GlobalFiles}
+func newAuth(validator *connectjwt.Validator, opts []Option) *auth {
+	authn := &auth{v: validator, files: protoregistry.GlobalFiles}
 	for _, o := range opts {
 		if o != nil {
-			o.apply(a)
+			o.apply(authn)
 		}
 	}
-	if v != nil {
-		a.header = strings.ToLower(v.HeaderName())
+	if validator != nil {
+		authn.header = strings.ToLower(validator.HeaderName())
 	}
-	return a
+	return authn
 }
 
 // authenticate runs the validator for one call and returns the handler's
@@ -141,8 +141,8 @@ func (a *auth) authenticate(ctx context.Context, fullMethod string) (context.Con
 
 // schema returns the registered descriptor of the method, or nil.
 func (a *auth) schema(fullMethod string) any {
-	if md, ok := a.schemas.Load(fullMethod); ok {
-		return md
+	if method, ok := a.schemas.Load(fullMethod); ok {
+		return method
 	}
 	if a.files == nil || !strings.HasPrefix(fullMethod, "/") {
 		return nil
@@ -152,14 +152,14 @@ func (a *auth) schema(fullMethod string) any {
 	if err != nil {
 		return nil
 	}
-	md, ok := d.(protoreflect.MethodDescriptor)
+	method, ok := d.(protoreflect.MethodDescriptor)
 	if !ok {
 		return nil
 	}
 	// Only found methods are remembered: with an unknown-service handler,
 	// the name of a method that is not found is the client's choice.
-	a.schemas.Store(fullMethod, md)
-	return md
+	a.schemas.Store(fullMethod, method)
+	return method
 }
 
 // statusError turns a refusal into the gRPC status a Connect server would
@@ -171,7 +171,7 @@ func statusError(f *connectjwt.Failure) error {
 // statusOf converts a Connect error to a gRPC status error. Connect's codes
 // are gRPC's, number for number.
 func statusOf(cerr *connect.Error) error {
-	st := &spb.Status{Code: int32(cerr.Code()), Message: cerr.Message()}
+	st := status.New(codes.Code(cerr.Code()), cerr.Message()).Proto()
 	for _, d := range cerr.Details() {
 		st.Details = append(st.Details, &anypb.Any{TypeUrl: "type.googleapis.com/" + d.Type(), Value: d.Bytes()})
 	}
@@ -180,8 +180,11 @@ func statusOf(cerr *connect.Error) error {
 
 // serverStream gives the handler the authenticated context and, for a
 // stream with a token, stops it once that context ends.
+//
+//nolint:containedctx // a grpc.ServerStream hands its handler a context only through Context()
 type serverStream struct {
 	grpc.ServerStream
+
 	ctx context.Context
 	// live: the context ends at the token's expiry or revocation.
 	live bool
@@ -199,39 +202,38 @@ func (s *serverStream) ended() error {
 	if !s.live || s.ctx.Err() == nil {
 		return nil
 	}
-	var f *connectjwt.Failure
-	if errors.As(context.Cause(s.ctx), &f) {
+	if f, ok := errors.AsType[*connectjwt.Failure](context.Cause(s.ctx)); ok {
 		return statusError(f)
 	}
 	return nil
 }
 
-func (s *serverStream) SendMsg(m any) error {
+func (s *serverStream) SendMsg(msg any) error {
 	if err := s.ended(); err != nil {
 		return err
 	}
-	return s.ServerStream.SendMsg(m)
+	return s.ServerStream.SendMsg(msg)
 }
 
 // RecvMsg receives the next message. grpc-go's RecvMsg waits on the
 // transport stream, not on the handler's context: on a stream with a token
 // it runs on its own goroutine, decoding into a fresh message that is copied
-// into m only when it arrived in time, so a RecvMsg waiting for a silent
+// into msg only when it arrived in time, so a RecvMsg waiting for a silent
 // client returns when the token expires, and an abandoned one can never
-// write into m. It returns when the handler returns and grpc-go tears the
+// write into msg. It returns when the handler returns and grpc-go tears the
 // stream down.
-func (s *serverStream) RecvMsg(m any) error {
+func (s *serverStream) RecvMsg(msg any) error {
 	if !s.live {
-		return s.ServerStream.RecvMsg(m)
+		return s.ServerStream.RecvMsg(msg)
 	}
 	if err := s.ended(); err != nil {
 		return err
 	}
-	pm, ok := m.(proto.Message)
+	dst, ok := msg.(proto.Message)
 	if !ok {
 		// Not a protobuf message (a custom codec): no safe copy, so
 		// receive directly; expiry is still seen before and after.
-		if err := s.ServerStream.RecvMsg(m); err != nil {
+		if err := s.ServerStream.RecvMsg(msg); err != nil {
 			return err
 		}
 		return s.ended()
@@ -245,7 +247,7 @@ func (s *serverStream) RecvMsg(m any) error {
 		s.results = make(chan error, 1)
 	}
 	s.mu.Unlock()
-	fresh := pm.ProtoReflect().New().Interface()
+	fresh := dst.ProtoReflect().New().Interface()
 	go func() { s.results <- s.ServerStream.RecvMsg(fresh) }()
 	select {
 	case err := <-s.results:
@@ -255,8 +257,8 @@ func (s *serverStream) RecvMsg(m any) error {
 		if err := s.ended(); err != nil {
 			return err
 		}
-		proto.Reset(pm)
-		proto.Merge(pm, fresh)
+		proto.Reset(dst)
+		proto.Merge(dst, fresh)
 		return nil
 	case <-s.ctx.Done():
 		s.mu.Lock()

@@ -1,7 +1,6 @@
 package grpcauth_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -25,10 +24,8 @@ import (
 	policytestv1 "github.com/connectjwt/connectjwt/internal/gen/policytest/v1"
 )
 
-var secret = bytes.Repeat([]byte("g"), 32)
-
-// revokeLater, once set, revokes the tokens of "revoked-later".
-var revokeLater atomic.Bool
+// secret is the HMAC key of every test: 32 bytes.
+const secret = "gggggggggggggggggggggggggggggggg"
 
 func identity(ctx context.Context) string {
 	id, _ := connectjwt.IdentityFromContext(ctx)
@@ -54,15 +51,18 @@ func unary[Req any, PReq interface {
 	}}
 }
 
-var policyService = grpc.ServiceDesc{
-	ServiceName: "policytest.v1.PolicyTestService",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{
-		unary[policytestv1.DefaultRequest]("Default", func(id string) proto.Message { return &policytestv1.DefaultResponse{Identity: id} }),
-		unary[policytestv1.PublicRequest]("Public", func(id string) proto.Message { return &policytestv1.PublicResponse{Identity: id} }),
-		unary[policytestv1.OptionalRequest]("Optional", func(id string) proto.Message { return &policytestv1.OptionalResponse{Identity: id} }),
-		unary[policytestv1.ScopedRequest]("Scoped", func(id string) proto.Message { return &policytestv1.ScopedResponse{Identity: id} }),
-	},
+// policyService is a hand-written policytest.v1.PolicyTestService.
+func policyService() *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: "policytest.v1.PolicyTestService",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{
+			unary[policytestv1.DefaultRequest]("Default", func(id string) proto.Message { return &policytestv1.DefaultResponse{Identity: id} }),
+			unary[policytestv1.PublicRequest]("Public", func(id string) proto.Message { return &policytestv1.PublicResponse{Identity: id} }),
+			unary[policytestv1.OptionalRequest]("Optional", func(id string) proto.Message { return &policytestv1.OptionalResponse{Identity: id} }),
+			unary[policytestv1.ScopedRequest]("Scoped", func(id string) proto.Message { return &policytestv1.ScopedResponse{Identity: id} }),
+		},
+	}
 }
 
 // chatService echoes every message, like example.v1's Chat. entered
@@ -122,6 +122,8 @@ func (revokedFunc) RevokeIdentity(context.Context, string, time.Time, time.Time)
 type fixture struct {
 	conn *grpc.ClientConn
 	chat *chatService
+	// revokeLater, once set, revokes the tokens of "revoked-later".
+	revokeLater *atomic.Bool
 	// iss mints alice's tokens, living ttl (default when 0, expired when
 	// negative) with this scope claim.
 	iss func(ttl time.Duration, scope string) (access, refresh string)
@@ -131,7 +133,8 @@ type fixture struct {
 
 func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 	t.Helper()
-	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithIssuer("https://issuer.test"),
+	revokeLater := new(atomic.Bool)
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey([]byte(secret))), connectjwt.WithIssuer("https://issuer.test"),
 		connectjwt.WithRevocationStore(revokedFunc(func(_ context.Context, c *connectjwt.Claims) (bool, error) {
 			switch c.Identity {
 			case "down":
@@ -159,9 +162,9 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 		grpc.ChainStreamInterceptor(grpcauth.StreamServerInterceptor(v, opts...)),
 	)
 	chat := &chatService{entered: make(chan context.Context, 1), done: make(chan error, 1)}
-	srv.RegisterService(&policyService, struct{}{})
+	srv.RegisterService(policyService(), struct{}{})
 	srv.RegisterService(chat.desc(), struct{}{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +176,7 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 	}
 	t.Cleanup(func() { conn.Close() })
 	mint := func(ttl time.Duration, scope string) (string, string) {
-		opts := []connectjwt.IssuerOption{connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithIssuer("https://issuer.test")}
+		opts := []connectjwt.IssuerOption{connectjwt.WithKey(connectjwt.HMACKey([]byte(secret))), connectjwt.WithIssuer("https://issuer.test")}
 		if ttl < 0 {
 			past := time.Now().Add(ttl - time.Hour)
 			opts = append(opts, connectjwt.WithClock(func() time.Time { return past }))
@@ -196,7 +199,7 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 		return pair.GetAccessToken(), pair.GetRefreshToken()
 	}
 	as := func(identity string) string {
-		is, err := connectjwt.NewIssuer(connectjwt.WithKey(connectjwt.HMACKey(secret)), connectjwt.WithIssuer("https://issuer.test"),
+		is, err := connectjwt.NewIssuer(connectjwt.WithKey(connectjwt.HMACKey([]byte(secret))), connectjwt.WithIssuer("https://issuer.test"),
 			connectjwt.WithExtraClaims(func(context.Context, string) (map[string]any, error) { return map[string]any{"scope": "base"}, nil }))
 		if err != nil {
 			t.Fatal(err)
@@ -207,7 +210,7 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 		}
 		return tok
 	}
-	return &fixture{conn: conn, chat: chat, iss: mint, as: as}
+	return &fixture{conn: conn, chat: chat, revokeLater: revokeLater, iss: mint, as: as}
 }
 
 func bearer(ctx context.Context, tok string) context.Context {
@@ -302,7 +305,10 @@ func TestUnaryWithoutDescriptors(t *testing.T) {
 	wantRefusal(t, err, codes.Unauthenticated, connectjwtv1.Reason_REASON_MISSING)
 }
 
-var chatDesc = &grpc.StreamDesc{StreamName: "Chat", ServerStreams: true, ClientStreams: true}
+// chatDesc describes example.v1's Chat for a client.
+func chatDesc() *grpc.StreamDesc {
+	return &grpc.StreamDesc{StreamName: "Chat", ServerStreams: true, ClientStreams: true}
+}
 
 func TestStream(t *testing.T) {
 	f := start(t)
@@ -311,7 +317,7 @@ func TestStream(t *testing.T) {
 	defer cancel()
 
 	t.Run("no token", func(t *testing.T) {
-		s, err := f.conn.NewStream(ctx, chatDesc, "/example.v1.ProtectedService/Chat")
+		s, err := f.conn.NewStream(ctx, chatDesc(), "/example.v1.ProtectedService/Chat")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,7 +326,7 @@ func TestStream(t *testing.T) {
 	})
 
 	t.Run("valid", func(t *testing.T) {
-		s, err := f.conn.NewStream(bearer(ctx, tok), chatDesc, "/example.v1.ProtectedService/Chat")
+		s, err := f.conn.NewStream(bearer(ctx, tok), chatDesc(), "/example.v1.ProtectedService/Chat")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,7 +363,7 @@ func TestStreamEndsAtExpiry(t *testing.T) {
 	tok, _ := f.iss(2*time.Second, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := f.conn.NewStream(bearer(ctx, tok), chatDesc, "/example.v1.ProtectedService/Chat")
+	s, err := f.conn.NewStream(bearer(ctx, tok), chatDesc(), "/example.v1.ProtectedService/Chat")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +401,7 @@ func TestStreamEndsAtRevocation(t *testing.T) {
 	tok := f.as("revoked-later")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := f.conn.NewStream(bearer(ctx, tok), chatDesc, "/example.v1.ProtectedService/Chat")
+	s, err := f.conn.NewStream(bearer(ctx, tok), chatDesc(), "/example.v1.ProtectedService/Chat")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,12 +412,14 @@ func TestStreamEndsAtRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-f.chat.entered
-	revokeLater.Store(true)
-	defer revokeLater.Store(false)
+	f.revokeLater.Store(true)
 	err = s.RecvMsg(&examplev1.ChatResponse{}) // the client stays silent
 	wantRefusal(t, err, codes.Unauthenticated, connectjwtv1.Reason_REASON_REVOKED)
 	select {
-	case <-f.chat.done:
+	case herr := <-f.chat.done:
+		if status.Code(herr) != codes.Unauthenticated {
+			t.Errorf("handler's RecvMsg returned %v, want the revoked refusal", herr)
+		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("handler still blocked in RecvMsg after revocation")
 	}

@@ -17,6 +17,8 @@ import (
 // gives it to the issuer and the validator (AuthService takes it from the
 // issuer), so a Logout on
 // any server is refused on all of them. (Not run: it needs a Redis server.)
+//
+//nolint:testableexamples // compiled, not run: it needs a Redis server and serves forever
 func Example() {
 	client := redis.NewClient(&redis.Options{
 		Addr:                  "redis.internal:6379",

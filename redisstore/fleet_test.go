@@ -18,13 +18,19 @@ import (
 	"github.com/connectjwt/connectjwt/redisstore"
 )
 
-var protocols = []struct {
+// protocol is one of the protocols a client can speak.
+type protocol struct {
 	name string
 	opts []connect.ClientOption
-}{
-	{"connect", nil},
-	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
-	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+}
+
+// protocols are Connect, gRPC and gRPC-web.
+func protocols() []protocol {
+	return []protocol{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+		{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+	}
 }
 
 type greeter struct {
@@ -140,7 +146,7 @@ func TestFleet(t *testing.T) {
 		return res.Msg.GetTokens()
 	}
 
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			user := "alice-" + p.name
 			tokens := login(t, a, p.opts, user)
@@ -190,12 +196,12 @@ func TestFleet(t *testing.T) {
 
 	// Live tokens, issued while Redis runs.
 	live := map[string]*connectjwtv1.TokenPair{}
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		live[p.name] = login(t, a, p.opts, "carol-"+p.name)
 	}
 	r.Stop()
 
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name+"/redis stopped", func(t *testing.T) {
 			tokens := live[p.name]
 			check := func(what string, call func(context.Context) error) {

@@ -31,13 +31,13 @@ var _ connectjwt.LoginLimiter = (*LoginLimiter)(nil)
 // small and few (one per failing username and peer, expiring), and an
 // evicted one only forgets some failures, so it needs no eviction check.
 func NewLoginLimiter(client redis.UniversalClient, limits connectjwt.LoginLimits, opts ...Option) *LoginLimiter {
-	s := &Store{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout}
+	store := &Store{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout}
 	for _, o := range opts {
 		if o != nil {
-			o(s)
+			o(store)
 		}
 	}
-	return &LoginLimiter{s: s, limits: limits.WithDefaults()}
+	return &LoginLimiter{s: store, limits: limits.WithDefaults()}
 }
 
 func (l *LoginLimiter) key(k string) string { return l.s.prefix + "login:" + k }
@@ -60,20 +60,20 @@ func (l *LoginLimiter) Allow(ctx context.Context, username, peer string) (time.D
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return 0, err
 		}
-		t, err := now.Result()
+		redisNow, err := now.Result()
 		if err != nil {
 			return 0, err
 		}
 		var wait time.Duration
 		for _, cmd := range until {
-			ms, err := cmd.Int64()
+			untilMilli, err := cmd.Int64()
 			switch {
 			case errors.Is(err, redis.Nil):
 				continue
 			case err != nil:
 				return 0, err
 			}
-			wait = max(wait, time.UnixMilli(ms).Sub(t))
+			wait = max(wait, time.UnixMilli(untilMilli).Sub(redisNow))
 		}
 		return wait, nil
 	})
@@ -83,6 +83,8 @@ func (l *LoginLimiter) Allow(ctx context.Context, username, peer string) (time.D
 // ms, limit (negative: off), longest delay ms}. The delay is one second
 // doubling with each failure over the limit, as
 // connectjwt.LoginLimits.Backoff.
+//
+//nolint:gochecknoglobals // read-only; a Script computes its SHA once and runs by EVALSHA
 var failScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -115,25 +115,25 @@ var ErrEvictionPolicy = errors.New("redisstore: Redis may evict revocations: set
 // store, and making sure of noeviction, or of a dedicated instance that
 // never fills, is the deployer's job.
 func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Store, error) {
-	s := &Store{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout, logger: slog.Default()}
+	store := &Store{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout, logger: slog.Default()}
 	for _, o := range opts {
 		if o != nil {
-			o(s)
+			o(store)
 		}
 	}
 	if client == nil {
 		return nil, errors.New("redisstore: no Redis client")
 	}
-	if err := s.checkEvictionPolicy(ctx); err != nil {
+	if err := store.checkEvictionPolicy(ctx); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return store, nil
 }
 
 // checkEvictionPolicy is New's startup check.
 func (s *Store) checkEvictionPolicy(ctx context.Context) error {
 	check := func(ctx context.Context, c redis.Cmdable) error {
-		m, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		config, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
 		var rerr redis.Error
 		if errors.As(err, &rerr) && !isNetworkError(err) {
 			// CONFIG is disabled or not allowed (managed Redis, ACLs).
@@ -144,8 +144,8 @@ func (s *Store) checkEvictionPolicy(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("redisstore: checking maxmemory-policy: %w", err)
 		}
-		if p, ok := m["maxmemory-policy"]; !ok || p != "noeviction" {
-			return fmt.Errorf("%w (it is %q)", ErrEvictionPolicy, p)
+		if policy, ok := config["maxmemory-policy"]; !ok || policy != "noeviction" {
+			return fmt.Errorf("%w (it is %q)", ErrEvictionPolicy, policy)
 		}
 		return nil
 	}
@@ -176,8 +176,8 @@ func (s *Store) redeemedKey(jti string) string      { return s.prefix + "rt:" + 
 // its identity was revoked with a cutoff at or after its iat (a token
 // without iat counts as issued at the
 // beginning of time). Any Redis error is returned, so the call fails closed.
-func (s *Store) IsRevoked(ctx context.Context, c *connectjwt.Claims) (bool, error) {
-	if c == nil {
+func (s *Store) IsRevoked(ctx context.Context, claims *connectjwt.Claims) (bool, error) {
+	if claims == nil {
 		return false, errors.New("redisstore: no claims")
 	}
 	return do(ctx, s, func(ctx context.Context) (bool, error) {
@@ -185,14 +185,14 @@ func (s *Store) IsRevoked(ctx context.Context, c *connectjwt.Claims) (bool, erro
 		// cluster slots.
 		var token, session *redis.IntCmd
 		var identity *redis.StringCmd
-		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			if c.ID != "" {
-				token = p.Exists(ctx, s.tokenKey(c.ID))
+		_, err := s.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			if claims.ID != "" {
+				token = pipe.Exists(ctx, s.tokenKey(claims.ID))
 			}
-			if c.SessionID != "" {
-				session = p.Exists(ctx, s.sessionKey(c.SessionID))
+			if claims.SessionID != "" {
+				session = pipe.Exists(ctx, s.sessionKey(claims.SessionID))
 			}
-			identity = p.Get(ctx, s.identityKey(c.Identity))
+			identity = pipe.Get(ctx, s.identityKey(claims.Identity))
 			return nil
 		})
 		if err != nil && !errors.Is(err, redis.Nil) {
@@ -210,24 +210,26 @@ func (s *Store) IsRevoked(ctx context.Context, c *connectjwt.Claims) (bool, erro
 				return true, nil
 			}
 		}
-		v, err := identity.Result()
+		revocation, err := identity.Result()
 		switch {
 		case errors.Is(err, redis.Nil):
 			return false, nil
 		case err != nil:
 			return false, err
 		}
-		cutoff, err := parseCutoff(v)
+		cutoff, err := parseCutoff(revocation)
 		if err != nil {
 			return false, err
 		}
-		return !c.IssuedAt.After(cutoff), nil
+		return !claims.IssuedAt.After(cutoff), nil
 	})
 }
 
 // revokeTokenScript sets KEYS[1] to ARGV[1], the entry's expiry in Unix
 // milliseconds, and expires it then, unless it already holds a later one.
 // An expiry in the past deletes the key.
+//
+//nolint:gochecknoglobals // read-only; a Script computes its SHA once and runs by EVALSHA
 var revokeTokenScript = redis.NewScript(`
 local cur = tonumber(redis.call('GET', KEYS[1]) or '')
 if cur and cur >= tonumber(ARGV[1]) then
@@ -272,6 +274,8 @@ func (s *Store) revokeUntil(ctx context.Context, key string, until time.Time) er
 // milliseconds, expiring at ARGV[2], unless it exists; it returns {1, time}
 // when it set it and {0, the time already there} otherwise. One script on
 // one key: atomic on a single server and on a cluster.
+//
+//nolint:gochecknoglobals // read-only; a Script computes its SHA once and runs by EVALSHA
 var redeemScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('PEXPIREAT', KEYS[1], ARGV[2])
@@ -284,35 +288,35 @@ return {0, redis.call('GET', KEYS[1])}
 // atomic script, so that of two servers redeeming one refresh token at once
 // exactly one is first. The entry (prefix+"rt:"+jti) expires with the
 // token.
-func (s *Store) RedeemRefreshToken(ctx context.Context, c *connectjwt.Claims, at time.Time) (bool, time.Time, error) {
-	if c == nil || c.ID == "" {
+func (s *Store) RedeemRefreshToken(ctx context.Context, claims *connectjwt.Claims, redeemedAt time.Time) (bool, time.Time, error) {
+	if claims == nil || claims.ID == "" {
 		return false, time.Time{}, connectjwt.ErrNoTokenID
 	}
-	if !time.Now().Before(c.ExpiresAt) {
+	if !time.Now().Before(claims.ExpiresAt) {
 		return false, time.Time{}, fmt.Errorf("redisstore: %w", connectjwt.ErrExpired)
 	}
 	type result struct {
 		first bool
 		at    time.Time
 	}
-	r, err := do(ctx, s, func(ctx context.Context) (result, error) {
-		v, err := redeemScript.Run(ctx, s.client, []string{s.redeemedKey(c.ID)},
-			strconv.FormatInt(unixMilli(at), 10), strconv.FormatInt(unixMilli(c.ExpiresAt), 10)).Slice()
+	res, err := do(ctx, s, func(ctx context.Context) (result, error) {
+		reply, err := redeemScript.Run(ctx, s.client, []string{s.redeemedKey(claims.ID)},
+			strconv.FormatInt(unixMilli(redeemedAt), 10), strconv.FormatInt(unixMilli(claims.ExpiresAt), 10)).Slice()
 		if err != nil {
 			return result{}, err
 		}
-		if len(v) != 2 {
+		if len(reply) != 2 {
 			return result{}, errors.New("malformed redemption")
 		}
-		first, _ := v[0].(int64)
-		str, _ := v[1].(string)
+		first, _ := reply[0].(int64)
+		str, _ := reply[1].(string)
 		ms, err := strconv.ParseInt(str, 10, 64)
 		if err != nil {
 			return result{}, errors.New("malformed redemption")
 		}
 		return result{first == 1, time.UnixMilli(ms)}, nil
 	})
-	return r.first, r.at, err
+	return res.first, res.at, err
 }
 
 // revokeIdentityScript merges the revocation ARGV = {cutoff seconds, cutoff
@@ -322,7 +326,7 @@ func (s *Store) RedeemRefreshToken(ctx context.Context, c *connectjwt.Claims, at
 // three (seconds and milliseconds stay far below 2^53), and written back as
 // the strings they came as. An expiry in the past deletes the key.
 //
-//nolint:dupword // Lua closes each block with "end"
+//nolint:dupword,gochecknoglobals // Lua closes each block with "end"; read-only, a Script computes its SHA once
 var revokeIdentityScript = redis.NewScript(`
 local sec, nsec, untl = ARGV[1], ARGV[2], ARGV[3]
 local cur = redis.call('GET', KEYS[1])
@@ -358,18 +362,18 @@ func (s *Store) RevokeIdentity(ctx context.Context, identity string, issuedBefor
 	return err
 }
 
-// do runs f with the store's timeout and returns when f does or when the
+// do runs call with the store's timeout and returns when call does or when the
 // deadline passes, whichever is first, so a client that ignores context
 // deadlines on its sockets cannot hold the caller. Errors are wrapped with
 // the package name.
-func do[T any](ctx context.Context, s *Store, f func(context.Context) (T, error)) (T, error) {
+func do[T any](ctx context.Context, store *Store, call func(context.Context) (T, error)) (T, error) {
 	var zero T
-	if s == nil || s.client == nil {
+	if store == nil || store.client == nil {
 		return zero, errors.New("redisstore: no Redis client")
 	}
-	if s.timeout > 0 {
+	if store.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		ctx, cancel = context.WithTimeout(ctx, store.timeout)
 		defer cancel()
 	}
 	if err := ctx.Err(); err != nil {
@@ -381,7 +385,7 @@ func do[T any](ctx context.Context, s *Store, f func(context.Context) (T, error)
 	}
 	done := make(chan result, 1)
 	go func() {
-		v, err := f(ctx)
+		v, err := call(ctx)
 		done <- result{v, err}
 	}()
 	select {
@@ -395,18 +399,18 @@ func do[T any](ctx context.Context, s *Store, f func(context.Context) (T, error)
 	}
 }
 
-// unixMilli is t in Unix milliseconds, kept within what Redis and Lua's
+// unixMilli is when in Unix milliseconds, kept within what Redis and Lua's
 // doubles represent exactly: at least 1 (an expiry in the past) and at most
 // 2^53-1 (the year 287396).
-func unixMilli(t time.Time) int64 {
+func unixMilli(when time.Time) int64 {
 	const maxMilli = 1<<53 - 1
 	switch {
-	case t.Before(time.UnixMilli(1)):
+	case when.Before(time.UnixMilli(1)):
 		return 1
-	case t.After(time.UnixMilli(maxMilli)):
+	case when.After(time.UnixMilli(maxMilli)):
 		return maxMilli
 	}
-	return t.UnixMilli()
+	return when.UnixMilli()
 }
 
 // parseCutoff reads the cutoff of an identity revocation, "sec nsec until".
