@@ -99,42 +99,48 @@ func NewObserver(opts ...Option) (connectjwt.Observer, error) {
 	if cfg.provider == nil {
 		cfg.provider = otel.GetMeterProvider()
 	}
-	m := cfg.provider.Meter(ScopeName)
-	o := &observer{}
+	meter := cfg.provider.Meter(ScopeName)
+	obs := &observer{
+		cacheHit:             []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("hit")))},
+		cacheMiss:            []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("miss")))},
+		revocationNotRevoked: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("not_revoked")))},
+		revocationRevoked:    []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("revoked")))},
+		revocationError:      []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("error")))},
+	}
 	var err error
-	if o.decisions, err = m.Int64Counter("connectjwt.decisions", metric.WithUnit("{decision}"),
+	if obs.decisions, err = meter.Int64Counter("connectjwt.decisions", metric.WithUnit("{decision}"),
 		metric.WithDescription("Calls authenticated, by outcome and reason.")); err != nil {
 		return nil, err
 	}
-	if o.duration, err = m.Float64Histogram("connectjwt.validation.duration", metric.WithUnit("s"),
+	if obs.duration, err = meter.Float64Histogram("connectjwt.validation.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time spent authenticating a call.")); err != nil {
 		return nil, err
 	}
-	if o.cache, err = m.Int64Counter("connectjwt.cache.lookups", metric.WithUnit("{lookup}"),
+	if obs.cache, err = meter.Int64Counter("connectjwt.cache.lookups", metric.WithUnit("{lookup}"),
 		metric.WithDescription("Verified-token cache lookups, by result.")); err != nil {
 		return nil, err
 	}
-	if o.fetches, err = m.Int64Counter("connectjwt.jwks.fetches", metric.WithUnit("{fetch}"),
+	if obs.fetches, err = meter.Int64Counter("connectjwt.jwks.fetches", metric.WithUnit("{fetch}"),
 		metric.WithDescription("JWK Set fetches, by result.")); err != nil {
 		return nil, err
 	}
-	if o.fetchTime, err = m.Float64Histogram("connectjwt.jwks.fetch.duration", metric.WithUnit("s"),
+	if obs.fetchTime, err = meter.Float64Histogram("connectjwt.jwks.fetch.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time spent fetching a JWK Set.")); err != nil {
 		return nil, err
 	}
-	if o.skipped, err = m.Int64Counter("connectjwt.jwks.keys_skipped", metric.WithUnit("{key}"),
+	if obs.skipped, err = meter.Int64Counter("connectjwt.jwks.keys_skipped", metric.WithUnit("{key}"),
 		metric.WithDescription("Keys of fetched JWK Sets that could not be used.")); err != nil {
 		return nil, err
 	}
-	if o.revocation, err = m.Float64Histogram("connectjwt.revocation.duration", metric.WithUnit("s"),
+	if obs.revocation, err = meter.Float64Histogram("connectjwt.revocation.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time spent asking the revocation store, by result.")); err != nil {
 		return nil, err
 	}
-	if o.streamEnds, err = m.Int64Counter("connectjwt.stream.ends", metric.WithUnit("{stream}"),
+	if obs.streamEnds, err = meter.Int64Counter("connectjwt.stream.ends", metric.WithUnit("{stream}"),
 		metric.WithDescription("Streams ended because their token expired, was revoked or could not be re-checked.")); err != nil {
 		return nil, err
 	}
-	return o, nil
+	return obs, nil
 }
 
 type observer struct {
@@ -146,6 +152,11 @@ type observer struct {
 	skipped    metric.Int64Counter
 	revocation metric.Float64Histogram
 	streamEnds metric.Int64Counter
+
+	// The measurement options of the fixed attribute sets, made once so
+	// recording allocates nothing.
+	cacheHit, cacheMiss                                      []metric.AddOption
+	revocationNotRevoked, revocationRevoked, revocationError []metric.RecordOption
 
 	// sets caches the attribute sets of decisions (a decisionKey →
 	// decisionSets), up to maxCachedSets entries.
@@ -170,24 +181,26 @@ type decisionSets struct {
 	duration []metric.RecordOption
 }
 
-func (o *observer) setsFor(k decisionKey) decisionSets {
-	if s, ok := o.sets.Load(k); ok {
-		return s.(decisionSets)
+func (o *observer) setsFor(key decisionKey) decisionSets {
+	if cached, ok := o.sets.Load(key); ok {
+		if sets, ok := cached.(decisionSets); ok {
+			return sets
+		}
 	}
 	attrs := make([]attribute.KeyValue, 0, 4)
-	attrs = append(attrs, keyOutcome.String(k.outcome.String()))
-	attrs = append(attrs, rpcAttrs(k.procedure)...)
-	s := decisionSets{duration: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}}
-	if k.outcome == connectjwt.OutcomeRefused {
-		attrs = append(attrs, keyReason.String(k.reason.String()))
+	attrs = append(attrs, keyOutcome.String(key.outcome.String()))
+	attrs = append(attrs, rpcAttrs(key.procedure)...)
+	sets := decisionSets{duration: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}}
+	if key.outcome == connectjwt.OutcomeRefused {
+		attrs = append(attrs, keyReason.String(key.reason.String()))
 	}
-	s.count = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+	sets.count = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
 	if o.nsets.Load() < maxCachedSets {
-		if _, loaded := o.sets.LoadOrStore(k, s); !loaded {
+		if _, loaded := o.sets.LoadOrStore(key, sets); !loaded {
 			o.nsets.Add(1)
 		}
 	}
-	return s
+	return sets
 }
 
 // rpcAttrs splits a procedure "/package.Service/Method" into rpc.service
@@ -203,64 +216,55 @@ func rpcAttrs(procedure string) []attribute.KeyValue {
 	return []attribute.KeyValue{keyRPCService.String(service), keyRPCMethod.String(method)}
 }
 
-var (
-	cacheHit  = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("hit")))}
-	cacheMiss = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCacheResult.String("miss")))}
-)
-
 // ObserveDecision implements [connectjwt.Observer].
-func (o *observer) ObserveDecision(ctx context.Context, d connectjwt.Decision) {
-	s := o.setsFor(decisionKey{d.Procedure, d.Outcome, d.Reason})
-	o.decisions.Add(ctx, 1, s.count...)
-	o.duration.Record(ctx, d.Duration.Seconds(), s.duration...)
-	switch d.Cache {
+func (o *observer) ObserveDecision(ctx context.Context, decision connectjwt.Decision) {
+	sets := o.setsFor(decisionKey{decision.Procedure, decision.Outcome, decision.Reason})
+	o.decisions.Add(ctx, 1, sets.count...)
+	o.duration.Record(ctx, decision.Duration.Seconds(), sets.duration...)
+	switch decision.Cache {
 	case connectjwt.CacheHit:
-		o.cache.Add(ctx, 1, cacheHit...)
+		o.cache.Add(ctx, 1, o.cacheHit...)
 	case connectjwt.CacheMiss:
-		o.cache.Add(ctx, 1, cacheMiss...)
+		o.cache.Add(ctx, 1, o.cacheMiss...)
+	case connectjwt.CacheUnused:
+		// No lookup: nothing to count.
 	}
-	if d.Outcome == connectjwt.OutcomeRefused {
+	if decision.Outcome == connectjwt.OutcomeRefused {
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
-			reason := keyReason.String(d.Reason.String())
-			span.SetAttributes(keyOutcome.String(d.Outcome.String()), reason)
+			reason := keyReason.String(decision.Reason.String())
+			span.SetAttributes(keyOutcome.String(decision.Outcome.String()), reason)
 			span.AddEvent("connectjwt.refused", trace.WithAttributes(reason))
 		}
 	}
 }
 
 // ObserveEvent implements [connectjwt.Observer].
-func (o *observer) ObserveEvent(ctx context.Context, e connectjwt.Event) {
-	switch e.Kind {
+func (o *observer) ObserveEvent(ctx context.Context, event connectjwt.Event) {
+	switch event.Kind {
 	case connectjwt.EventJWKSFetch:
 		result := "ok"
-		if e.Err != nil {
+		if event.Err != nil {
 			result = "error"
 		}
-		attrs := metric.WithAttributes(keyIssuer.String(e.Issuer), keyJWKSResult.String(result))
+		attrs := metric.WithAttributes(keyIssuer.String(event.Issuer), keyJWKSResult.String(result))
 		o.fetches.Add(ctx, 1, attrs)
-		o.fetchTime.Record(ctx, e.Duration.Seconds(), attrs)
-		if e.KeysSkipped > 0 {
-			o.skipped.Add(ctx, int64(e.KeysSkipped), metric.WithAttributes(keyIssuer.String(e.Issuer)))
+		o.fetchTime.Record(ctx, event.Duration.Seconds(), attrs)
+		if event.KeysSkipped > 0 {
+			o.skipped.Add(ctx, int64(event.KeysSkipped), metric.WithAttributes(keyIssuer.String(event.Issuer)))
 		}
 	case connectjwt.EventJWKSRateLimited:
-		o.fetches.Add(ctx, 1, metric.WithAttributes(keyIssuer.String(e.Issuer), keyJWKSResult.String("rate_limited")))
+		o.fetches.Add(ctx, 1, metric.WithAttributes(keyIssuer.String(event.Issuer), keyJWKSResult.String("rate_limited")))
 	case connectjwt.EventRevocationCheck:
-		result := revocationNotRevoked
+		result := o.revocationNotRevoked
 		switch {
-		case e.Err != nil:
-			result = revocationError
-		case e.Revoked:
-			result = revocationRevoked
+		case event.Err != nil:
+			result = o.revocationError
+		case event.Revoked:
+			result = o.revocationRevoked
 		}
-		o.revocation.Record(ctx, e.Duration.Seconds(), result...)
+		o.revocation.Record(ctx, event.Duration.Seconds(), result...)
 	case connectjwt.EventStreamEnd:
-		attrs := append(rpcAttrs(e.Procedure), keyReason.String(e.Reason.String()))
+		attrs := append(rpcAttrs(event.Procedure), keyReason.String(event.Reason.String()))
 		o.streamEnds.Add(ctx, 1, metric.WithAttributes(attrs...))
 	}
 }
-
-var (
-	revocationNotRevoked = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("not_revoked")))}
-	revocationRevoked    = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("revoked")))}
-	revocationError      = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(keyRevocation.String("error")))}
-)

@@ -3,6 +3,7 @@ package otelmetrics_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Aggr
 func attrs(s attribute.Set) map[string]string {
 	out := map[string]string{}
 	for _, kv := range s.ToSlice() {
-		out[string(kv.Key)] = kv.Value.Emit()
+		out[string(kv.Key)] = kv.Value.String()
 	}
 	return out
 }
@@ -119,9 +120,7 @@ func TestDecisions(t *testing.T) {
 	rpc := map[string]string{"rpc.service": "example.v1.ProtectedService", "rpc.method": "Protected"}
 	with := func(m map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
-		for k, v := range m {
-			out[k] = v
-		}
+		maps.Copy(out, m)
 		for i := 0; i < len(kv); i += 2 {
 			out[kv[i]] = kv[i+1]
 		}
