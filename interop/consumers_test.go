@@ -17,11 +17,21 @@ const (
 	ourAudience = "flask.interop.test"
 )
 
-// ourKeys are generated once: RSA is slow.
-var ourKeys = sync.OnceValue(func() map[string]any {
+// ourKeys returns our keys by algorithm, generated once for all tests.
+func ourKeys(t *testing.T) map[string]any {
+	t.Helper()
+	keys, err := ourKeySet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+//nolint:gochecknoglobals // the keys are generated once per test binary: RSA is slow
+var ourKeySet = sync.OnceValues(func() (map[string]any, error) {
 	r, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
 	k := map[string]any{}
 	for _, a := range []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"} {
@@ -29,12 +39,12 @@ var ourKeys = sync.OnceValue(func() map[string]any {
 	}
 	for a, c := range map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()} {
 		if k[a], err = ecdsa.GenerateKey(c, rand.Reader); err != nil {
-			panic(err)
+			return nil, err
 		}
 	}
 	_, ed, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
 	k["EdDSA"], k["Ed25519"] = ed, ed
 	for _, a := range []string{"HS256", "HS384", "HS512"} {
@@ -42,7 +52,7 @@ var ourKeys = sync.OnceValue(func() map[string]any {
 		rand.Read(s)
 		k[a] = s
 	}
-	return k
+	return k, nil
 })
 
 // Our Issuer's access tokens and its JWK Set (Issuer.JWKSHandler, on
@@ -52,18 +62,22 @@ var ourKeys = sync.OnceValue(func() map[string]any {
 // second.
 func TestOurTokensVerifiedByOthers(t *testing.T) {
 	for _, tl := range []tool{jose, pyjwt} {
-		t.Run(tl.name, func(t *testing.T) {
+		t.Run(string(tl), func(t *testing.T) {
 			t.Parallel()
 			var reqs []verifyReq
 			var algs []string
 			for _, alg := range algorithmsOf(tl) {
-				is := newTestIssuer(t, alg, "", ourKeys()[alg], ourIssuer, ourAudience)
+				is := newTestIssuer(t, alg, "", ourKeys(t)[alg], ourIssuer, ourAudience)
 				req := verifyReq{Algorithms: []string{alg}, Issuer: ourIssuer, Audience: ourAudience}
-				if tl.name == "jose" {
+				if tl == jose {
 					req.MaxTokenAge = "5s"
 				}
 				if alg[:2] == "HS" {
-					req.Secret = base64.RawURLEncoding.EncodeToString(ourKeys()[alg].([]byte))
+					secret, ok := ourKeys(t)[alg].([]byte)
+					if !ok {
+						t.Fatalf("%s key is %T", alg, ourKeys(t)[alg])
+					}
+					req.Secret = base64.RawURLEncoding.EncodeToString(secret)
 				} else {
 					srv := httptest.NewServer(is.jwksHandler())
 					t.Cleanup(srv.Close)
@@ -79,7 +93,7 @@ func TestOurTokensVerifiedByOthers(t *testing.T) {
 			}
 			for i, res := range tl.verify(t, reqs...) {
 				if !res.OK {
-					t.Errorf("%s: %s refused our token: %s", algs[i], tl.name, res.Error)
+					t.Errorf("%s: %s refused our token: %s", algs[i], tl, res.Error)
 					continue
 				}
 				if res.Payload["sub"] != "bob" || res.Header["alg"] != algs[i] || res.Header["typ"] != "at+jwt" {
@@ -98,7 +112,7 @@ func TestOurTokensVerifiedByOthers(t *testing.T) {
 // The other libraries refuse what they should: a token of ours for another
 // audience, or under another algorithm.
 func TestOurTokensRefusedByOthersWhenWrong(t *testing.T) {
-	is := newTestIssuer(t, "ES256", "k1", ourKeys()["ES256"], ourIssuer, ourAudience)
+	is := newTestIssuer(t, "ES256", "k1", ourKeys(t)["ES256"], ourIssuer, ourAudience)
 	srv := httptest.NewServer(is.jwksHandler())
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/.well-known/jwks.json"
@@ -110,7 +124,7 @@ func TestOurTokensRefusedByOthersWhenWrong(t *testing.T) {
 			verifyReq{Token: tok, JWKSURL: url, Algorithms: []string{"ES256"}, Issuer: ourIssuer, Audience: ourAudience},
 		)
 		if res[0].OK || res[1].OK || !res[2].OK {
-			t.Errorf("%s: wrong audience ok=%v, wrong alg ok=%v, right ok=%v (%s)", tl.name, res[0].OK, res[1].OK, res[2].OK, res[2].Error)
+			t.Errorf("%s: wrong audience ok=%v, wrong alg ok=%v, right ok=%v (%s)", tl, res[0].OK, res[1].OK, res[2].OK, res[2].Error)
 		}
 	}
 }

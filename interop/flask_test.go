@@ -38,7 +38,7 @@ func startFlask(t *testing.T, secret string, env ...string) flaskService {
 	}
 	t.Cleanup(func() {
 		cancel()
-		cmd.Wait()
+		_ = cmd.Wait() // killed: the error says so
 	})
 	port := make(chan string, 1)
 	go func() {
@@ -48,7 +48,7 @@ func startFlask(t *testing.T, secret string, env ...string) flaskService {
 				port <- p
 			}
 		}
-		io.Copy(io.Discard, stdout)
+		_, _ = io.Copy(io.Discard, stdout) // keep the app's pipe drained
 	}()
 	select {
 	case p := <-port:
@@ -69,7 +69,10 @@ func (f flaskService) protected(t *testing.T, token string) (int, map[string]any
 // Authorization header.
 func (f flaskService) get(t *testing.T, path, authorization string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, f.base+path, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, f.base+path, http.NoBody)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", authorization)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -77,7 +80,9 @@ func (f flaskService) get(t *testing.T, path, authorization string) (int, map[st
 	}
 	defer resp.Body.Close()
 	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("flask %s: %d, %v", path, resp.StatusCode, err)
+	}
 	return resp.StatusCode, body
 }
 
@@ -90,12 +95,18 @@ func (f flaskService) login(t *testing.T, identity string) string {
 // loginQuery calls Flask's login with query.
 func (f flaskService) loginQuery(t *testing.T, query string) string {
 	t.Helper()
-	resp, err := http.Post(f.base+"/login?"+query, "", nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.base+"/login?"+query, http.NoBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct{ JWT string }
+	var body struct {
+		JWT string `json:"jwt"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("flask login: %d, %v", resp.StatusCode, err)
 	}
@@ -125,11 +136,11 @@ func TestFlaskJWTSimpleMigration(t *testing.T) {
 			t.Errorf("flask's access-only route refused the Go access token %d: %d", i, code)
 		}
 	}
-	srv.expectOK(t, goIssuer.accessToken(t, "bob"), "bob", protocols...)
+	srv.expectOK(t, goIssuer.accessToken(t, "bob"), "bob", allProtocols()...)
 
 	// Flask issues, Go verifies, over every protocol.
 	flaskToken := flask.login(t, "alice")
-	srv.expectOK(t, flaskToken, "alice", protocols...)
+	srv.expectOK(t, flaskToken, "alice", allProtocols()...)
 	// Without WithAcceptedAccessTypes("JWT"), Flask's typ JWT is refused.
 	strict := startServer(t, trust{hmac: []byte(secret)})
 	strict.expectRefused(t, flaskToken, connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", "connect")
@@ -146,7 +157,7 @@ func TestFlaskJWTSimpleMigration(t *testing.T) {
 	// jwt_required accepts it as an access token (PyJWT does not look at
 	// typ) until the route also checks typ, as the README shows.
 	refresh := goIssuer.refreshToken(t, "bob")
-	srv.expectRefused(t, refresh, connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", protocols...)
+	srv.expectRefused(t, refresh, connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", allProtocols()...)
 	if code, body := flask.protected(t, refresh); code != http.StatusOK || body["identity"] != "bob" {
 		t.Errorf("flask's jwt_required with the Go refresh token: %d %v (the README says it is accepted)", code, body)
 	}
@@ -168,7 +179,7 @@ func TestFlaskJWTSimpleMigrationLimits(t *testing.T) {
 		if code, body := flask.protected(t, tok); code != http.StatusOK || body["identity"] != float64(42) {
 			t.Errorf("flask with its integer identity: %d %v", code, body)
 		}
-		msg := srv.expectRefused(t, tok, connect.CodeUnauthenticated, "REASON_INVALID_CLAIMS", protocols...)
+		msg := srv.expectRefused(t, tok, connect.CodeUnauthenticated, "REASON_INVALID_CLAIMS", allProtocols()...)
 		if !strings.Contains(msg, "sub must be a string") {
 			t.Errorf("message %q", msg)
 		}
@@ -185,7 +196,7 @@ func TestFlaskJWTSimpleMigrationLimits(t *testing.T) {
 		if code, body := flask.protected(t, res.Tokens[0]); code != http.StatusOK || body["identity"] != "alice" {
 			t.Errorf("flask with a token without exp: %d %v", code, body)
 		}
-		msg := srv.expectRefused(t, res.Tokens[0], connect.CodeUnauthenticated, "REASON_INVALID_CLAIMS", protocols...)
+		msg := srv.expectRefused(t, res.Tokens[0], connect.CodeUnauthenticated, "REASON_INVALID_CLAIMS", allProtocols()...)
 		if !strings.Contains(msg, "exp") {
 			t.Errorf("message %q", msg)
 		}
@@ -284,7 +295,7 @@ func TestFlaskRecipeIsTheREADMEs(t *testing.T) {
 	block := between(section, "<!-- readme-check: body -->\n```go\n", "```")
 	named := func(code string) []string {
 		var lines []string
-		for _, l := range strings.Split(code, "\n") {
+		for l := range strings.SplitSeq(code, "\n") {
 			if strings.Contains(l, "connectjwt.") {
 				lines = append(lines, strings.TrimSpace(l))
 			}

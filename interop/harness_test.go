@@ -55,7 +55,7 @@ type signResult struct {
 type verifyReq struct {
 	Op          string   `json:"op"`
 	Token       string   `json:"token"`
-	JWKSURL     string   `json:"jwksURL,omitempty"`
+	JWKSURL     string   `json:"jwksUrl,omitempty"`
 	Secret      string   `json:"secret,omitempty"`
 	Algorithms  []string `json:"algorithms"`
 	Issuer      string   `json:"issuer,omitempty"`
@@ -71,15 +71,21 @@ type verifyResult struct {
 }
 
 // tool is an independent JWT library driven through a script.
-type tool struct {
-	name string
-	cmd  func() []string
-}
+type tool string
 
-var (
-	jose  = tool{"jose", func() []string { return []string{"node", "js/jose_tool.mjs"} }}
-	pyjwt = tool{"pyjwt", func() []string { return []string{python(), "py/pyjwt_tool.py"} }}
+// The tools: npm jose and PyJWT (with jwcrypto).
+const (
+	jose  tool = "jose"
+	pyjwt tool = "pyjwt"
 )
+
+// cmd is the command line that runs the tool's script.
+func (tl tool) cmd() []string {
+	if tl == jose {
+		return []string{"node", "js/jose_tool.mjs"}
+	}
+	return []string{python(), "py/pyjwt_tool.py"}
+}
 
 // run sends reqs to the tool and decodes its answers into out (a pointer to
 // a slice with one element per request).
@@ -98,10 +104,10 @@ func (tl tool) run(t *testing.T, reqs any, out any) {
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", tl.name, err, stderr.Bytes())
+		t.Fatalf("%s: %v\n%s", tl, err, stderr.Bytes())
 	}
 	if err := json.Unmarshal(stdout, out); err != nil {
-		t.Fatalf("%s answered %q: %v", tl.name, stdout, err)
+		t.Fatalf("%s answered %q: %v", tl, stdout, err)
 	}
 }
 
@@ -112,7 +118,7 @@ func (tl tool) sign(t *testing.T, req signReq) signResult {
 	var out []signResult
 	tl.run(t, []signReq{req}, &out)
 	if len(out) != 1 || len(out[0].Tokens) != len(req.Variants) {
-		t.Fatalf("%s sign: %d results", tl.name, len(out))
+		t.Fatalf("%s sign: %d results", tl, len(out))
 	}
 	return out[0]
 }
@@ -126,7 +132,7 @@ func (tl tool) verify(t *testing.T, reqs ...verifyReq) []verifyResult {
 	var out []verifyResult
 	tl.run(t, reqs, &out)
 	if len(out) != len(reqs) {
-		t.Fatalf("%s verify: %d results for %d requests", tl.name, len(out), len(reqs))
+		t.Fatalf("%s verify: %d results for %d requests", tl, len(out), len(reqs))
 	}
 	return out
 }
@@ -136,7 +142,7 @@ func serveJWKS(t *testing.T, body []byte) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/jwk-set+json")
-		w.Write(body)
+		_, _ = w.Write(body) // a client that went away is the test's failure to report
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/jwks.json"
@@ -168,7 +174,8 @@ func startServer(t *testing.T, tr trust) *server {
 	return &server{srv}
 }
 
-var protocols = []string{"connect", "grpc", "grpcweb"}
+// allProtocols are the protocols a Connect client speaks.
+func allProtocols() []string { return []string{"connect", "grpc", "grpcweb"} }
 
 // call makes one Protected call with token over protocol and returns the
 // identity the handler saw.

@@ -34,7 +34,7 @@ func TestForeignScopeShapes(t *testing.T) {
 			srv := startServer(t, tr)
 			switch tc.reason {
 			case "":
-				srv.expectOK(t, ft.res.Tokens[0], "alice", protocols...)
+				srv.expectOK(t, ft.res.Tokens[0], "alice", allProtocols()...)
 			case "REASON_INSUFFICIENT_SCOPE":
 				srv.expectRefused(t, ft.res.Tokens[0], connect.CodePermissionDenied, tc.reason, "grpc")
 			default:
@@ -50,10 +50,13 @@ func TestForeignScopeShapes(t *testing.T) {
 func TestForeignClaimNames(t *testing.T) {
 	ft := produce(t, jose, "ES256", foreignClaims(map[string]any{"email": "a@x.test", "Email": "A@X.TEST", "Sub": "mallory"}),
 		variant{KID: true, Typ: "at+jwt"})
-	startServer(t, ft.trust).expectOK(t, ft.res.Tokens[0], "alice", protocols...)
+	startServer(t, ft.trust).expectOK(t, ft.res.Tokens[0], "alice", allProtocols()...)
 
 	withRaw := func(name, raw string) json.RawMessage {
-		b, _ := json.Marshal(foreignClaims(nil))
+		b, err := json.Marshal(foreignClaims(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
 		return json.RawMessage(string(b[:len(b)-1]) + `,"` + name + `":` + raw + `}`)
 	}
 	for name, tc := range map[string]struct {
@@ -81,12 +84,17 @@ func TestForeignClaimNames(t *testing.T) {
 // from the same set too.
 func TestForeignSetWithABadKey(t *testing.T) {
 	bad := produce(t, jose, "ES256", foreignClaims(nil), variant{KID: true, Typ: "at+jwt"})
-	for name, alter := range map[string]func(map[string]any){
-		"use SIG": func(k map[string]any) { k["use"] = "SIG" },
-		"EC point off the curve": func(k map[string]any) {
-			x := []byte(k["x"].(string))
+	for name, alter := range map[string]func(*testing.T, map[string]any){
+		"use SIG": func(_ *testing.T, k map[string]any) { k["use"] = "SIG" },
+		"EC point off the curve": func(t *testing.T, k map[string]any) {
+			t.Helper()
+			orig, ok := k["x"].(string)
+			if !ok || orig == "" {
+				t.Fatalf("jose's EC key has x %v", k["x"])
+			}
+			x := []byte(orig)
 			x[0] ^= 'A' ^ 'B' // another x, same length
-			if x[0] == k["x"].(string)[0] {
+			if x[0] == orig[0] {
 				x[0] = 'C'
 			}
 			k["x"] = string(x)
@@ -94,14 +102,16 @@ func TestForeignSetWithABadKey(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			good := produce(t, jose, "RS256", foreignClaims(nil), variant{KID: true, Typ: "at+jwt"})
-			var goodSet, badSet struct{ Keys []map[string]any }
+			var goodSet, badSet struct {
+				Keys []map[string]any `json:"keys"`
+			}
 			if err := json.Unmarshal(good.res.JWKS, &goodSet); err != nil {
 				t.Fatal(err)
 			}
 			if err := json.Unmarshal(bad.res.JWKS, &badSet); err != nil {
 				t.Fatal(err)
 			}
-			alter(badSet.Keys[0])
+			alter(t, badSet.Keys[0])
 			body, _ := json.Marshal(map[string]any{"keys": []any{badSet.Keys[0], goodSet.Keys[0]}})
 			url := serveJWKS(t, body)
 			var mu sync.Mutex
@@ -114,7 +124,7 @@ func TestForeignSetWithABadKey(t *testing.T) {
 					reports = append(reports, err.Error())
 				},
 			})
-			srv.expectOK(t, good.res.Tokens[0], "alice", protocols...)
+			srv.expectOK(t, good.res.Tokens[0], "alice", allProtocols()...)
 			srv.expectRefused(t, bad.res.Tokens[0], connect.CodeUnauthenticated, "REASON_INVALID_SIGNATURE", "connect")
 			mu.Lock()
 			if len(reports) == 0 || !strings.Contains(reports[0], `kid "jose-es256"`) {
@@ -128,7 +138,7 @@ func TestForeignSetWithABadKey(t *testing.T) {
 			for _, tl := range others {
 				if res := tl.verify(t, verifyReq{Token: good.res.Tokens[0], JWKSURL: url, Algorithms: []string{"RS256"},
 					Issuer: foreignIssuer, Audience: foreignAudience}); !res[0].OK {
-					t.Errorf("%s refused the good token from the same set: %s", tl.name, res[0].Error)
+					t.Errorf("%s refused the good token from the same set: %s", tl, res[0].Error)
 				}
 			}
 		})
@@ -143,7 +153,7 @@ func TestForeignTokenMessages(t *testing.T) {
 	srv := startServer(t, ft.trust)
 	slash := foreignIssuer + "/"
 	wrongIss := produce(t, jose, "ES256", foreignClaims(map[string]any{"iss": slash}), variant{KID: true, Typ: "at+jwt"})
-	msg := srv.expectRefused(t, wrongIss.res.Tokens[0], connect.CodeUnauthenticated, "REASON_INVALID_CLAIMS", protocols...)
+	msg := srv.expectRefused(t, wrongIss.res.Tokens[0], connect.CodeUnauthenticated, "REASON_INVALID_CLAIMS", allProtocols()...)
 	if !strings.Contains(msg, "issuer is not trusted") || strings.Contains(msg, "idp.interop.test") {
 		t.Errorf("message %q", msg)
 	}

@@ -33,14 +33,14 @@ func TestTypPerTrustedIssuer(t *testing.T) {
 			t.Fatalf("untyped variant has a typ: %s", tok)
 		}
 	}
-	srv.expectOK(t, ours.accessToken(t, "bob"), "bob", protocols...)
+	srv.expectOK(t, ours.accessToken(t, "bob"), "bob", allProtocols()...)
 	srv.expectRefused(t, ours.refreshToken(t, "bob"), connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", "connect")
 	for i := range 3 { // at+jwt, JWT, none
-		srv.expectOK(t, provider.res.Tokens[i], "alice", protocols...)
+		srv.expectOK(t, provider.res.Tokens[i], "alice", allProtocols()...)
 	}
-	srv.expectOK(t, strictSet.res.Tokens[0], "alice", protocols...)
+	srv.expectOK(t, strictSet.res.Tokens[0], "alice", allProtocols()...)
 	for _, tok := range strictSet.res.Tokens[1:] { // JWT, none
-		srv.expectRefused(t, tok, connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", protocols...)
+		srv.expectRefused(t, tok, connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", allProtocols()...)
 	}
 }
 
@@ -50,10 +50,10 @@ func TestLocalUntypedNeverAcceptsOurRefreshTokens(t *testing.T) {
 	secret := []byte(hex.EncodeToString(randomSecret(t))) // printable, for Flask's environment
 	srv := startServer(t, trust{hmac: secret, localTypes: []string{"JWT"}, untyped: true})
 	ours := newTestIssuer(t, "HS256", "", secret, "", "")
-	srv.expectOK(t, ours.accessToken(t, "bob"), "bob", protocols...)
-	srv.expectRefused(t, ours.refreshToken(t, "bob"), connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", protocols...)
+	srv.expectOK(t, ours.accessToken(t, "bob"), "bob", allProtocols()...)
+	srv.expectRefused(t, ours.refreshToken(t, "bob"), connect.CodeUnauthenticated, "REASON_WRONG_TOKEN_TYPE", allProtocols()...)
 	flask := startFlask(t, string(secret))
-	srv.expectOK(t, flask.login(t, "alice"), "alice", protocols...) // typ JWT
+	srv.expectOK(t, flask.login(t, "alice"), "alice", allProtocols()...) // typ JWT
 	// PyJWT's own untyped token with the same secret.
 	claims := foreignClaims(nil)
 	delete(claims, "iss")
@@ -66,7 +66,7 @@ func TestLocalUntypedNeverAcceptsOurRefreshTokens(t *testing.T) {
 	if _, ok := joseHeaderOf(t, untyped.Tokens[0])["typ"]; ok {
 		t.Fatalf("PyJWT wrote a typ: %s", untyped.Tokens[0])
 	}
-	srv.expectOK(t, untyped.Tokens[0], "alice", protocols...)
+	srv.expectOK(t, untyped.Tokens[0], "alice", allProtocols()...)
 }
 
 // joseHeaderOf decodes a token's JOSE header.

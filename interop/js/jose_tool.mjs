@@ -5,7 +5,7 @@
 //   {"op":"sign","alg":"ES256","claims":{...},"secret":"<base64url, HS* only>",
 //    "variants":[{"kid":true,"typ":"at+jwt"},{"kid":false}]}
 //     -> {"kid":"...","jwks":{"keys":[...]} (null for HS*),"tokens":["...", ...]}
-//   {"op":"verify","token":"...","jwksURL":"http://127.0.0.1:.../jwks.json",
+//   {"op":"verify","token":"...","jwksUrl":"http://127.0.0.1:.../jwks.json",
 //    "algorithms":["ES256"],"issuer":"...","audience":"...","maxTokenAge":"10s"}
 //     -> {"ok":true,"payload":{...},"header":{...}} or {"ok":false,"error":"..."}
 import * as jose from 'jose';
@@ -43,8 +43,8 @@ async function sign(req) {
 }
 
 async function verify(req) {
-  const keys = req.jwksURL
-    ? jose.createRemoteJWKSet(new URL(req.jwksURL))
+  const keys = req.jwksUrl
+    ? jose.createRemoteJWKSet(new URL(req.jwksUrl))
     : jose.base64url.decode(req.secret);
   const opts = { algorithms: req.algorithms, issuer: req.issuer, audience: req.audience };
   if (req.maxTokenAge) opts.maxTokenAge = req.maxTokenAge;

@@ -6,7 +6,7 @@ with the same protocol as ../js/jose_tool.mjs:
   {"op": "sign", "alg": "ES256", "claims": {...}, "secret": "<base64url, HS*>",
    "variants": [{"kid": true, "typ": "at+jwt"}, {"kid": false}]}
     -> {"kid": "...", "jwks": {"keys": [...]} or None, "tokens": [...]}
-  {"op": "verify", "token": "...", "jwksURL": "http://127.0.0.1:...",
+  {"op": "verify", "token": "...", "jwksUrl": "http://127.0.0.1:...",
    "algorithms": ["ES256"], "issuer": "...", "audience": "..."}
     -> {"ok": True, "payload": {...}} or {"ok": False, "error": "..."}
 
@@ -61,8 +61,8 @@ def sign(req):
 
 def verify(req):
     try:
-        if req.get("jwksURL"):
-            key = jwt.PyJWKClient(req["jwksURL"]).get_signing_key_from_jwt(req["token"]).key
+        if req.get("jwksUrl"):
+            key = jwt.PyJWKClient(req["jwksUrl"]).get_signing_key_from_jwt(req["token"]).key
         else:
             key = b64url_decode(req["secret"])
         payload = jwt.decode(
