@@ -23,7 +23,7 @@ const (
 )
 
 // algs are the algorithms compared. Round trips use all of them too.
-var algs = []string{"HS256", "RS256", "ES256", "EdDSA"}
+func algs() []string { return []string{"HS256", "RS256", "ES256", "EdDSA"} }
 
 // fixture is one algorithm's key, a valid access token and what each
 // implementation needs to verify it.
@@ -34,32 +34,43 @@ type fixture struct {
 	token  string
 }
 
-var (
-	fixturesOnce sync.Once
-	fixtures     map[string]*fixture
-)
+// fixtures are built once for all benchmarks: RSA key generation is slow.
+//
+//nolint:gochecknoglobals // built once per test binary, read-only afterwards
+var fixtures = sync.OnceValues(buildFixtures)
 
 // fixtureFor returns the fixture of alg, building all of them once.
 func fixtureFor(tb testing.TB, alg string) *fixture {
 	tb.Helper()
-	fixturesOnce.Do(buildFixtures)
-	f := fixtures[alg]
+	all, err := fixtures()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := all[alg]
 	if f == nil {
 		tb.Fatalf("no fixture for %s", alg)
 	}
 	return f
 }
 
-func buildFixtures() {
-	fixtures = map[string]*fixture{}
+func buildFixtures() (map[string]*fixture, error) {
+	all := map[string]*fixture{}
 	secret := make([]byte, 32)
-	mustRead(secret)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	must(err)
+	if err != nil {
+		return nil, err
+	}
 	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(err)
+	if err != nil {
+		return nil, err
+	}
 	edPub, edPriv, err := ed25519.GenerateKey(rand.Reader)
-	must(err)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range []*fixture{
 		{alg: "HS256", key: connectjwt.Key{Algorithm: "HS256", Material: secret}, verify: secret},
 		{alg: "RS256", key: connectjwt.Key{Algorithm: "RS256", Material: rsaKey}, verify: &rsaKey.PublicKey},
@@ -67,11 +78,15 @@ func buildFixtures() {
 		{alg: "EdDSA", key: connectjwt.Key{Algorithm: "EdDSA", Material: edPriv}, verify: edPub},
 	} {
 		is, err := connectjwt.NewIssuer(f.shared(), connectjwt.WithTokenLifetimes(time.Hour, 24*time.Hour))
-		must(err)
-		f.token, _, err = is.CreateFreshAccessToken(context.Background(), benchSubject)
-		must(err)
-		fixtures[f.alg] = f
+		if err != nil {
+			return nil, err
+		}
+		if f.token, _, err = is.CreateFreshAccessToken(context.Background(), benchSubject); err != nil {
+			return nil, err
+		}
+		all[f.alg] = f
 	}
+	return all, nil
 }
 
 // shared are the options every connectjwt constructor gets.
@@ -89,15 +104,4 @@ func cacheOption(on bool) connectjwt.ValidatorOption {
 		return connectjwt.WithCacheSize(connectjwt.DefaultCacheSize)
 	}
 	return connectjwt.WithCacheSize(0)
-}
-
-func must(err error) {
-	if err != nil {
-		panic(err)
-	}
-}
-
-func mustRead(b []byte) {
-	_, err := rand.Read(b)
-	must(err)
 }

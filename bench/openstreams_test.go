@@ -119,6 +119,7 @@ func BenchmarkStreamHandler(b *testing.B) {
 // server stream it sends streamMessages messages, on a bidi stream it
 // receives and answers as many.
 func benchStreamHandler(b *testing.B, wrap func(connect.StreamingHandlerFunc) connect.StreamingHandlerFunc, token string, bidi bool) {
+	b.Helper()
 	handler := wrap(func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		var req examplev1.ChatRequest
 		for range streamMessages {
@@ -150,6 +151,7 @@ func benchStreamHandler(b *testing.B, wrap func(connect.StreamingHandlerFunc) co
 // at all for the baselines, the interceptor for connectjwt; nil for the
 // implementations that are HTTP middleware or not measured here.
 func streamWrapper(tb testing.TB, impl string, f *fixture) func(connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	tb.Helper()
 	switch impl {
 	case "none", "none-control":
 		return func(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc { return next }

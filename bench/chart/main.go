@@ -45,9 +45,9 @@ func main() {
 func parse(r io.Reader) (map[string][]float64, error) {
 	suffix := regexp.MustCompile(`-\d+$`)
 	samples := map[string][]float64{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+	scanner := bufio.NewScanner(r)
+	for scanner.Scan() {
+		fields := strings.Fields(scanner.Text())
 		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") {
 			continue
 		}
@@ -57,23 +57,23 @@ func parse(r io.Reader) (map[string][]float64, error) {
 			}
 			v, err := strconv.ParseFloat(fields[i], 64)
 			if err != nil {
-				return nil, fmt.Errorf("%q: %w", sc.Text(), err)
+				return nil, fmt.Errorf("%q: %w", scanner.Text(), err)
 			}
 			name := suffix.ReplaceAllString(fields[0], "")
 			samples[name] = append(samples[name], v)
 		}
 	}
-	return samples, sc.Err()
+	return samples, scanner.Err()
 }
 
 func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	sort.Float64s(s)
-	n := len(s)
+	sorted := slices.Clone(xs)
+	sort.Float64s(sorted)
+	n := len(sorted)
 	if n%2 == 1 {
-		return s[n/2]
+		return sorted[n/2]
 	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 // panel is one chart: for each group (an algorithm), one bar per series
@@ -84,15 +84,20 @@ type panel struct {
 	log    bool   // logarithmic axis
 }
 
-var (
-	algs = []string{"HS256", "RS256", "ES256", "EdDSA"}
-	// order is the order of the series; each keeps its color in every panel.
-	order  = []string{"none", "golang-jwt-map", "golang-jwt-registered", "connectjwt-nocache", "connectjwt-cache", "handwritten", "auth0"}
-	colors = []string{"#9c9c9c", "#4e79a7", "#76b7b2", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#edc948"}
-)
+// algs are the groups of every panel, in order.
+func algs() []string { return []string{"HS256", "RS256", "ES256", "EdDSA"} }
 
+// seriesOrder is the order of the series; each keeps its color in every
+// panel.
+func seriesOrder() []string {
+	return []string{"none", "golang-jwt-map", "golang-jwt-registered", "connectjwt-nocache", "connectjwt-cache", "handwritten", "auth0"}
+}
+
+// color is the color of series: one per series of seriesOrder, then one for
+// all others.
 func color(series string) string {
-	i := slices.Index(order, series)
+	colors := []string{"#9c9c9c", "#4e79a7", "#76b7b2", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#edc948"}
+	i := slices.Index(seriesOrder(), series)
 	if i < 0 {
 		i = len(colors) - 1
 	}
@@ -108,18 +113,18 @@ func render(samples map[string][]float64) string {
 		{"Unary round trip, RunParallel", "BenchmarkUnary/mode=parallel", false},
 	}
 	const width, panelHeight = 900, 330
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n",
+	var svg strings.Builder
+	fmt.Fprintf(&svg, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n",
 		width, panelHeight*len(panels)+20)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&svg, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	for i, p := range panels {
-		drawPanel(&b, p, samples, 0, i*panelHeight+10, width, panelHeight-20)
+		drawPanel(&svg, p, samples, 0, i*panelHeight+10, width, panelHeight-20)
 	}
-	b.WriteString("</svg>\n")
-	return b.String()
+	svg.WriteString("</svg>\n")
+	return svg.String()
 }
 
-func drawPanel(b *strings.Builder, p panel, samples map[string][]float64, x0, y0, w, h int) {
+func drawPanel(svg *strings.Builder, spec panel, samples map[string][]float64, originX, originY, width, height int) {
 	// Series in order of first appearance in the results.
 	var series []string
 	values := map[[2]string]float64{}
@@ -128,21 +133,21 @@ func drawPanel(b *strings.Builder, p panel, samples map[string][]float64, x0, y0
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	re := regexp.MustCompile("^" + regexp.QuoteMeta(p.prefix) + `/alg=([^/]+)/impl=(.+)$`)
+	re := regexp.MustCompile("^" + regexp.QuoteMeta(spec.prefix) + `/alg=([^/]+)/impl=(.+)$`)
 	for _, name := range names {
-		m := re.FindStringSubmatch(name)
-		if m == nil || m[2] == "none-control" { // the A/A control would draw none twice
+		match := re.FindStringSubmatch(name)
+		if match == nil || match[2] == "none-control" { // the A/A control would draw none twice
 			continue
 		}
-		if !slices.Contains(series, m[2]) {
-			series = append(series, m[2])
+		if !slices.Contains(series, match[2]) {
+			series = append(series, match[2])
 		}
-		values[[2]string{m[1], m[2]}] = median(samples[name])
+		values[[2]string{match[1], match[2]}] = median(samples[name])
 	}
 	series = orderSeries(series)
-	fmt.Fprintf(b, `<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", x0+10, y0+14, html.EscapeString(p.title))
+	fmt.Fprintf(svg, `<text x="%d" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", originX+10, originY+14, html.EscapeString(spec.title))
 	if len(series) == 0 {
-		fmt.Fprintf(b, `<text x="%d" y="%d">no results</text>`+"\n", x0+10, y0+40)
+		fmt.Fprintf(svg, `<text x="%d" y="%d">no results</text>`+"\n", originX+10, originY+40)
 		return
 	}
 	maxV, minV := 0.0, math.Inf(1)
@@ -150,90 +155,92 @@ func drawPanel(b *strings.Builder, p panel, samples map[string][]float64, x0, y0
 		maxV = max(maxV, v)
 		minV = min(minV, v)
 	}
-	left, right, top, bottom := x0+60, x0+w-170, y0+30, y0+h-30
-	scale := func(v float64) float64 { // 0..1
-		if p.log {
+	left, right, top, bottom := originX+60, originX+width-170, originY+30, originY+height-30
+	scale := func(value float64) float64 { // 0..1
+		if spec.log {
 			lo := math.Pow(10, math.Floor(math.Log10(minV))-1)
 			hi := math.Pow(10, math.Ceil(math.Log10(maxV)))
-			return (math.Log10(v) - math.Log10(lo)) / (math.Log10(hi) - math.Log10(lo))
+			return (math.Log10(value) - math.Log10(lo)) / (math.Log10(hi) - math.Log10(lo))
 		}
-		return v / (maxV * 1.1)
+		return value / (maxV * 1.1)
 	}
 	// Axis and grid.
-	fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`+"\n", left, bottom, right, bottom)
-	for _, t := range ticks(minV, maxV*1.1, p.log) {
-		y := float64(bottom) - scale(t)*float64(bottom-top)
+	fmt.Fprintf(svg, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`+"\n", left, bottom, right, bottom)
+	for _, tick := range ticks(minV, maxV*1.1, spec.log) {
+		y := float64(bottom) - scale(tick)*float64(bottom-top)
 		if y < float64(top)-1 {
 			continue
 		}
-		fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", left, y, right, y)
-		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-4, y+4, duration(t))
+		fmt.Fprintf(svg, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`+"\n", left, y, right, y)
+		fmt.Fprintf(svg, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-4, y+4, duration(tick))
 	}
-	groupW := float64(right-left) / float64(len(algs))
+	groups := algs()
+	groupW := float64(right-left) / float64(len(groups))
 	barW := groupW * 0.8 / float64(len(series))
-	for gi, alg := range algs {
-		gx := float64(left) + float64(gi)*groupW + groupW*0.1
-		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", gx+groupW*0.4, bottom+16, alg)
-		for si, s := range series {
-			v, ok := values[[2]string{alg, s}]
+	for group, alg := range groups {
+		groupX := float64(left) + float64(group)*groupW + groupW*0.1
+		fmt.Fprintf(svg, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", groupX+groupW*0.4, bottom+16, alg)
+		for bar, name := range series {
+			value, ok := values[[2]string{alg, name}]
 			if !ok {
 				continue
 			}
-			bh := scale(v) * float64(bottom-top)
-			x := gx + float64(si)*barW
-			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`+"\n",
-				x, float64(bottom)-bh, barW-1, bh, color(s), alg, html.EscapeString(s), duration(v))
+			bh := scale(value) * float64(bottom-top)
+			x := groupX + float64(bar)*barW
+			fmt.Fprintf(svg, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`+"\n",
+				x, float64(bottom)-bh, barW-1, bh, color(name), alg, html.EscapeString(name), duration(value))
 		}
 	}
-	for si, s := range series {
-		y := top + 10 + si*18
-		fmt.Fprintf(b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`+"\n", right+15, y-10, color(s))
-		fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`+"\n", right+32, y, html.EscapeString(s))
+	for row, name := range series {
+		y := top + 10 + row*18
+		fmt.Fprintf(svg, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`+"\n", right+15, y-10, color(name))
+		fmt.Fprintf(svg, `<text x="%d" y="%d">%s</text>`+"\n", right+32, y, html.EscapeString(name))
 	}
 }
 
 // orderSeries puts the baselines first, as in BENCHMARKS.md.
-func orderSeries(s []string) []string {
+func orderSeries(series []string) []string {
+	order := seriesOrder()
 	rank := func(x string) int {
 		if i := slices.Index(order, x); i >= 0 {
 			return i
 		}
 		return len(order)
 	}
-	slices.SortStableFunc(s, func(a, b string) int { return rank(a) - rank(b) })
-	return s
+	slices.SortStableFunc(series, func(a, b string) int { return rank(a) - rank(b) })
+	return series
 }
 
-func ticks(lo, hi float64, logScale bool) []float64 {
+func ticks(low, high float64, logScale bool) []float64 {
 	var out []float64
 	if logScale {
-		for e := math.Floor(math.Log10(lo)) - 1; e <= math.Ceil(math.Log10(hi)); e++ {
+		for e := math.Floor(math.Log10(low)) - 1; e <= math.Ceil(math.Log10(high)); e++ {
 			out = append(out, math.Pow(10, e))
 		}
 		return out
 	}
-	step := math.Pow(10, math.Floor(math.Log10(hi/5)))
+	step := math.Pow(10, math.Floor(math.Log10(high/5)))
 	for _, m := range []float64{1, 2, 5, 10} {
-		if hi/(step*m) <= 6 {
+		if high/(step*m) <= 6 {
 			step *= m
 			break
 		}
 	}
-	for t := 0.0; t <= hi; t += step {
+	for t := 0.0; t <= high; t += step {
 		out = append(out, t)
 	}
 	return out
 }
 
-func duration(ns float64) string {
+func duration(nanos float64) string {
 	switch {
-	case ns == 0:
+	case nanos == 0:
 		return "0"
-	case ns < 1e3:
-		return fmt.Sprintf("%.0fns", ns)
-	case ns < 1e6:
-		return fmt.Sprintf("%.4gµs", ns/1e3)
+	case nanos < 1e3:
+		return fmt.Sprintf("%.0fns", nanos)
+	case nanos < 1e6:
+		return fmt.Sprintf("%.4gµs", nanos/1e3)
 	default:
-		return fmt.Sprintf("%.4gms", ns/1e6)
+		return fmt.Sprintf("%.4gms", nanos/1e6)
 	}
 }
