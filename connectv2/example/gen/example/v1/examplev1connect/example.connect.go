@@ -70,7 +70,8 @@ var (
 type ProtectedServiceClient interface {
 	// Protected answers {"hello": "world"}, as the Flask example's /protected.
 	Protected(context.Context, *v1.ProtectedRequest) (*v1.ProtectedResponse, error)
-	// ProtectedStream sends count greetings (at least 3).
+	// ProtectedStream sends count greetings, interval apart, so a client can
+	// watch a stream end when its token expires.
 	ProtectedStream(context.Context, *v1.ProtectedStreamRequest) (ProtectedServiceProtectedStreamClientStream, error)
 	// Collect receives words and answers with all of them once the client is done.
 	Collect(context.Context) (ProtectedServiceCollectClientStream, error)
@@ -174,7 +175,8 @@ func (s ProtectedServiceChatClientStream) Close() error {
 type ProtectedServiceHandler interface {
 	// Protected answers {"hello": "world"}, as the Flask example's /protected.
 	Protected(context.Context, *v1.ProtectedRequest) (*v1.ProtectedResponse, error)
-	// ProtectedStream sends count greetings (at least 3).
+	// ProtectedStream sends count greetings, interval apart, so a client can
+	// watch a stream end when its token expires.
 	ProtectedStream(context.Context, *v1.ProtectedStreamRequest, ProtectedServiceProtectedStreamServerStream) error
 	// Collect receives words and answers with all of them once the client is done.
 	Collect(context.Context, ProtectedServiceCollectServerStream) (*v1.CollectResponse, error)
