@@ -24,18 +24,18 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 	// must not outlive the stream (or the token), and the HTTP stream's
 	// deadlines must not be touched after the handler returned.
 	defer cancel()
-	ec := &expiringConn{
+	expiring := &expiringConn{
 		StreamingHandlerConn: conn,
 		ctx:                  sctx,
 		now:                  i.v.cfg.now,
 		claims:               claims,
 		deadline:             claims.ExpiresAt.Add(i.v.cfg.leeway),
 	}
-	err := next(sctx, ec)
+	err := next(sctx, expiring)
 	// Before the check below: a handler that returned in time is not
 	// reported as expired (or revoked) because a timer fired a moment later.
 	cancel()
-	if f := ec.failure(); f != nil {
+	if f := expiring.failure(); f != nil {
 		// ctx, not the stream's own context, which has ended by now.
 		return i.reject(ctx, f, conn.Peer())
 	}

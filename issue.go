@@ -238,16 +238,16 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		if err != nil {
 			return "", time.Time{}, fmt.Errorf("connectjwt: extra claims: %w", err)
 		}
-		for k, v := range extra {
+		for name, value := range extra {
 			// Names are compared ignoring case: a "Sub" beside "sub" is a
 			// legal, distinct claim, but would make Claims.Decode refuse
 			// the application's claims struct.
 			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", "sid", "auth_time", is.cfg.identityClaim} {
-				if strings.EqualFold(k, reserved) {
-					return "", time.Time{}, fmt.Errorf("connectjwt: extra claims may not set %q", k)
+				if strings.EqualFold(name, reserved) {
+					return "", time.Time{}, fmt.Errorf("connectjwt: extra claims may not set %q", name)
 				}
 			}
-			claims[k] = v
+			claims[name] = value
 		}
 	}
 	jti, err := newTokenID()
@@ -274,13 +274,13 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 	if !refresh {
 		claims["fresh"] = fresh
 	}
-	t := jwt.NewWithClaims(is.signer.method, claims)
-	t.Header["alg"] = is.signer.alg // Ed25519, not the method's EdDSA
-	t.Header["typ"] = typ
+	token := jwt.NewWithClaims(is.signer.method, claims)
+	token.Header["alg"] = is.signer.alg // Ed25519, not the method's EdDSA
+	token.Header["typ"] = typ
 	if is.signer.id != "" {
-		t.Header["kid"] = is.signer.id
+		token.Header["kid"] = is.signer.id
 	}
-	s, err := t.SignedString(is.signer.sign)
+	s, err := token.SignedString(is.signer.sign)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("connectjwt: signing: %w", err)
 	}

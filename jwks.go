@@ -166,13 +166,13 @@ func WithJWKS(issuer, jwksURL string, audience ...string) ValidatorOption {
 // Keys are fetched on demand by requests: no goroutine outlives a fetch, and
 // a [Validator] needs no Close.
 func WithRemoteKeySet(set RemoteKeySet) ValidatorOption {
-	ti, err := newRemoteIssuer(set)
+	trusted, err := newRemoteIssuer(set)
 	return validatorOption(func(c *config) {
 		if err != nil {
 			c.errs = append(c.errs, err)
 			return
 		}
-		c.remote = append(c.remote, ti)
+		c.remote = append(c.remote, trusted)
 		// The first fetch starts when the validator is built (see
 		// newValidator), not here: a constructor that then fails must not
 		// leave fetches running.
@@ -203,14 +203,14 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 		types = nil
 	}
 	generic := set.AcceptUntyped
-	for _, t := range set.AccessTokenTypes {
-		t = normalizeType(t)
-		if t == "" {
+	for _, typ := range set.AccessTokenTypes {
+		typ = normalizeType(typ)
+		if typ == "" {
 			return nil, bad("an empty access token type is not a type; use AcceptUntyped")
 		}
-		generic = generic || slices.Contains(genericTypes, t)
-		if !slices.Contains(types, t) {
-			types = append(types, t)
+		generic = generic || slices.Contains(genericTypes, typ)
+		if !slices.Contains(types, typ) {
+			types = append(types, typ)
 		}
 	}
 	if generic && len(set.Audience) == 0 {
@@ -276,15 +276,15 @@ func newRemoteIssuer(set RemoteKeySet) (*trustedIssuer, error) {
 
 // checkJWKSURL requires an absolute https URL, or http on a loopback host.
 func checkJWKSURL(raw string, insecure bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Opaque != "" {
+	parsed, err := url.Parse(raw)
+	if err != nil || parsed.Host == "" || parsed.Opaque != "" {
 		return errors.New("URL must be an absolute http(s) URL")
 	}
-	switch u.Scheme {
+	switch parsed.Scheme {
 	case "https":
 		return nil
 	case "http":
-		host := u.Hostname()
+		host := parsed.Hostname()
 		ip := net.ParseIP(host)
 		if insecure || strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback() {
 			return nil
@@ -426,17 +426,17 @@ func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, 
 // firstAsked returns when kid was first asked about while missing from the
 // set, recording now if it was not.
 func (r *remoteKeys) firstAsked(kid, alg string) time.Time {
-	k := kidAlg{kid, alg}
+	key := kidAlg{kid, alg}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t, ok := r.unknown[k]; ok {
+	if t, ok := r.unknown[key]; ok {
 		return t
 	}
 	if r.unknown == nil || len(r.unknown) >= maxUnknownKIDs {
 		r.unknown = make(map[kidAlg]time.Time)
 	}
 	now := time.Now()
-	r.unknown[k] = now
+	r.unknown[key] = now
 	return now
 }
 
@@ -570,31 +570,31 @@ func (r *remoteKeys) reportSkipped(skipped []error) {
 // verify, once per fetch.
 func (r *remoteKeys) bind(jwks []jwkset.JWK) *keySnapshot {
 	s := &keySnapshot{byKID: map[kidAlg][]*boundKey{}, byAlg: map[string][]*boundKey{}, fetched: time.Now()}
-	for _, j := range jwks {
-		m := j.Marshal()
-		if m.KTY == jwkset.KtyOct || m.USE != "" && m.USE != jwkset.UseSig ||
-			len(m.KEYOPS) > 0 && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify) {
+	for _, jwk := range jwks {
+		meta := jwk.Marshal()
+		if meta.KTY == jwkset.KtyOct || meta.USE != "" && meta.USE != jwkset.UseSig ||
+			len(meta.KEYOPS) > 0 && !slices.Contains(meta.KEYOPS, jwkset.KeyOpsVerify) {
 			continue
 		}
-		pub := publicKeyOf(j.Key())
+		pub := publicKeyOf(jwk.Key())
 		if pub == nil {
 			continue
 		}
 		algs := r.algs
-		if m.ALG != "" {
-			if !slices.Contains(r.algs, string(m.ALG)) {
+		if meta.ALG != "" {
+			if !slices.Contains(r.algs, string(meta.ALG)) {
 				continue
 			}
-			algs = []string{string(m.ALG)}
+			algs = []string{string(meta.ALG)}
 		}
 		bound := false
 		for _, alg := range algs {
-			b, err := bindKey(Key{ID: m.KID, Algorithm: alg, Material: pub})
+			b, err := bindKey(Key{ID: meta.KID, Algorithm: alg, Material: pub})
 			if err != nil {
 				continue // the key does not fit alg
 			}
-			if m.KID != "" {
-				s.byKID[kidAlg{m.KID, alg}] = append(s.byKID[kidAlg{m.KID, alg}], b)
+			if meta.KID != "" {
+				s.byKID[kidAlg{meta.KID, alg}] = append(s.byKID[kidAlg{meta.KID, alg}], b)
 			}
 			s.byAlg[alg] = append(s.byAlg[alg], b)
 			bound = true
@@ -609,16 +609,16 @@ func (r *remoteKeys) bind(jwks []jwkset.JWK) *keySnapshot {
 
 // publicKeyOf returns the public half of a signature key jwkset parsed, or
 // nil for anything else (symmetric, X25519).
-func publicKeyOf(k any) any {
-	switch k := k.(type) {
+func publicKeyOf(key any) any {
+	switch key := key.(type) {
 	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
-		return k
+		return key
 	case *rsa.PrivateKey:
-		return &k.PublicKey
+		return &key.PublicKey
 	case *ecdsa.PrivateKey:
-		return &k.PublicKey
+		return &key.PublicKey
 	case ed25519.PrivateKey:
-		return k.Public()
+		return key.Public()
 	}
 	return nil
 }

@@ -122,20 +122,20 @@ func (l LoginLimits) LoginKeys(username, peer string) (user, host string) {
 }
 
 func peerHost(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		h = addr
+		host = addr
 	}
-	ip, err := netip.ParseAddr(h)
+	addrIP, err := netip.ParseAddr(host)
 	if err != nil {
-		return h
+		return host
 	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
+	addrIP = addrIP.Unmap()
+	if addrIP.Is6() {
+		p, _ := addrIP.Prefix(64)
 		return p.String()
 	}
-	return ip.String()
+	return addrIP.String()
 }
 
 // NewLoginLimiter returns the in-memory [LoginLimiter] of one process,
@@ -183,29 +183,29 @@ func (m *memoryLimiter) Fail(_ context.Context, username, peer string) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k, limit := range map[string]int{user: m.limits.PerUsername, host: m.limits.PerPeer} {
-		if k == "" {
+	for key, limit := range map[string]int{user: m.limits.PerUsername, host: m.limits.PerPeer} {
+		if key == "" {
 			continue
 		}
-		var f *failures
-		if e, ok := m.entries[k]; ok {
-			f = e.Value.(*failures)
+		var fails *failures
+		if e, ok := m.entries[key]; ok {
+			fails = e.Value.(*failures)
 			m.lru.MoveToFront(e)
 		} else {
 			if m.lru.Len() >= m.limits.MaxEntries {
 				old := m.lru.Remove(m.lru.Back()).(*failures)
 				delete(m.entries, old.key)
 			}
-			f = &failures{key: k}
-			m.entries[k] = m.lru.PushFront(f)
+			fails = &failures{key: key}
+			m.entries[key] = m.lru.PushFront(fails)
 		}
-		if now.Sub(f.last) > m.limits.Window {
-			f.count = 0
+		if now.Sub(fails.last) > m.limits.Window {
+			fails.count = 0
 		}
-		f.count++
-		f.last = now
-		if d := m.limits.Backoff(f.count, limit); d > 0 {
-			f.blockedUntil = now.Add(d)
+		fails.count++
+		fails.last = now
+		if d := m.limits.Backoff(fails.count, limit); d > 0 {
+			fails.blockedUntil = now.Add(d)
 		}
 	}
 	return nil

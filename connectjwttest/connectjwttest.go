@@ -124,7 +124,7 @@ func Fresh() TokenOption {
 type claimsKey struct{}
 
 // mint creates an access token with is.
-func (m *Minter) mint(is *connectjwt.Issuer, identity string, opts []TokenOption) string {
+func (m *Minter) mint(issuer *connectjwt.Issuer, identity string, opts []TokenOption) string {
 	var cfg tokenConfig
 	for _, o := range opts {
 		if o != nil {
@@ -139,9 +139,9 @@ func (m *Minter) mint(is *connectjwt.Issuer, identity string, opts []TokenOption
 		claims["scope"] = strings.Join(cfg.scopes, " ")
 	}
 	ctx := context.WithValue(context.Background(), claimsKey{}, claims)
-	create := is.CreateAccessToken
+	create := issuer.CreateAccessToken
 	if cfg.fresh {
-		create = is.CreateFreshAccessToken
+		create = issuer.CreateFreshAccessToken
 	}
 	tok, _, err := create(ctx, identity)
 	if err != nil {
