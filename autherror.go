@@ -64,6 +64,7 @@ func authErrorOf(f *Failure) *connectjwtv1.AuthError {
 				nb = c.IssuedAt
 			}
 			detail.NotBefore = timestamppb.New(nb)
+		default: // no time to report
 		}
 	}
 	return detail

@@ -187,9 +187,11 @@ func (m *HTTPMiddleware) refuse(w http.ResponseWriter, f *Failure) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Www-Authenticate", wwwAuthenticate(m.v.HeaderScheme(), f))
+	h.Set("WWW-Authenticate", wwwAuthenticate(m.v.HeaderScheme(), f))
 	w.WriteHeader(httpStatus(cerr.Code()))
-	_ = json.NewEncoder(w).Encode(body)
+	if err := json.NewEncoder(w).Encode(body); err != nil {
+		return // the client is gone; there is no one left to tell
+	}
 }
 
 // httpStatus is the HTTP status for the codes connectjwt uses ([CodeOf]).
@@ -199,6 +201,7 @@ func httpStatus(c connect.Code) int {
 		return http.StatusForbidden
 	case connect.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	default:
+		return http.StatusUnauthorized
 	}
-	return http.StatusUnauthorized
 }

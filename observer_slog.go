@@ -123,6 +123,7 @@ func (s *slogObserver) ObserveEvent(ctx context.Context, e Event) {
 		attrs = append(attrs, slog.Duration("duration", e.Duration))
 	case EventStreamEnd:
 		attrs = append(attrs, slog.String("reason", e.Reason.String()))
+	default: // no attributes beyond the common ones
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
