@@ -92,7 +92,7 @@ func (c *tokenCache) get(token string, now time.Time) *Claims {
 	if elem == nil {
 		return nil
 	}
-	entry := elem.Value.(*cacheEntry)
+	entry := elem.Value.(*cacheEntry) //nolint:errcheck,forcetypeassert // the list holds only *cacheEntry
 	if !now.Before(entry.expires) {
 		c.lru.Remove(elem)
 		delete(c.entries, token)
@@ -123,7 +123,7 @@ func (c *tokenCache) put(token string, claims *Claims, expires time.Time) {
 	if len(c.entries) >= c.size {
 		oldest := c.lru.Back()
 		c.lru.Remove(oldest)
-		delete(c.entries, oldest.Value.(*cacheEntry).token)
+		delete(c.entries, oldest.Value.(*cacheEntry).token) //nolint:errcheck,forcetypeassert // the list holds only *cacheEntry
 	}
 	c.entries[token] = c.lru.PushFront(entry)
 }

@@ -375,7 +375,7 @@ func (r *remoteKeys) lookup(ctx context.Context, kid, alg string) ([]*boundKey, 
 	if s != nil {
 		if keys := s.find(kid, alg); len(keys) > 0 {
 			if time.Since(s.fetched) >= r.refreshEvery {
-				r.refresh(ctx) // in the background; keep using these keys
+				_, _ = r.refresh(ctx) // in the background; keep using these keys
 			}
 			return keys, nil
 		}

@@ -95,16 +95,16 @@ func bindKey(k Key) (*boundKey, error) {
 	b := &boundKey{id: k.ID, alg: k.Algorithm, method: method}
 	switch material := k.Material.(type) {
 	case []byte:
-		min, ok := hmacMinBytes[k.Algorithm]
+		minBytes, ok := hmacMinBytes[k.Algorithm]
 		if !ok {
 			return nil, bad("an HMAC secret cannot be used with %s", k.Algorithm)
 		}
-		if len(material) < min {
-			return nil, bad("%s secret must be at least %d bytes, got %d", k.Algorithm, min, len(material))
+		if len(material) < minBytes {
+			return nil, bad("%s secret must be at least %d bytes, got %d", k.Algorithm, minBytes, len(material))
 		}
 		secret := append([]byte(nil), material...)
 		b.verify, b.sign = secret, secret
-		newHash := method.(*jwt.SigningMethodHMAC).Hash.New
+		newHash := method.(*jwt.SigningMethodHMAC).Hash.New //nolint:errcheck,forcetypeassert // hmacMinBytes names only HMAC algorithms
 		b.macs = &sync.Pool{New: func() any { return &hmacState{mac: hmac.New(newHash, secret)} }}
 	case *rsa.PrivateKey:
 		if err := checkRSA(k.Algorithm, &material.PublicKey); err != nil {
@@ -130,7 +130,7 @@ func bindKey(k Key) (*boundKey, error) {
 		if !isEd25519Alg(k.Algorithm) || len(material) != ed25519.PrivateKeySize {
 			return nil, bad("an Ed25519 key needs algorithm EdDSA or Ed25519 and %d bytes", ed25519.PrivateKeySize)
 		}
-		b.verify, b.sign = material.Public().(ed25519.PublicKey), material
+		b.verify, b.sign = material.Public().(ed25519.PublicKey), material //nolint:errcheck,forcetypeassert // documented type of ed25519.PrivateKey.Public
 	case ed25519.PublicKey:
 		if !isEd25519Alg(k.Algorithm) || len(material) != ed25519.PublicKeySize {
 			return nil, bad("an Ed25519 key needs algorithm EdDSA or Ed25519 and %d bytes", ed25519.PublicKeySize)

@@ -372,7 +372,7 @@ func (h expiryHeap) Swap(i, j int) {
 
 // Push and Pop implement heap.Interface; use add and remove.
 func (h *expiryHeap) Push(x any) {
-	e := x.(*expiryItem)
+	e := x.(*expiryItem) //nolint:errcheck,forcetypeassert // add pushes only *expiryItem
 	e.index = len(*h)
 	*h = append(*h, e)
 }

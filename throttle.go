@@ -171,7 +171,7 @@ func (m *memoryLimiter) Allow(_ context.Context, username, peer string) (time.Du
 	var wait time.Duration
 	for _, k := range [...]string{user, host} {
 		if e, ok := m.entries[k]; ok && k != "" {
-			wait = max(wait, e.Value.(*failures).blockedUntil.Sub(now))
+			wait = max(wait, e.Value.(*failures).blockedUntil.Sub(now)) //nolint:errcheck,forcetypeassert // the list holds only *failures
 		}
 	}
 	return wait, nil
@@ -189,11 +189,11 @@ func (m *memoryLimiter) Fail(_ context.Context, username, peer string) error {
 		}
 		var fails *failures
 		if e, ok := m.entries[key]; ok {
-			fails = e.Value.(*failures)
+			fails = e.Value.(*failures) //nolint:errcheck,forcetypeassert // the list holds only *failures
 			m.lru.MoveToFront(e)
 		} else {
 			if m.lru.Len() >= m.limits.MaxEntries {
-				old := m.lru.Remove(m.lru.Back()).(*failures)
+				old := m.lru.Remove(m.lru.Back()).(*failures) //nolint:errcheck,forcetypeassert // the list holds only *failures
 				delete(m.entries, old.key)
 			}
 			fails = &failures{key: key}

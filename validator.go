@@ -572,7 +572,7 @@ func verifySignature(k *boundKey, signingString string, sig []byte) error {
 	if k.macs == nil {
 		return k.method.Verify(signingString, sig, k.verify)
 	}
-	state := k.macs.Get().(*hmacState)
+	state := k.macs.Get().(*hmacState) //nolint:errcheck,forcetypeassert // the pool makes only *hmacState
 	defer k.macs.Put(state)
 	state.mac.Reset()
 	state.buf = append(state.buf[:0], signingString...)

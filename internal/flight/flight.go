@@ -97,7 +97,7 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func() (V, error)) (v V,
 func (g *Group[K, V]) Go(key K, allow func() bool, fn func() (V, error)) *Call[V] {
 	c, leader := g.begin(key, allow)
 	if leader {
-		go g.run(key, c, fn) // the result is published in c
+		go func() { _, _ = g.run(key, c, fn) }() // the result is published in c
 	}
 	return c
 }
