@@ -36,8 +36,7 @@ func AuthErrorOf(err error) (*connectjwtv1.AuthError, bool) {
 	if ae, ok := authErrorDetail(err); ok {
 		return ae, true
 	}
-	var f *Failure
-	if errors.As(err, &f) {
+	if f, ok := errors.AsType[*Failure](err); ok {
 		return authErrorOf(f), true
 	}
 	return nil, false

@@ -41,7 +41,7 @@ var _ connectjwtv1connect.AuthServiceHandler = (*AuthService)(nil)
 
 // AuthServiceProcedures are the procedures of AuthService that need no
 // access token, for interceptors that do not read .proto options.
-var AuthServiceProcedures = []string{
+var AuthServiceProcedures = []string{ //nolint:gochecknoglobals // API: spread into WithPublicProcedures(AuthServiceProcedures...)
 	connectjwtv1connect.AuthServiceLoginProcedure,
 	connectjwtv1connect.AuthServiceRefreshProcedure,
 }

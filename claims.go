@@ -196,8 +196,7 @@ func structFieldNames(typ reflect.Type, names map[string]bool, seen map[reflect.
 		return
 	}
 	seen[typ] = true
-	for i := range typ.NumField() {
-		field := typ.Field(i)
+	for field := range typ.Fields() {
 		tag := field.Tag.Get("json")
 		if tag == "-" {
 			continue
@@ -247,17 +246,9 @@ type authState struct {
 // authContext carries an authState: one allocation per call where
 // context.WithValue and a separate *authState would take two.
 type authContext struct {
-	context.Context
-	st authState
-}
+	context.Context //nolint:containedctx // a context wrapper: it is the parent
 
-// procedureOf returns the procedure of the call that ctx's authentication
-// admitted, or "".
-func procedureOf(ctx context.Context) string {
-	if st, ok := ctx.Value(claimsKey{}).(*authState); ok {
-		return st.procedure
-	}
-	return ""
+	st authState
 }
 
 func withAuth(ctx context.Context, st authState) context.Context {

@@ -121,7 +121,8 @@ func (v *Validator) atStreamEnd(ctx, sctx context.Context, claims *Claims, proce
 // already; like any Receive that fails, its contents are not to be used).
 type expiringConn struct {
 	connect.StreamingHandlerConn
-	ctx      context.Context // the handler's
+
+	ctx      context.Context //nolint:containedctx // the handler's; failure reads why it ended
 	now      func() time.Time
 	claims   *Claims
 	deadline time.Time   // exp plus leeway, on the configured clock
@@ -132,8 +133,7 @@ type expiringConn struct {
 // while it may go on.
 func (c *expiringConn) failure() *Failure {
 	if c.ctx.Err() != nil {
-		var f *Failure
-		if errors.As(context.Cause(c.ctx), &f) {
+		if f, ok := errors.AsType[*Failure](context.Cause(c.ctx)); ok {
 			return f
 		}
 	}

@@ -70,7 +70,7 @@ func tokenFromHeader(values []string, canonicalName, scheme string, maxBytes int
 // is refused later as a disallowed algorithm, not as a parse error).
 func compactJWS(s string) bool {
 	dots, first, second := 0, -1, -1
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		switch {
 		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
@@ -96,7 +96,7 @@ func asciiEqualFold(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := 0; i < len(a); i++ {
+	for i := range len(a) {
 		left, right := a[i], b[i]
 		if 'A' <= left && left <= 'Z' {
 			left += 'a' - 'A'

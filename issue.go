@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,9 +58,9 @@ func NewIssuer(opts ...IssuerOption) (*Issuer, error) {
 	}
 	is := &Issuer{cfg: cfg, validator: v}
 	keys := v.static.all
-	for i := len(keys) - 1; i >= 0; i-- {
-		if keys[i].sign != nil {
-			is.signer = keys[i]
+	for _, key := range slices.Backward(keys) {
+		if key.sign != nil {
+			is.signer = key
 			break
 		}
 	}

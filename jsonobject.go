@@ -79,7 +79,7 @@ func jsonObject(data []byte) ([]jsonMember, error) {
 func uniqueNames(members []jsonMember) error {
 	if len(members) <= maxQuadraticMembers {
 		for a := 1; a < len(members); a++ {
-			for b := 0; b < a; b++ {
+			for b := range a {
 				if bytes.Equal(members[a].name, members[b].name) {
 					return errDuplicateName
 				}

@@ -72,8 +72,10 @@ type boundKey struct {
 	macs *sync.Pool
 }
 
+//nolint:gochecknoglobals // read-only table
 var hmacMinBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
+//nolint:gochecknoglobals // read-only table
 var ecCurves = map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}
 
 // bindKey checks k and binds it to its algorithm.

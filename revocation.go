@@ -124,19 +124,22 @@ type MemoryStore struct {
 }
 
 type revokedToken struct {
+	expiryItem
+
 	identity string
 	issuedAt time.Time
-	expiryItem
 }
 
 type identityRevocation struct {
-	issuedBefore time.Time
 	expiryItem
+
+	issuedBefore time.Time
 }
 
 type redemption struct {
-	at time.Time
 	expiryItem
+
+	at time.Time
 }
 
 var _ RevocationStore = (*MemoryStore)(nil)
@@ -363,11 +366,12 @@ type expiryItem struct {
 // expiryHeap is an indexed min-heap of items by until.
 type expiryHeap []*expiryItem
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+func (h *expiryHeap) Len() int           { return len(*h) }
+func (h *expiryHeap) Less(i, j int) bool { return (*h)[i].until.Before((*h)[j].until) }
+func (h *expiryHeap) Swap(i, j int) {
+	s := *h
+	s[i], s[j] = s[j], s[i]
+	s[i].index, s[j].index = i, j
 }
 
 // Push and Pop implement heap.Interface; use add and remove.

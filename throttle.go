@@ -246,9 +246,6 @@ func (s *AuthService) throttled(ctx context.Context, username, peer string) *Fai
 		return nil
 	}
 	f := fail(ErrTooManyAttempts, nil)
-	f.RetryAfter = wait.Round(time.Second)
-	if f.RetryAfter < time.Second {
-		f.RetryAfter = time.Second
-	}
+	f.RetryAfter = max(wait.Round(time.Second), time.Second)
 	return f
 }

@@ -96,6 +96,8 @@ func (t *trustedIssuer) acceptsAccess(hdr joseHeader) bool {
 }
 
 // genericTypes are typ values that say nothing about a token's purpose.
+//
+//nolint:gochecknoglobals // read-only table
 var genericTypes = []string{"jwt", "jose", "jose+json"}
 
 // staticKeys are keys fixed at construction.

@@ -76,6 +76,8 @@ func (g *Group[K, V]) run(key K, call *Call[V], work func() (V, error)) (V, erro
 // is ctx's error when ctx ended first). fn's result is published only when
 // fn returns; whatever fn must do before waiters see the result (fill a
 // cache) it does itself.
+//
+//nolint:revive // error-return: the results of x/sync/singleflight's Do, in its order
 func (g *Group[K, V]) Do(ctx context.Context, key K, fn func() (V, error)) (v V, err error, shared bool) {
 	call, leader := g.begin(key, nil)
 	if leader {
