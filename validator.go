@@ -180,33 +180,9 @@ func newValidator(cfg *config) (*Validator, error) {
 			"for a remote key set use its AccessTokenTypes and AcceptUntyped")
 	}
 	for _, remote := range cfg.remote {
-		if remote.issuer == "" || remote.issuer == cfg.issuer && v.local != nil {
-			return nil, errors.New("connectjwt: every key set needs its own issuer")
+		if err := v.addRemote(cfg, remote); err != nil {
+			return nil, err
 		}
-		for _, other := range v.remote {
-			if other.issuer == remote.issuer {
-				return nil, fmt.Errorf("connectjwt: issuer %q is configured twice", remote.issuer)
-			}
-		}
-		if slices.Contains(remote.types, v.refresh) {
-			return nil, fmt.Errorf("connectjwt: key set %q: AccessTokenTypes lists the refresh token type", remote.issuer)
-		}
-		if len(cfg.algorithms) > 0 {
-			// WithAlgorithms restricts every key set; a copy, as the option
-			// that made it may build other validators.
-			restricted := *remote
-			restricted.algs = nil
-			for _, a := range remote.algs {
-				if slices.Contains(cfg.algorithms, a) {
-					restricted.algs = append(restricted.algs, a)
-				}
-			}
-			if len(restricted.algs) == 0 {
-				return nil, fmt.Errorf("connectjwt: key set %q allows none of WithAlgorithms", remote.issuer)
-			}
-			remote = &restricted
-		}
-		v.remote = append(v.remote, remote)
 	}
 	// Everything checked: start the first fetch of each remote key set, in
 	// the background (a failed fetch does not fail construction).
@@ -219,6 +195,39 @@ func newValidator(cfg *config) (*Validator, error) {
 		}
 	}
 	return v, nil
+}
+
+// addRemote checks a remote key set against the validator's configuration
+// and adds it.
+func (v *Validator) addRemote(cfg *config, remote *trustedIssuer) error {
+	if remote.issuer == "" || remote.issuer == cfg.issuer && v.local != nil {
+		return errors.New("connectjwt: every key set needs its own issuer")
+	}
+	for _, other := range v.remote {
+		if other.issuer == remote.issuer {
+			return fmt.Errorf("connectjwt: issuer %q is configured twice", remote.issuer)
+		}
+	}
+	if slices.Contains(remote.types, v.refresh) {
+		return fmt.Errorf("connectjwt: key set %q: AccessTokenTypes lists the refresh token type", remote.issuer)
+	}
+	if len(cfg.algorithms) > 0 {
+		// WithAlgorithms restricts every key set; a copy, as the option
+		// that made it may build other validators.
+		restricted := *remote
+		restricted.algs = nil
+		for _, a := range remote.algs {
+			if slices.Contains(cfg.algorithms, a) {
+				restricted.algs = append(restricted.algs, a)
+			}
+		}
+		if len(restricted.algs) == 0 {
+			return fmt.Errorf("connectjwt: key set %q allows none of WithAlgorithms", remote.issuer)
+		}
+		remote = &restricted
+	}
+	v.remote = append(v.remote, remote)
+	return nil
 }
 
 // localAccessTypes are the normalized access token types accepted from the
