@@ -113,7 +113,7 @@ func (v *Validator) StreamContext(ctx context.Context) (context.Context, context
 // errors, panics or has not answered within the interval refuses as
 // unavailable. Lookups run with ctx. No goroutine waits between checks.
 func (v *Validator) watchRevocation(ctx context.Context, ended func() bool, claims *Claims, every time.Duration, refuse func(*Failure)) (stop func() bool) {
-	var t *time.Timer
+	var timer *time.Timer
 	check := func() {
 		if ended() {
 			return
@@ -123,13 +123,13 @@ func (v *Validator) watchRevocation(ctx context.Context, ended func() bool, clai
 			return
 		}
 		if !ended() { // not after the stream ended: the timer would hold it
-			t.Reset(every)
+			timer.Reset(every)
 		}
 	}
-	// Created stopped, so check never sees t unset.
-	t = time.AfterFunc(math.MaxInt64, check)
-	t.Reset(every)
-	return t.Stop
+	// Created stopped, so check never sees timer unset.
+	timer = time.AfterFunc(math.MaxInt64, check)
+	timer.Reset(every)
+	return timer.Stop
 }
 
 // recheckOnce asks the store once, within every, whether claims' token has

@@ -36,8 +36,7 @@ func AuthErrorOf(err error) (*connectjwtv1.AuthError, bool) {
 	if ae, ok := authErrorDetail(err); ok {
 		return ae, true
 	}
-	var f *Failure
-	if errors.As(err, &f) {
+	if f, ok := errors.AsType[*Failure](err); ok {
 		return authErrorOf(f), true
 	}
 	return nil, false
@@ -45,28 +44,29 @@ func AuthErrorOf(err error) (*connectjwtv1.AuthError, bool) {
 
 // authErrorOf returns the detail describing f.
 func authErrorOf(f *Failure) *connectjwtv1.AuthError {
-	ae := &connectjwtv1.AuthError{
+	detail := &connectjwtv1.AuthError{
 		Reason:        connectjwtv1.Reason(f.Reason),
 		Message:       f.Error(),
 		MissingScopes: f.MissingScopes,
 		Retryable:     f.Reason == ReasonUnavailable || f.Reason == ReasonTooManyAttempts,
 	}
 	if f.RetryAfter > 0 {
-		ae.RetryAfter = durationpb.New(f.RetryAfter)
+		detail.RetryAfter = durationpb.New(f.RetryAfter)
 	}
 	if c := f.Claims; c != nil {
 		switch f.Reason {
 		case ReasonExpired:
-			ae.ExpiredAt = timestamppb.New(c.ExpiresAt)
+			detail.ExpiredAt = timestamppb.New(c.ExpiresAt)
 		case ReasonNotYetValid:
 			nb := c.NotBefore
 			if c.IssuedAt.After(nb) {
 				nb = c.IssuedAt
 			}
-			ae.NotBefore = timestamppb.New(nb)
+			detail.NotBefore = timestamppb.New(nb)
+		default: // no time to report
 		}
 	}
-	return ae
+	return detail
 }
 
 // authErrorDetail returns the AuthError detail of the *connect.Error in

@@ -41,7 +41,7 @@ var _ connectjwtv1connect.AuthServiceHandler = (*AuthService)(nil)
 
 // AuthServiceProcedures are the procedures of AuthService that need no
 // access token, for interceptors that do not read .proto options.
-var AuthServiceProcedures = []string{
+var AuthServiceProcedures = []string{ //nolint:gochecknoglobals // API: spread into WithPublicProcedures(AuthServiceProcedures...)
 	connectjwtv1connect.AuthServiceLoginProcedure,
 	connectjwtv1connect.AuthServiceRefreshProcedure,
 }
@@ -205,14 +205,14 @@ func (s *AuthService) revoker(ctx context.Context) (*Claims, error) {
 	if s == nil || s.issuer == nil || s.issuer.cfg.store == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("revocation is not configured"))
 	}
-	st, _ := ctx.Value(claimsKey{}).(*authState)
-	if st == nil || st.claims == nil {
+	state, _ := ctx.Value(claimsKey{}).(*authState)
+	if state == nil || state.claims == nil {
 		return nil, DefaultError(fail(ErrMissing, nil))
 	}
-	caller := st.claims
+	caller := state.claims
 	// A revocation the validator never reads would be a silent no-op: the
 	// caller's validator must check the store revocations are written to.
-	if st.v != nil && !sameStore(st.v.cfg.store, s.issuer.cfg.store) {
+	if state.v != nil && !sameStore(state.v.cfg.store, s.issuer.cfg.store) {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("revocation is not checked by this server's validator"))
 	}
 	// Identities are only unique within an issuer: a caller with a token

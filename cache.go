@@ -37,7 +37,7 @@ const cacheMaxAge = 5 * time.Minute
 //     clock, and still asks the [RevocationStore] when one is configured,
 //     so a revocation takes effect on the next call;
 //   - concurrent calls with the same new token verify it once;
-//   - at most n tokens are remembered, the least recently used given up
+//   - at most size tokens are remembered, the least recently used given up
 //     first, and only tokens that verified are, so forged tokens cannot
 //     push out real ones; a token takes about twice its length plus 350
 //     bytes.
@@ -46,13 +46,13 @@ const cacheMaxAge = 5 * time.Minute
 // must be treated as read-only (as always), and a token stays accepted for
 // up to five minutes after its key is removed from a remote key set. Use
 // WithCacheSize(0) when that is not acceptable.
-func WithCacheSize(n int) ValidatorOption {
+func WithCacheSize(size int) ValidatorOption {
 	return validatorOption(func(c *config) {
-		if n < 0 || n > maxCacheSize {
+		if size < 0 || size > maxCacheSize {
 			c.errorf("WithCacheSize must be between 0 and %d", maxCacheSize)
 		}
-		c.cacheSize = n
-		c.noCache = n == 0
+		c.cacheSize = size
+		c.noCache = size == 0
 	})
 }
 
@@ -88,18 +88,18 @@ func newTokenCache(size int) *tokenCache {
 func (c *tokenCache) get(token string, now time.Time) *Claims {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el := c.entries[token]
-	if el == nil {
+	elem := c.entries[token]
+	if elem == nil {
 		return nil
 	}
-	e := el.Value.(*cacheEntry)
-	if !now.Before(e.expires) {
-		c.lru.Remove(el)
+	entry := elem.Value.(*cacheEntry) //nolint:errcheck,forcetypeassert // the list holds only *cacheEntry
+	if !now.Before(entry.expires) {
+		c.lru.Remove(elem)
 		delete(c.entries, token)
 		return nil
 	}
-	c.lru.MoveToFront(el)
-	return e.claims
+	c.lru.MoveToFront(elem)
+	return entry.claims
 }
 
 // len returns the number of entries, for tests.
@@ -114,18 +114,18 @@ func (c *tokenCache) len() int {
 func (c *tokenCache) put(token string, claims *Claims, expires time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := &cacheEntry{token: token, claims: claims, expires: expires}
+	entry := &cacheEntry{token: token, claims: claims, expires: expires}
 	if el := c.entries[token]; el != nil {
-		el.Value = e
+		el.Value = entry
 		c.lru.MoveToFront(el)
 		return
 	}
 	if len(c.entries) >= c.size {
 		oldest := c.lru.Back()
 		c.lru.Remove(oldest)
-		delete(c.entries, oldest.Value.(*cacheEntry).token)
+		delete(c.entries, oldest.Value.(*cacheEntry).token) //nolint:errcheck,forcetypeassert // the list holds only *cacheEntry
 	}
-	c.entries[token] = c.lru.PushFront(e)
+	c.entries[token] = c.lru.PushFront(entry)
 }
 
 // validateCached is validateToken for access tokens when the cache is on:

@@ -114,15 +114,15 @@ func (c *Claims) json() []byte {
 	if c.payload != nil {
 		return c.payload
 	}
-	m := map[string]any{}
+	object := map[string]any{}
 	str := func(name, v string) {
 		if v != "" {
-			m[name] = v
+			object[name] = v
 		}
 	}
 	date := func(name string, t time.Time) {
 		if !t.IsZero() {
-			m[name] = t.Unix()
+			object[name] = t.Unix()
 		}
 	}
 	str("sub", c.Subject)
@@ -133,21 +133,21 @@ func (c *Claims) json() []byte {
 	switch len(c.Audience) {
 	case 0:
 	case 1:
-		m["aud"] = c.Audience[0]
+		object["aud"] = c.Audience[0]
 	default:
-		m["aud"] = c.Audience
+		object["aud"] = c.Audience
 	}
 	date("exp", c.ExpiresAt)
 	date("nbf", c.NotBefore)
 	date("iat", c.IssuedAt)
 	str("jti", c.ID)
 	if len(c.Scopes) > 0 {
-		m["scope"] = strings.Join(c.Scopes, " ")
+		object["scope"] = strings.Join(c.Scopes, " ")
 	}
 	if c.Fresh {
-		m["fresh"] = true
+		object["fresh"] = true
 	}
-	b, err := json.Marshal(m)
+	b, err := json.Marshal(object)
 	if err != nil { // strings, numbers and booleans always marshal
 		return []byte("{}")
 	}
@@ -188,30 +188,29 @@ func checkDecodeTarget(payload []byte, v any) error {
 // structFieldNames adds the folded JSON names of t's fields to names, when
 // t is a struct or a pointer to one, following embedded structs as
 // encoding/json does.
-func structFieldNames(t reflect.Type, names map[string]bool, seen map[reflect.Type]bool) {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
+func structFieldNames(typ reflect.Type, names map[string]bool, seen map[reflect.Type]bool) {
+	for typ != nil && typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
 	}
-	if t == nil || t.Kind() != reflect.Struct || seen[t] {
+	if typ == nil || typ.Kind() != reflect.Struct || seen[typ] {
 		return
 	}
-	seen[t] = true
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
+	seen[typ] = true
+	for field := range typ.Fields() {
+		tag := field.Tag.Get("json")
 		if tag == "-" {
 			continue
 		}
 		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			structFieldNames(f.Type, names, seen)
+		if field.Anonymous && name == "" {
+			structFieldNames(field.Type, names, seen)
 			continue
 		}
-		if !f.IsExported() {
+		if !field.IsExported() {
 			continue
 		}
 		if name == "" {
-			name = f.Name
+			name = field.Name
 		}
 		names[foldName(name)] = true
 	}
@@ -247,17 +246,9 @@ type authState struct {
 // authContext carries an authState: one allocation per call where
 // context.WithValue and a separate *authState would take two.
 type authContext struct {
-	context.Context
-	st authState
-}
+	context.Context //nolint:containedctx // a context wrapper: it is the parent
 
-// procedureOf returns the procedure of the call that ctx's authentication
-// admitted, or "".
-func procedureOf(ctx context.Context) string {
-	if st, ok := ctx.Value(claimsKey{}).(*authState); ok {
-		return st.procedure
-	}
-	return ""
+	st authState
 }
 
 func withAuth(ctx context.Context, st authState) context.Context {

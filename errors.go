@@ -111,7 +111,7 @@ func (r Reason) Code() connect.Code {
 // (invalid issuer or audience, expired, not yet valid, revoked, fresh, scope,
 // access-denied and unavailable failures), so a loader may use them; it is nil
 // for every failure before that, including a wrong token type.
-type Failure struct {
+type Failure struct { //nolint:errname // public API: loaders and observers receive a Failure as a value
 	// Reason is the failure kind, matching the sentinel in Err.
 	Reason Reason
 	// Err wraps one of the sentinel errors; its text is safe to send.
@@ -143,7 +143,7 @@ func (f *Failure) Error() string {
 func (f *Failure) Unwrap() error { return f.Err }
 
 // reasons maps each sentinel to its wire reason, in one place.
-var reasons = []struct {
+var reasons = []struct { //nolint:gochecknoglobals // read-only table
 	sentinel error
 	reason   Reason
 }{

@@ -24,18 +24,18 @@ func (i *Interceptor) untilExpiry(ctx context.Context, conn connect.StreamingHan
 	// must not outlive the stream (or the token), and the HTTP stream's
 	// deadlines must not be touched after the handler returned.
 	defer cancel()
-	ec := &expiringConn{
+	expiring := &expiringConn{
 		StreamingHandlerConn: conn,
 		ctx:                  sctx,
 		now:                  i.v.cfg.now,
 		claims:               claims,
 		deadline:             claims.ExpiresAt.Add(i.v.cfg.leeway),
 	}
-	err := next(sctx, ec)
+	err := next(sctx, expiring)
 	// Before the check below: a handler that returned in time is not
 	// reported as expired (or revoked) because a timer fired a moment later.
 	cancel()
-	if f := ec.failure(); f != nil {
+	if f := expiring.failure(); f != nil {
 		// ctx, not the stream's own context, which has ended by now.
 		return i.reject(ctx, f, conn.Peer())
 	}
@@ -121,7 +121,8 @@ func (v *Validator) atStreamEnd(ctx, sctx context.Context, claims *Claims, proce
 // already; like any Receive that fails, its contents are not to be used).
 type expiringConn struct {
 	connect.StreamingHandlerConn
-	ctx      context.Context // the handler's
+
+	ctx      context.Context //nolint:containedctx // the handler's; failure reads why it ended
 	now      func() time.Time
 	claims   *Claims
 	deadline time.Time   // exp plus leeway, on the configured clock
@@ -132,8 +133,7 @@ type expiringConn struct {
 // while it may go on.
 func (c *expiringConn) failure() *Failure {
 	if c.ctx.Err() != nil {
-		var f *Failure
-		if errors.As(context.Cause(c.ctx), &f) {
+		if f, ok := errors.AsType[*Failure](context.Cause(c.ctx)); ok {
 			return f
 		}
 	}

@@ -31,21 +31,21 @@ func tokenFromHeader(values []string, canonicalName, scheme string, maxBytes int
 	// Optional whitespace around a field value (RFC 9110 §5.5): HTTP/1.1
 	// servers strip it, Go's HTTP/2 server does not; trim it so every
 	// protocol reads the same header the same way.
-	v := strings.Trim(values[0], " \t")
-	if v == "" {
+	value := strings.Trim(values[0], " \t")
+	if value == "" {
 		return "", ErrMissing
 	}
-	if len(v) > maxBytes {
+	if len(value) > maxBytes {
 		return "", fmt.Errorf("%w: %s header larger than %d bytes", ErrMalformed, canonicalName, maxBytes)
 	}
-	token := v
+	token := value
 	if scheme != "" {
 		// The scheme must be followed by at least one space; "Basic x" or
 		// "BearerX" name another scheme and count as missing.
-		if len(v) < len(scheme) || !asciiEqualFold(v[:len(scheme)], scheme) {
+		if len(value) < len(scheme) || !asciiEqualFold(value[:len(scheme)], scheme) {
 			return "", ErrMissing
 		}
-		rest := v[len(scheme):]
+		rest := value[len(scheme):]
 		if rest == "" {
 			return "", fmt.Errorf("%w: expected '%s <JWT>'", ErrMalformed, scheme)
 		}
@@ -70,7 +70,7 @@ func tokenFromHeader(values []string, canonicalName, scheme string, maxBytes int
 // is refused later as a disallowed algorithm, not as a parse error).
 func compactJWS(s string) bool {
 	dots, first, second := 0, -1, -1
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		switch {
 		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
@@ -96,15 +96,15 @@ func asciiEqualFold(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
+	for i := range len(a) {
+		left, right := a[i], b[i]
+		if 'A' <= left && left <= 'Z' {
+			left += 'a' - 'A'
 		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
+		if 'A' <= right && right <= 'Z' {
+			right += 'a' - 'A'
 		}
-		if x != y {
+		if left != right {
 			return false
 		}
 	}

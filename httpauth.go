@@ -77,14 +77,14 @@ func PublicPath(paths ...string) HTTPOption {
 // or doubled slashes is never public by prefix: fail closed.
 func PublicPrefix(prefixes ...string) HTTPOption {
 	return httpOption(func(m *HTTPMiddleware) error {
-		for _, p := range prefixes {
-			if err := checkPublicPath(p); err != nil {
+		for _, prefix := range prefixes {
+			if err := checkPublicPath(prefix); err != nil {
 				return err
 			}
-			if !strings.HasSuffix(p, "/") {
-				return fmt.Errorf("connectjwt: public prefix %q must end with a slash", p)
+			if !strings.HasSuffix(prefix, "/") {
+				return fmt.Errorf("connectjwt: public prefix %q must end with a slash", prefix)
 			}
-			m.prefixes = append(m.prefixes, p)
+			m.prefixes = append(m.prefixes, prefix)
 		}
 		return nil
 	})
@@ -138,16 +138,16 @@ func (m *HTTPMiddleware) Wrap(next http.Handler) http.Handler {
 }
 
 // public reports whether p is a public path.
-func (m *HTTPMiddleware) public(p string) bool {
-	if m.exact[p] {
+func (m *HTTPMiddleware) public(path string) bool {
+	if m.exact[path] {
 		return true
 	}
-	if len(m.prefixes) == 0 || strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
-		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+	if len(m.prefixes) == 0 || strings.Contains(path, "//") || strings.Contains(path, "/./") || strings.Contains(path, "/../") ||
+		strings.HasSuffix(path, "/.") || strings.HasSuffix(path, "/..") {
 		return false
 	}
 	for _, pre := range m.prefixes {
-		if strings.HasPrefix(p, pre) {
+		if strings.HasPrefix(path, pre) {
 			return true
 		}
 	}
@@ -173,23 +173,25 @@ func (m *HTTPMiddleware) refuse(w http.ResponseWriter, f *Failure) {
 	cerr := DefaultError(f)
 	body := httpError{Code: cerr.Code().String(), Message: cerr.Message()}
 	for _, d := range cerr.Details() {
-		hd := httpErrorDetail{Type: d.Type(), Value: base64.RawStdEncoding.EncodeToString(d.Bytes())}
+		detail := httpErrorDetail{Type: d.Type(), Value: base64.RawStdEncoding.EncodeToString(d.Bytes())}
 		if msg, err := d.Value(); err == nil {
 			if ae, ok := msg.(*connectjwtv1.AuthError); ok {
 				body.Reason = ae.GetReason().String()
 			}
 			if debug, err := protojson.Marshal(msg); err == nil {
-				hd.Debug = debug
+				detail.Debug = debug
 			}
 		}
-		body.Details = append(body.Details, hd)
+		body.Details = append(body.Details, detail)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Www-Authenticate", wwwAuthenticate(m.v.HeaderScheme(), f))
+	h.Set("WWW-Authenticate", wwwAuthenticate(m.v.HeaderScheme(), f))
 	w.WriteHeader(httpStatus(cerr.Code()))
-	_ = json.NewEncoder(w).Encode(body)
+	if err := json.NewEncoder(w).Encode(body); err != nil {
+		return // the client is gone; there is no one left to tell
+	}
 }
 
 // httpStatus is the HTTP status for the codes connectjwt uses ([CodeOf]).
@@ -199,6 +201,7 @@ func httpStatus(c connect.Code) int {
 		return http.StatusForbidden
 	case connect.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	default:
+		return http.StatusUnauthorized
 	}
-	return http.StatusUnauthorized
 }

@@ -157,12 +157,12 @@ func (i *Interceptor) reject(ctx context.Context, f *Failure, peer connect.Peer)
 	err := ls.load(ctx, f)
 	// On gRPC, error metadata travels as trailers, where Go's HTTP/2 server
 	// drops WWW-Authenticate; the AuthError detail carries the same facts.
-	if peer.Protocol != connect.ProtocolGRPC && err.Meta().Get("Www-Authenticate") == "" {
+	if peer.Protocol != connect.ProtocolGRPC && err.Meta().Get("WWW-Authenticate") == "" {
 		var v *Validator
 		if i != nil {
 			v = i.v
 		}
-		err.Meta().Set("Www-Authenticate", wwwAuthenticate(v.HeaderScheme(), f))
+		err.Meta().Set("WWW-Authenticate", wwwAuthenticate(v.HeaderScheme(), f))
 	}
 	return err
 }

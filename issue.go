@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,9 +58,9 @@ func NewIssuer(opts ...IssuerOption) (*Issuer, error) {
 	}
 	is := &Issuer{cfg: cfg, validator: v}
 	keys := v.static.all
-	for i := len(keys) - 1; i >= 0; i-- {
-		if keys[i].sign != nil {
-			is.signer = keys[i]
+	for _, key := range slices.Backward(keys) {
+		if key.sign != nil {
+			is.signer = key
 			break
 		}
 	}
@@ -238,16 +239,16 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 		if err != nil {
 			return "", time.Time{}, fmt.Errorf("connectjwt: extra claims: %w", err)
 		}
-		for k, v := range extra {
+		for name, value := range extra {
 			// Names are compared ignoring case: a "Sub" beside "sub" is a
 			// legal, distinct claim, but would make Claims.Decode refuse
 			// the application's claims struct.
 			for _, reserved := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fresh", "sid", "auth_time", is.cfg.identityClaim} {
-				if strings.EqualFold(k, reserved) {
-					return "", time.Time{}, fmt.Errorf("connectjwt: extra claims may not set %q", k)
+				if strings.EqualFold(name, reserved) {
+					return "", time.Time{}, fmt.Errorf("connectjwt: extra claims may not set %q", name)
 				}
 			}
-			claims[k] = v
+			claims[name] = value
 		}
 	}
 	jti, err := newTokenID()
@@ -274,13 +275,13 @@ func (is *Issuer) create(ctx context.Context, identity string, refresh, fresh bo
 	if !refresh {
 		claims["fresh"] = fresh
 	}
-	t := jwt.NewWithClaims(is.signer.method, claims)
-	t.Header["alg"] = is.signer.alg // Ed25519, not the method's EdDSA
-	t.Header["typ"] = typ
+	token := jwt.NewWithClaims(is.signer.method, claims)
+	token.Header["alg"] = is.signer.alg // Ed25519, not the method's EdDSA
+	token.Header["typ"] = typ
 	if is.signer.id != "" {
-		t.Header["kid"] = is.signer.id
+		token.Header["kid"] = is.signer.id
 	}
-	s, err := t.SignedString(is.signer.sign)
+	s, err := token.SignedString(is.signer.sign)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("connectjwt: signing: %w", err)
 	}

@@ -79,7 +79,7 @@ func jsonObject(data []byte) ([]jsonMember, error) {
 func uniqueNames(members []jsonMember) error {
 	if len(members) <= maxQuadraticMembers {
 		for a := 1; a < len(members); a++ {
-			for b := 0; b < a; b++ {
+			for b := range a {
 				if bytes.Equal(members[a].name, members[b].name) {
 					return errDuplicateName
 				}
@@ -137,19 +137,19 @@ func loneSurrogate(data []byte) bool {
 
 // hex4 decodes four hex digits (json.Valid checked them).
 func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b {
+	var value rune
+	for _, digit := range b {
 		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
+		case '0' <= digit && digit <= '9':
+			digit -= '0'
+		case 'a' <= digit && digit <= 'f':
+			digit -= 'a' - 10
 		default:
-			c -= 'A' - 10
+			digit -= 'A' - 10
 		}
-		r = r<<4 | rune(c)
+		value = value<<4 | rune(digit)
 	}
-	return r
+	return value
 }
 
 // The scanners below run only on input that json.Valid accepted.

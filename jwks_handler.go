@@ -89,24 +89,24 @@ func (h *jwksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // publicJWKS marshals the public halves of the asymmetric keys, with jwkset.
 func publicJWKS(keys []*boundKey) ([]byte, error) {
 	set := jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{}}
-	for _, k := range keys {
-		if _, secret := k.verify.([]byte); secret {
+	for _, key := range keys {
+		if _, secret := key.verify.([]byte); secret {
 			continue // never publish an HMAC secret
 		}
 		// jwkset knows Ed25519 keys only under EdDSA: marshal them so,
 		// then name the algorithm the key is bound to (RFC 9864).
-		alg := jwkset.ALG(k.alg)
-		if k.alg == algEd25519 {
+		alg := jwkset.ALG(key.alg)
+		if key.alg == algEd25519 {
 			alg = jwkset.AlgEdDSA
 		}
-		jwk, err := jwkset.NewJWKFromKey(k.verify, jwkset.JWKOptions{
-			Metadata: jwkset.JWKMetadataOptions{ALG: alg, KID: k.id, USE: jwkset.UseSig},
+		jwk, err := jwkset.NewJWKFromKey(key.verify, jwkset.JWKOptions{
+			Metadata: jwkset.JWKMetadataOptions{ALG: alg, KID: key.id, USE: jwkset.UseSig},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("connectjwt: publishing key %q: %w", k.id, err)
+			return nil, fmt.Errorf("connectjwt: publishing key %q: %w", key.id, err)
 		}
 		m := jwk.Marshal()
-		m.ALG = jwkset.ALG(k.alg)
+		m.ALG = jwkset.ALG(key.alg)
 		set.Keys = append(set.Keys, m)
 	}
 	return json.Marshal(set)
@@ -140,28 +140,28 @@ func thumbprint(pub any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m := jwk.Marshal()
+	meta := jwk.Marshal()
 	var members any
-	switch m.KTY {
+	switch meta.KTY {
 	case jwkset.KtyRSA:
 		members = struct {
 			E   string `json:"e"`
 			KTY string `json:"kty"`
 			N   string `json:"n"`
-		}{m.E, string(m.KTY), m.N}
+		}{meta.E, string(meta.KTY), meta.N}
 	case jwkset.KtyEC:
 		members = struct {
 			CRV string `json:"crv"`
 			KTY string `json:"kty"`
 			X   string `json:"x"`
 			Y   string `json:"y"`
-		}{string(m.CRV), string(m.KTY), m.X, m.Y}
+		}{string(meta.CRV), string(meta.KTY), meta.X, meta.Y}
 	case jwkset.KtyOKP:
 		members = struct {
 			CRV string `json:"crv"`
 			KTY string `json:"kty"`
 			X   string `json:"x"`
-		}{string(m.CRV), string(m.KTY), m.X}
+		}{string(meta.CRV), string(meta.KTY), meta.X}
 	default:
 		return "", errors.New("connectjwt: no thumbprint for this key type")
 	}

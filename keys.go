@@ -72,8 +72,10 @@ type boundKey struct {
 	macs *sync.Pool
 }
 
+//nolint:gochecknoglobals // read-only table
 var hmacMinBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
+//nolint:gochecknoglobals // read-only table
 var ecCurves = map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}
 
 // bindKey checks k and binds it to its algorithm.
@@ -93,49 +95,49 @@ func bindKey(k Key) (*boundKey, error) {
 		return nil, bad("unsupported algorithm %q", k.Algorithm)
 	}
 	b := &boundKey{id: k.ID, alg: k.Algorithm, method: method}
-	switch m := k.Material.(type) {
+	switch material := k.Material.(type) {
 	case []byte:
-		min, ok := hmacMinBytes[k.Algorithm]
+		minBytes, ok := hmacMinBytes[k.Algorithm]
 		if !ok {
 			return nil, bad("an HMAC secret cannot be used with %s", k.Algorithm)
 		}
-		if len(m) < min {
-			return nil, bad("%s secret must be at least %d bytes, got %d", k.Algorithm, min, len(m))
+		if len(material) < minBytes {
+			return nil, bad("%s secret must be at least %d bytes, got %d", k.Algorithm, minBytes, len(material))
 		}
-		secret := append([]byte(nil), m...)
+		secret := append([]byte(nil), material...)
 		b.verify, b.sign = secret, secret
-		newHash := method.(*jwt.SigningMethodHMAC).Hash.New
+		newHash := method.(*jwt.SigningMethodHMAC).Hash.New //nolint:errcheck,forcetypeassert // hmacMinBytes names only HMAC algorithms
 		b.macs = &sync.Pool{New: func() any { return &hmacState{mac: hmac.New(newHash, secret)} }}
 	case *rsa.PrivateKey:
-		if err := checkRSA(k.Algorithm, &m.PublicKey); err != nil {
+		if err := checkRSA(k.Algorithm, &material.PublicKey); err != nil {
 			return nil, bad("%v", err)
 		}
-		b.verify, b.sign = &m.PublicKey, m
+		b.verify, b.sign = &material.PublicKey, material
 	case *rsa.PublicKey:
-		if err := checkRSA(k.Algorithm, m); err != nil {
+		if err := checkRSA(k.Algorithm, material); err != nil {
 			return nil, bad("%v", err)
 		}
-		b.verify = m
+		b.verify = material
 	case *ecdsa.PrivateKey:
-		if err := checkEC(k.Algorithm, &m.PublicKey); err != nil {
+		if err := checkEC(k.Algorithm, &material.PublicKey); err != nil {
 			return nil, bad("%v", err)
 		}
-		b.verify, b.sign = &m.PublicKey, m
+		b.verify, b.sign = &material.PublicKey, material
 	case *ecdsa.PublicKey:
-		if err := checkEC(k.Algorithm, m); err != nil {
+		if err := checkEC(k.Algorithm, material); err != nil {
 			return nil, bad("%v", err)
 		}
-		b.verify = m
+		b.verify = material
 	case ed25519.PrivateKey:
-		if !isEd25519Alg(k.Algorithm) || len(m) != ed25519.PrivateKeySize {
+		if !isEd25519Alg(k.Algorithm) || len(material) != ed25519.PrivateKeySize {
 			return nil, bad("an Ed25519 key needs algorithm EdDSA or Ed25519 and %d bytes", ed25519.PrivateKeySize)
 		}
-		b.verify, b.sign = m.Public().(ed25519.PublicKey), m
+		b.verify, b.sign = material.Public().(ed25519.PublicKey), material //nolint:errcheck,forcetypeassert // documented type of ed25519.PrivateKey.Public
 	case ed25519.PublicKey:
-		if !isEd25519Alg(k.Algorithm) || len(m) != ed25519.PublicKeySize {
+		if !isEd25519Alg(k.Algorithm) || len(material) != ed25519.PublicKeySize {
 			return nil, bad("an Ed25519 key needs algorithm EdDSA or Ed25519 and %d bytes", ed25519.PublicKeySize)
 		}
-		b.verify = m
+		b.verify = material
 	case nil:
 		return nil, bad("no key material for %s", k.Algorithm)
 	default:

@@ -81,8 +81,9 @@ func (c CacheResult) String() string {
 		return "hit"
 	case CacheMiss:
 		return "miss"
+	default:
+		return "unused"
 	}
-	return "unused"
 }
 
 // A Decision is the outcome of one call's authentication.

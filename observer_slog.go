@@ -67,15 +67,7 @@ func (s *slogObserver) ObserveDecision(ctx context.Context, d Decision) {
 	)
 	if d.Outcome == OutcomeRefused {
 		attrs = append(attrs, slog.String("reason", d.Reason.String()))
-		if f := d.Failure; f != nil {
-			attrs = append(attrs, slog.String("error", f.Error()))
-			if len(f.MissingScopes) > 0 {
-				attrs = append(attrs, slog.Any("missing_scopes", f.MissingScopes))
-			}
-			if f.Cause != nil {
-				attrs = append(attrs, slog.String("cause", f.Cause.Error()))
-			}
-		}
+		attrs = appendFailure(attrs, d.Failure)
 	}
 	if d.Issuer != "" {
 		attrs = append(attrs, slog.String("issuer", d.Issuer))
@@ -91,6 +83,21 @@ func (s *slogObserver) ObserveDecision(ctx context.Context, d Decision) {
 		slog.Duration("duration", d.Duration),
 	)
 	s.logger.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// appendFailure appends what a refusal's failure (if any) tells.
+func appendFailure(attrs []slog.Attr, f *Failure) []slog.Attr {
+	if f == nil {
+		return attrs
+	}
+	attrs = append(attrs, slog.String("error", f.Error()))
+	if len(f.MissingScopes) > 0 {
+		attrs = append(attrs, slog.Any("missing_scopes", f.MissingScopes))
+	}
+	if f.Cause != nil {
+		attrs = append(attrs, slog.String("cause", f.Cause.Error()))
+	}
+	return attrs
 }
 
 func (s *slogObserver) ObserveEvent(ctx context.Context, e Event) {
@@ -123,6 +130,7 @@ func (s *slogObserver) ObserveEvent(ctx context.Context, e Event) {
 		attrs = append(attrs, slog.Duration("duration", e.Duration))
 	case EventStreamEnd:
 		attrs = append(attrs, slog.String("reason", e.Reason.String()))
+	default: // no attributes beyond the common ones
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))

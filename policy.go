@@ -97,7 +97,7 @@ func (v *Validator) policy(procedure string, schema any) Policy {
 		return Policy{}
 	}
 	if p, ok := v.policies.Load(md); ok {
-		return p.(Policy)
+		return p.(Policy) //nolint:errcheck,forcetypeassert // the map holds only Policy values
 	}
 	p, _ := v.cfg.policyFor(procedure, md)
 	v.policies.Store(md, p)

@@ -124,19 +124,22 @@ type MemoryStore struct {
 }
 
 type revokedToken struct {
+	expiryItem
+
 	identity string
 	issuedAt time.Time
-	expiryItem
 }
 
 type identityRevocation struct {
-	issuedBefore time.Time
 	expiryItem
+
+	issuedBefore time.Time
 }
 
 type redemption struct {
-	at time.Time
 	expiryItem
+
+	at time.Time
 }
 
 var _ RevocationStore = (*MemoryStore)(nil)
@@ -216,14 +219,14 @@ func (m *MemoryStore) RevokeToken(_ context.Context, c *Claims) error {
 func (m *MemoryStore) fold(identity string, set map[string]struct{}) {
 	var cutoff, until time.Time
 	for jti := range set {
-		r := m.tokens[jti]
-		if r.issuedAt.After(cutoff) {
-			cutoff = r.issuedAt
+		record := m.tokens[jti]
+		if record.issuedAt.After(cutoff) {
+			cutoff = record.issuedAt
 		}
-		if r.until.After(until) {
-			until = r.until
+		if record.until.After(until) {
+			until = record.until
 		}
-		m.expiry.remove(&r.expiryItem)
+		m.expiry.remove(&record.expiryItem)
 		delete(m.tokens, jti)
 	}
 	delete(m.byIdentity, identity)
@@ -320,24 +323,24 @@ func (m *MemoryStore) expire(now time.Time) {
 		if len(m.expiry) == 0 || now.Before(m.expiry[0].until) {
 			return
 		}
-		e := m.expiry[0]
-		m.expiry.remove(e)
-		switch e.kind {
+		entry := m.expiry[0]
+		m.expiry.remove(entry)
+		switch entry.kind {
 		case expireToken:
-			identity := m.tokens[e.key].identity
-			delete(m.tokens, e.key)
+			identity := m.tokens[entry.key].identity
+			delete(m.tokens, entry.key)
 			if set := m.byIdentity[identity]; set != nil {
-				delete(set, e.key)
+				delete(set, entry.key)
 				if len(set) == 0 {
 					delete(m.byIdentity, identity)
 				}
 			}
 		case expireIdentity:
-			delete(m.identities, e.key)
+			delete(m.identities, entry.key)
 		case expireSession:
-			delete(m.sessions, e.key)
+			delete(m.sessions, entry.key)
 		case expireRedemption:
-			delete(m.redeemed, e.key)
+			delete(m.redeemed, entry.key)
 		}
 	}
 }
@@ -363,16 +366,17 @@ type expiryItem struct {
 // expiryHeap is an indexed min-heap of items by until.
 type expiryHeap []*expiryItem
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+func (h *expiryHeap) Len() int           { return len(*h) }
+func (h *expiryHeap) Less(i, j int) bool { return (*h)[i].until.Before((*h)[j].until) }
+func (h *expiryHeap) Swap(i, j int) {
+	s := *h
+	s[i], s[j] = s[j], s[i]
+	s[i].index, s[j].index = i, j
 }
 
 // Push and Pop implement heap.Interface; use add and remove.
 func (h *expiryHeap) Push(x any) {
-	e := x.(*expiryItem)
+	e := x.(*expiryItem) //nolint:errcheck,forcetypeassert // add pushes only *expiryItem
 	e.index = len(*h)
 	*h = append(*h, e)
 }

@@ -95,20 +95,6 @@ func (d *connDeadlines) setAll(at time.Time) {
 	}
 }
 
-// end is for a stream whose token expired or was revoked at now: the read
-// deadline becomes now, so a read waiting for the client returns at once,
-// and writes get connDeadlineGrace to send the error that ends the stream.
-// On a nil d it does nothing.
-func (d *connDeadlines) end(now time.Time) {
-	if d == nil {
-		return
-	}
-	_ = d.rc.SetReadDeadline(now)
-	if at := now.Add(connDeadlineGrace); beforeServerDeadline(at, d.start, 0, d.writeTimeout) {
-		_ = d.rc.SetWriteDeadline(at)
-	}
-}
-
 // beforeServerDeadline reports whether at is surely earlier than a server
 // deadline of timeout (none when <= 0) counted from a moment that lies up to
 // lead before start. start itself is a little after the server set its

@@ -122,20 +122,20 @@ func (l LoginLimits) LoginKeys(username, peer string) (user, host string) {
 }
 
 func peerHost(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		h = addr
+		host = addr
 	}
-	ip, err := netip.ParseAddr(h)
+	addrIP, err := netip.ParseAddr(host)
 	if err != nil {
-		return h
+		return host
 	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
+	addrIP = addrIP.Unmap()
+	if addrIP.Is6() {
+		p, _ := addrIP.Prefix(64)
 		return p.String()
 	}
-	return ip.String()
+	return addrIP.String()
 }
 
 // NewLoginLimiter returns the in-memory [LoginLimiter] of one process,
@@ -171,7 +171,7 @@ func (m *memoryLimiter) Allow(_ context.Context, username, peer string) (time.Du
 	var wait time.Duration
 	for _, k := range [...]string{user, host} {
 		if e, ok := m.entries[k]; ok && k != "" {
-			wait = max(wait, e.Value.(*failures).blockedUntil.Sub(now))
+			wait = max(wait, e.Value.(*failures).blockedUntil.Sub(now)) //nolint:errcheck,forcetypeassert // the list holds only *failures
 		}
 	}
 	return wait, nil
@@ -183,29 +183,29 @@ func (m *memoryLimiter) Fail(_ context.Context, username, peer string) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k, limit := range map[string]int{user: m.limits.PerUsername, host: m.limits.PerPeer} {
-		if k == "" {
+	for key, limit := range map[string]int{user: m.limits.PerUsername, host: m.limits.PerPeer} {
+		if key == "" {
 			continue
 		}
-		var f *failures
-		if e, ok := m.entries[k]; ok {
-			f = e.Value.(*failures)
+		var fails *failures
+		if e, ok := m.entries[key]; ok {
+			fails = e.Value.(*failures) //nolint:errcheck,forcetypeassert // the list holds only *failures
 			m.lru.MoveToFront(e)
 		} else {
 			if m.lru.Len() >= m.limits.MaxEntries {
-				old := m.lru.Remove(m.lru.Back()).(*failures)
+				old := m.lru.Remove(m.lru.Back()).(*failures) //nolint:errcheck,forcetypeassert // the list holds only *failures
 				delete(m.entries, old.key)
 			}
-			f = &failures{key: k}
-			m.entries[k] = m.lru.PushFront(f)
+			fails = &failures{key: key}
+			m.entries[key] = m.lru.PushFront(fails)
 		}
-		if now.Sub(f.last) > m.limits.Window {
-			f.count = 0
+		if now.Sub(fails.last) > m.limits.Window {
+			fails.count = 0
 		}
-		f.count++
-		f.last = now
-		if d := m.limits.Backoff(f.count, limit); d > 0 {
-			f.blockedUntil = now.Add(d)
+		fails.count++
+		fails.last = now
+		if d := m.limits.Backoff(fails.count, limit); d > 0 {
+			fails.blockedUntil = now.Add(d)
 		}
 	}
 	return nil
@@ -246,9 +246,6 @@ func (s *AuthService) throttled(ctx context.Context, username, peer string) *Fai
 		return nil
 	}
 	f := fail(ErrTooManyAttempts, nil)
-	f.RetryAfter = wait.Round(time.Second)
-	if f.RetryAfter < time.Second {
-		f.RetryAfter = time.Second
-	}
+	f.RetryAfter = max(wait.Round(time.Second), time.Second)
 	return f
 }

@@ -96,6 +96,8 @@ func (t *trustedIssuer) acceptsAccess(hdr joseHeader) bool {
 }
 
 // genericTypes are typ values that say nothing about a token's purpose.
+//
+//nolint:gochecknoglobals // read-only table
 var genericTypes = []string{"jwt", "jose", "jose+json"}
 
 // staticKeys are keys fixed at construction.
@@ -177,46 +179,55 @@ func newValidator(cfg *config) (*Validator, error) {
 		return nil, errors.New("connectjwt: WithAcceptedAccessTypes and WithUntypedAccessTokens apply to WithKey keys; " +
 			"for a remote key set use its AccessTokenTypes and AcceptUntyped")
 	}
-	for _, r := range cfg.remote {
-		if r.issuer == "" || r.issuer == cfg.issuer && v.local != nil {
-			return nil, errors.New("connectjwt: every key set needs its own issuer")
+	for _, remote := range cfg.remote {
+		if err := v.addRemote(cfg, remote); err != nil {
+			return nil, err
 		}
-		for _, other := range v.remote {
-			if other.issuer == r.issuer {
-				return nil, fmt.Errorf("connectjwt: issuer %q is configured twice", r.issuer)
-			}
-		}
-		if slices.Contains(r.types, v.refresh) {
-			return nil, fmt.Errorf("connectjwt: key set %q: AccessTokenTypes lists the refresh token type", r.issuer)
-		}
-		if len(cfg.algorithms) > 0 {
-			// WithAlgorithms restricts every key set; a copy, as the option
-			// that made r may build other validators.
-			restricted := *r
-			restricted.algs = nil
-			for _, a := range r.algs {
-				if slices.Contains(cfg.algorithms, a) {
-					restricted.algs = append(restricted.algs, a)
-				}
-			}
-			if len(restricted.algs) == 0 {
-				return nil, fmt.Errorf("connectjwt: key set %q allows none of WithAlgorithms", r.issuer)
-			}
-			r = &restricted
-		}
-		v.remote = append(v.remote, r)
 	}
 	// Everything checked: start the first fetch of each remote key set, in
 	// the background (a failed fetch does not fail construction).
-	for _, r := range v.remote {
-		if rk, ok := r.keys.(*remoteKeys); ok && cfg.observer != nil {
+	for _, remote := range v.remote {
+		if rk, ok := remote.keys.(*remoteKeys); ok && cfg.observer != nil {
 			rk.observer.Store(&cfg.observer)
 		}
-		if s, ok := r.keys.(interface{ start() }); ok {
+		if s, ok := remote.keys.(interface{ start() }); ok {
 			s.start()
 		}
 	}
 	return v, nil
+}
+
+// addRemote checks a remote key set against the validator's configuration
+// and adds it.
+func (v *Validator) addRemote(cfg *config, remote *trustedIssuer) error {
+	if remote.issuer == "" || remote.issuer == cfg.issuer && v.local != nil {
+		return errors.New("connectjwt: every key set needs its own issuer")
+	}
+	for _, other := range v.remote {
+		if other.issuer == remote.issuer {
+			return fmt.Errorf("connectjwt: issuer %q is configured twice", remote.issuer)
+		}
+	}
+	if slices.Contains(remote.types, v.refresh) {
+		return fmt.Errorf("connectjwt: key set %q: AccessTokenTypes lists the refresh token type", remote.issuer)
+	}
+	if len(cfg.algorithms) > 0 {
+		// WithAlgorithms restricts every key set; a copy, as the option
+		// that made it may build other validators.
+		restricted := *remote
+		restricted.algs = nil
+		for _, a := range remote.algs {
+			if slices.Contains(cfg.algorithms, a) {
+				restricted.algs = append(restricted.algs, a)
+			}
+		}
+		if len(restricted.algs) == 0 {
+			return fmt.Errorf("connectjwt: key set %q allows none of WithAlgorithms", remote.issuer)
+		}
+		remote = &restricted
+	}
+	v.remote = append(v.remote, remote)
+	return nil
 }
 
 // localAccessTypes are the normalized access token types accepted from the
@@ -224,13 +235,13 @@ func newValidator(cfg *config) (*Validator, error) {
 // refresh type.
 func (v *Validator) localAccessTypes() ([]string, error) {
 	types := []string{v.access}
-	for _, t := range v.cfg.acceptedTypes {
-		t = normalizeType(t)
-		if t == v.refresh {
+	for _, typ := range v.cfg.acceptedTypes {
+		typ = normalizeType(typ)
+		if typ == v.refresh {
 			return nil, errors.New("connectjwt: WithAcceptedAccessTypes lists the refresh token type")
 		}
-		if !slices.Contains(types, t) {
-			types = append(types, t)
+		if !slices.Contains(types, typ) {
+			types = append(types, typ)
 		}
 	}
 	return types, nil
@@ -445,48 +456,48 @@ func (v *Validator) checkRevoked(ctx context.Context, c *Claims) (*Claims, *Fail
 }
 
 func (v *Validator) parseHeader(seg string) (joseHeader, error) {
-	var h joseHeader
+	var header joseHeader
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil {
-		return h, fmt.Errorf("%w: header is not canonical base64url", ErrMalformed)
+		return header, fmt.Errorf("%w: header is not canonical base64url", ErrMalformed)
 	}
 	members, err := jsonObject(raw)
 	if err != nil {
-		return h, fmt.Errorf("%w: header: %w", ErrMalformed, err)
+		return header, fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
 	for _, m := range members {
 		var err error
 		switch string(m.name) {
 		case "alg":
-			h.alg, err = parseString("alg", m.value)
+			header.alg, err = parseString("alg", m.value)
 		case "typ":
-			h.typ, err = parseString("typ", m.value)
-			h.typed = true
+			header.typ, err = parseString("typ", m.value)
+			header.typed = true
 		case "kid":
-			h.kid, err = parseString("kid", m.value)
-			if err == nil && len(h.kid) > maxKeyIDLen {
+			header.kid, err = parseString("kid", m.value)
+			if err == nil && len(header.kid) > maxKeyIDLen {
 				err = errors.New("kid is too long")
 			}
 		case "crit":
 			// We understand no extension, so any crit is unsupported
 			// (RFC 7515 §4.1.11).
-			return h, fmt.Errorf("%w: crit header is not supported", ErrMalformed)
+			return header, fmt.Errorf("%w: crit header is not supported", ErrMalformed)
 		case "cty":
 			cty, cerr := parseString("cty", m.value)
 			if cerr != nil || typeMatches(cty, "jwt") {
-				return h, fmt.Errorf("%w: nested tokens are not accepted", ErrMalformed)
+				return header, fmt.Errorf("%w: nested tokens are not accepted", ErrMalformed)
 			}
 			// jku, x5u, jwk and x5c are deliberately ignored: keys come
 			// from configuration only (RFC 8725 §3.10).
 		}
 		if err != nil {
-			return h, fmt.Errorf("%w: header member is not a string", ErrMalformed)
+			return header, fmt.Errorf("%w: header member is not a string", ErrMalformed)
 		}
 	}
-	if h.alg == "" {
-		return h, fmt.Errorf("%w: alg header is missing", ErrMalformed)
+	if header.alg == "" {
+		return header, fmt.Errorf("%w: alg header is missing", ErrMalformed)
 	}
-	return h, nil
+	return header, nil
 }
 
 func decodePayload(seg string) ([]byte, []jsonMember, error) {
@@ -542,15 +553,15 @@ func verify(ctx context.Context, keys keySource, signingString string, sig []byt
 		return failCause(fmt.Errorf("%w: keys are unavailable", ErrUnavailable), nil, err)
 	}
 	tried := 0
-	for _, k := range candidates {
-		if k.alg != hdr.alg {
+	for _, key := range candidates {
+		if key.alg != hdr.alg {
 			continue
 		}
 		if tried == maxKeysTried {
 			break
 		}
 		tried++
-		err := verifySignature(k, signingString, sig)
+		err := verifySignature(key, signingString, sig)
 		if err == nil {
 			return nil
 		}
@@ -572,13 +583,13 @@ func verifySignature(k *boundKey, signingString string, sig []byte) error {
 	if k.macs == nil {
 		return k.method.Verify(signingString, sig, k.verify)
 	}
-	st := k.macs.Get().(*hmacState)
-	defer k.macs.Put(st)
-	st.mac.Reset()
-	st.buf = append(st.buf[:0], signingString...)
-	st.mac.Write(st.buf)
-	st.buf = st.mac.Sum(st.buf[:0])
-	if !hmac.Equal(sig, st.buf) {
+	state := k.macs.Get().(*hmacState) //nolint:errcheck,forcetypeassert // the pool makes only *hmacState
+	defer k.macs.Put(state)
+	state.mac.Reset()
+	state.buf = append(state.buf[:0], signingString...)
+	state.mac.Write(state.buf)
+	state.buf = state.mac.Sum(state.buf[:0])
+	if !hmac.Equal(sig, state.buf) {
 		return jwt.ErrSignatureInvalid
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ type Minter struct {
 func New(opts ...connectjwt.Option) *Minter {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		panic(fmt.Sprintf("connectjwttest: generating a key: %v", err))
+		panic(fmt.Sprintf("connectjwttest: generating a key: %v", err)) //nolint:forbidigo // documented: a helper for tests that panics on misuse, like regexp.MustCompile
 	}
 	shared := connectjwt.WithOptions(append([]connectjwt.Option{
 		connectjwt.WithKey(connectjwt.Key{Algorithm: "EdDSA", Material: priv}),
@@ -62,14 +63,14 @@ func New(opts ...connectjwt.Option) *Minter {
 	})
 	m := &Minter{shared: shared}
 	if m.issuer, err = connectjwt.NewIssuer(shared, extra); err != nil {
-		panic(fmt.Sprintf("connectjwttest: %v", err))
+		panic(fmt.Sprintf("connectjwttest: %v", err)) //nolint:forbidigo // documented: a helper for tests that panics on misuse, like regexp.MustCompile
 	}
 	past := connectjwt.WithClock(func() time.Time { return time.Now().Add(-2 * time.Hour) })
 	if m.expired, err = connectjwt.NewIssuer(shared, past, extra); err != nil {
-		panic(fmt.Sprintf("connectjwttest: %v", err))
+		panic(fmt.Sprintf("connectjwttest: %v", err)) //nolint:forbidigo // documented: a helper for tests that panics on misuse, like regexp.MustCompile
 	}
 	if m.validator, err = connectjwt.NewValidator(shared, connectjwt.WithCacheSize(0)); err != nil {
-		panic(fmt.Sprintf("connectjwttest: %v", err))
+		panic(fmt.Sprintf("connectjwttest: %v", err)) //nolint:forbidigo // documented: a helper for tests that panics on misuse, like regexp.MustCompile
 	}
 	return m
 }
@@ -109,9 +110,7 @@ func WithClaims(claims map[string]any) TokenOption {
 		if c.claims == nil {
 			c.claims = map[string]any{}
 		}
-		for k, v := range claims {
-			c.claims[k] = v
-		}
+		maps.Copy(c.claims, claims)
 	})
 }
 
@@ -124,7 +123,7 @@ func Fresh() TokenOption {
 type claimsKey struct{}
 
 // mint creates an access token with is.
-func (m *Minter) mint(is *connectjwt.Issuer, identity string, opts []TokenOption) string {
+func (m *Minter) mint(issuer *connectjwt.Issuer, identity string, opts []TokenOption) string {
 	var cfg tokenConfig
 	for _, o := range opts {
 		if o != nil {
@@ -132,20 +131,18 @@ func (m *Minter) mint(is *connectjwt.Issuer, identity string, opts []TokenOption
 		}
 	}
 	claims := map[string]any{}
-	for k, v := range cfg.claims {
-		claims[k] = v
-	}
+	maps.Copy(claims, cfg.claims)
 	if len(cfg.scopes) > 0 {
 		claims["scope"] = strings.Join(cfg.scopes, " ")
 	}
 	ctx := context.WithValue(context.Background(), claimsKey{}, claims)
-	create := is.CreateAccessToken
+	create := issuer.CreateAccessToken
 	if cfg.fresh {
-		create = is.CreateFreshAccessToken
+		create = issuer.CreateFreshAccessToken
 	}
 	tok, _, err := create(ctx, identity)
 	if err != nil {
-		panic(fmt.Sprintf("connectjwttest: %v", err))
+		panic(fmt.Sprintf("connectjwttest: %v", err)) //nolint:forbidigo // documented: a helper for tests that panics on misuse, like regexp.MustCompile
 	}
 	return tok
 }
@@ -167,7 +164,7 @@ func (m *Minter) ExpiredToken(identity string, opts ...TokenOption) string {
 func (m *Minter) RefreshToken(identity string) string {
 	tok, _, err := m.issuer.CreateRefreshToken(context.Background(), identity)
 	if err != nil {
-		panic(fmt.Sprintf("connectjwttest: %v", err))
+		panic(fmt.Sprintf("connectjwttest: %v", err)) //nolint:forbidigo // documented: a helper for tests that panics on misuse, like regexp.MustCompile
 	}
 	return tok
 }
@@ -183,7 +180,7 @@ func (m *Minter) Context(ctx context.Context, identity string, opts ...TokenOpti
 		Header:    []string{connectjwt.DefaultHeaderScheme + " " + tok},
 	})
 	if f != nil {
-		panic(fmt.Sprintf("connectjwttest: minted token refused: %v", f))
+		panic(fmt.Sprintf("connectjwttest: minted token refused: %v", f)) //nolint:forbidigo // documented: a helper for tests that panics on misuse, like regexp.MustCompile
 	}
 	return out
 }

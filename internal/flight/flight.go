@@ -57,18 +57,18 @@ func (g *Group[K, V]) begin(key K, allow func() bool) (*Call[V], bool) {
 	return c, true
 }
 
-// run runs fn as c's function and publishes its result; a panic is
+// run runs work as call's function and publishes its result; a panic is
 // published as ErrPanicked and goes on.
-func (g *Group[K, V]) run(key K, c *Call[V], fn func() (V, error)) (V, error) {
-	c.err = ErrPanicked
+func (g *Group[K, V]) run(key K, call *Call[V], work func() (V, error)) (V, error) {
+	call.err = ErrPanicked
 	defer func() {
 		g.mu.Lock()
 		delete(g.calls, key)
 		g.mu.Unlock()
-		close(c.done)
+		close(call.done)
 	}()
-	c.val, c.err = fn()
-	return c.val, c.err
+	call.val, call.err = work()
+	return call.val, call.err
 }
 
 // Do runs fn for key on the calling goroutine, unless a call for key is in
@@ -76,15 +76,17 @@ func (g *Group[K, V]) run(key K, c *Call[V], fn func() (V, error)) (V, error) {
 // is ctx's error when ctx ended first). fn's result is published only when
 // fn returns; whatever fn must do before waiters see the result (fill a
 // cache) it does itself.
+//
+//nolint:revive // error-return: the results of x/sync/singleflight's Do, in its order
 func (g *Group[K, V]) Do(ctx context.Context, key K, fn func() (V, error)) (v V, err error, shared bool) {
-	c, leader := g.begin(key, nil)
+	call, leader := g.begin(key, nil)
 	if leader {
-		v, err = g.run(key, c, fn)
+		v, err = g.run(key, call, fn)
 		return v, err, false
 	}
 	select {
-	case <-c.done:
-		return c.val, c.err, true
+	case <-call.done:
+		return call.val, call.err, true
 	case <-ctx.Done():
 		return v, ctx.Err(), true
 	}
@@ -97,7 +99,7 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func() (V, error)) (v V,
 func (g *Group[K, V]) Go(key K, allow func() bool, fn func() (V, error)) *Call[V] {
 	c, leader := g.begin(key, allow)
 	if leader {
-		go g.run(key, c, fn) // the result is published in c
+		go func() { _, _ = g.run(key, c, fn) }() // the result is published in c
 	}
 	return c
 }
