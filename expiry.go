@@ -101,7 +101,15 @@ func (v *Validator) atStreamEnd(ctx, sctx context.Context, claims *Claims, proce
 			return // cancelled, or the call ended
 		}
 		if d != nil {
-			_ = d.rc.SetReadDeadline(time.Now())
+			// A read blocked on a silent client returns now; a write
+			// blocked on a client that stopped reading gets the second of
+			// grace, counted from now: a revocation ends a stream as
+			// promptly as an expiry.
+			now := time.Now()
+			_ = d.rc.SetReadDeadline(now)
+			if end := now.Add(connDeadlineGrace); beforeServerDeadline(end, d.start, 0, d.writeTimeout) {
+				_ = d.rc.SetWriteDeadline(end)
+			}
 		}
 		v.observeEvent(ctx, Event{Kind: EventStreamEnd, Issuer: claims.Issuer, Procedure: procedure, Reason: f.Reason})
 	})

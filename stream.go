@@ -21,7 +21,7 @@ import (
 // waits until the client moves or a server timeout fires, past the token's
 // expiry. With it, a blocked Receive is released at expiry (or revocation),
 // on every protocol and HTTP version, and a blocked Send one second after
-// expiry; the stream then ends. The second of grace lets a client that is
+// expiry (or revocation); the stream then ends. The second of grace lets a client that is
 // still reading receive the expired-token error that ends the stream.
 //
 //	mux.Handle(greetv1connect.NewGreetServiceHandler(svc, auth.HandlerOption()))

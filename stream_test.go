@@ -724,6 +724,46 @@ func TestStreamDeadlinesReleaseBlockedSend(t *testing.T) {
 	}
 }
 
+// With StreamDeadlines, a revocation releases a handler blocked in Send on a
+// client that stopped reading one second after the revocation is seen, not
+// at the token's exp plus one second.
+func TestStreamRevocationReleasesBlockedSend(t *testing.T) {
+	t.Parallel()
+	const every = 100 * time.Millisecond
+	store := connectjwt.NewMemoryStore()
+	ic := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(every))
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			svc, h := newFlood(ic)
+			mux := http.NewServeMux()
+			mux.Handle("/", connectjwt.StreamDeadlines(h))
+			s := serveOn(t, mux)
+			c := claimsAt(time.Now(), time.Hour)
+			c["jti"] = "blocked-send-" + p.name
+			ctx, cancel := context.WithCancel(withBearer(context.Background(), mintHS256(t, c, nil)))
+			defer cancel()
+			openStream(t, ctx, s.client(p))
+			// The client stops reading; the handler blocks in Send.
+			revoked := time.Now()
+			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case end := <-svc.done:
+				if late := end.Sub(revoked); late > 2*every+connectjwtGrace+1500*time.Millisecond {
+					t.Errorf("handler released %v after the revocation", late)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("handler still blocked in Send 10s after the revocation (the token is valid for an hour)")
+			}
+		})
+	}
+}
+
+// connectjwtGrace is the second StreamDeadlines gives a blocked write.
+const connectjwtGrace = time.Second
+
 // StreamDeadlines passes Connect unary calls through untouched, and a stream
 // whose token is still valid works as before.
 func TestStreamDeadlinesPassCallsThrough(t *testing.T) {
