@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -58,7 +60,10 @@ type httpOption func(*HTTPMiddleware) error
 func (o httpOption) applyHTTP(m *HTTPMiddleware) error { return o(m) }
 
 // PublicPath makes requests to exactly these paths (e.g. "/healthz") public:
-// they need no token. The match is on the request's URL.Path, byte for byte.
+// they need no token. The match is on the request's URL.Path, byte for byte;
+// a request whose target encodes a character that needs no encoding, a slash
+// or a backslash ("/%68ealthz", "/a%2Fb") is never public, because a router
+// that matches the raw path could route it elsewhere: fail closed.
 func PublicPath(paths ...string) HTTPOption {
 	return httpOption(func(m *HTTPMiddleware) error {
 		for _, p := range paths {
@@ -74,7 +79,8 @@ func PublicPath(paths ...string) HTTPOption {
 // PublicPrefix makes requests to every path under these prefixes public,
 // e.g. "/static/". A prefix must begin and end with a slash, so "/static/"
 // never matches "/statics". A path with dot segments ("/static/../admin")
-// or doubled slashes is never public by prefix: fail closed.
+// or doubled slashes, or whose target is encoded as [PublicPath] describes,
+// is never public by prefix: fail closed.
 func PublicPrefix(prefixes ...string) HTTPOption {
 	return httpOption(func(m *HTTPMiddleware) error {
 		for _, prefix := range prefixes {
@@ -122,7 +128,7 @@ func (m *HTTPMiddleware) Wrap(next http.Handler) http.Handler {
 	headerKey := textproto.CanonicalMIMEHeaderKey(m.v.HeaderName())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if m.public(r.URL.Path) {
+		if m.public(r.URL) {
 			start := m.v.observeStart()
 			m.v.observeDecision(ctx, r.URL.Path, nil, nil, CacheUnused, start)
 			next.ServeHTTP(w, r)
@@ -137,8 +143,12 @@ func (m *HTTPMiddleware) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// public reports whether p is a public path.
-func (m *HTTPMiddleware) public(path string) bool {
+// public reports whether u's path is public.
+func (m *HTTPMiddleware) public(u *url.URL) bool {
+	path := u.Path
+	if len(m.exact) == 0 && len(m.prefixes) == 0 || strings.ContainsRune(path, '\\') || obscured(u.RawPath) {
+		return false
+	}
 	if m.exact[path] {
 		return true
 	}
@@ -148,6 +158,31 @@ func (m *HTTPMiddleware) public(path string) bool {
 	}
 	for _, pre := range m.prefixes {
 		if strings.HasPrefix(path, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// obscured reports whether an escaped path encodes a character that needs
+// no encoding (an ASCII letter, digit or "-._~"), a slash or a backslash, or
+// holds a malformed escape: then a router matching the raw path may see
+// another path than URL.Path.
+func obscured(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '%' {
+			continue
+		}
+		if i+2 >= len(raw) {
+			return true
+		}
+		b, err := strconv.ParseUint(raw[i+1:i+3], 16, 8)
+		if err != nil {
+			return true
+		}
+		switch c := byte(b); {
+		case c == '/', c == '\\', c == '-', c == '.', c == '_', c == '~',
+			'0' <= c && c <= '9', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
 			return true
 		}
 	}

@@ -22,6 +22,8 @@ import (
 //	<!-- readme-check: body -->              statements, inside a function
 //	<!-- readme-check: decl -->              top-level declarations
 //	<!-- readme-check: body in redisstore --> statements, in the redisstore module
+//	<!-- readme-check: body in otelmetrics --> statements, in the otelmetrics module
+//	<!-- readme-check: body in grpcauth -->   statements, in the grpcauth module
 //
 // The wrappers (readmeWrappers) import what the README uses and declare the
 // names it takes as given (secret, ctx, checkPassword, greeter, ...).
@@ -35,8 +37,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"log"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -87,6 +91,35 @@ var (
 )
 `
 
+const readmeOtelPrelude = `package readme
+
+import (
+	"log"
+
+	"github.com/connectjwt/connectjwt"
+	"github.com/connectjwt/connectjwt/otelmetrics"
+)
+
+var secret = []byte("an example secret of at least 32 bytes!")
+`
+
+const readmeGRPCPrelude = `package readme
+
+import (
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/connectjwt/connectjwt"
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+	"github.com/connectjwt/connectjwt/grpcauth"
+)
+
+var (
+	validator *connectjwt.Validator
+	err       error
+)
+`
+
 // readmeWrapper turns a block into a file: prelude, then the block, inside a
 // function for "body".
 type readmeWrapper struct {
@@ -96,9 +129,11 @@ type readmeWrapper struct {
 }
 
 var readmeWrappers = map[string]readmeWrapper{
-	"body":               {dir: ".", prelude: readmeRootPrelude, body: true},
-	"decl":               {dir: ".", prelude: readmeRootPrelude},
-	"body in redisstore": {dir: "redisstore", prelude: readmeRedisPrelude, body: true},
+	"body":                {dir: ".", prelude: readmeRootPrelude, body: true},
+	"decl":                {dir: ".", prelude: readmeRootPrelude},
+	"body in redisstore":  {dir: "redisstore", prelude: readmeRedisPrelude, body: true},
+	"body in otelmetrics": {dir: "otelmetrics", prelude: readmeOtelPrelude, body: true},
+	"body in grpcauth":    {dir: "grpcauth", prelude: readmeGRPCPrelude, body: true},
 }
 
 type readmeBlock struct {
@@ -125,7 +160,7 @@ func readmeBlocks(t *testing.T, md string) []readmeBlock {
 			}
 		}
 		if _, ok := readmeWrappers[wrapper]; !ok {
-			t.Errorf("README.md:%d: a go block needs <!-- readme-check: body|decl|body in redisstore --> on the line before, got %q", i+1, lines[max(i-1, 0)])
+			t.Errorf("README.md:%d: a go block needs <!-- readme-check: body|decl|body in <module> --> on the line before, got %q", i+1, lines[max(i-1, 0)])
 		}
 		j := i + 1
 		for j < len(lines) && strings.TrimSpace(lines[j]) != "```" {

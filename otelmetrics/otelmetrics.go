@@ -28,8 +28,11 @@
 //     authentication, by connectjwt.reason, rpc.service and rpc.method.
 //
 // rpc.service and rpc.method are set only for procedure names of the form
-// "/package.Service/Method"; other names (the net/http middleware's paths)
-// are recorded without them, so a client cannot grow the number of series.
+// "/package.Service/Method", and only for the first 1000 kinds of decision
+// (procedure, outcome and reason) seen; other names and later kinds are
+// recorded without them. The net/http middleware reports request paths,
+// which a client chooses, so this bound keeps a client from growing the
+// number of series.
 // No attribute ever holds token text, a key ID or an identity.
 //
 // When the call's context holds a recording span (otelconnect's, or
@@ -164,9 +167,11 @@ type observer struct {
 	nsets atomic.Int32
 }
 
-// maxCachedSets bounds the attribute-set cache; beyond it, sets are built
-// per call.
-const maxCachedSets = 4096
+// maxCachedSets bounds the attribute-set cache and so the number of
+// procedures recorded by name; beyond it, sets are built per call, without
+// rpc.service and rpc.method. It stays under the SDK's default cardinality
+// limit (2000 series an instrument).
+const maxCachedSets = 1000
 
 type decisionKey struct {
 	procedure string
@@ -189,13 +194,16 @@ func (o *observer) setsFor(key decisionKey) decisionSets {
 	}
 	attrs := make([]attribute.KeyValue, 0, 4)
 	attrs = append(attrs, keyOutcome.String(key.outcome.String()))
-	attrs = append(attrs, rpcAttrs(key.procedure)...)
+	full := o.nsets.Load() >= maxCachedSets
+	if !full {
+		attrs = append(attrs, rpcAttrs(key.procedure)...)
+	}
 	sets := decisionSets{duration: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}}
 	if key.outcome == connectjwt.OutcomeRefused {
 		attrs = append(attrs, keyReason.String(key.reason.String()))
 	}
 	sets.count = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
-	if o.nsets.Load() < maxCachedSets {
+	if !full {
 		if _, loaded := o.sets.LoadOrStore(key, sets); !loaded {
 			o.nsets.Add(1)
 		}
