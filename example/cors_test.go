@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/connectjwt/connectjwt/internal/exampleapp"
 )
 
 const (
@@ -24,7 +26,7 @@ const (
 func newBrowserServer(t *testing.T, webDir string, origins ...string) *httptest.Server {
 	t.Helper()
 	env := map[string]string{"JWT_SECRET_KEY": testSecret}
-	cfg, err := configFromEnv("HS256", func(k string) string { return env[k] }, io.Discard)
+	cfg, err := exampleapp.ConfigFromEnv("HS256", func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func newBrowserServer(t *testing.T, webDir string, origins ...string) *httptest.
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(withCORS(withWebPage(api, webDir), origins))
+	srv := httptest.NewServer(exampleapp.WithCORS(exampleapp.WithWebPage(api, webDir), origins))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -240,7 +242,7 @@ func TestOriginsFlag(t *testing.T) {
 		{[]string{"http://a.example:80", "https://b.example:443", "http://[::1]:80"}, []string{"http://a.example", "https://b.example", "http://[::1]"}},
 		{[]string{"HTTP://[::1]:5173,,"}, []string{"http://[::1]:5173"}},
 	} {
-		var o originsFlag
+		var o exampleapp.OriginsFlag
 		for _, a := range tc.args {
 			if err := o.Set(a); err != nil {
 				t.Errorf("Set(%q): %v", a, err)
@@ -254,7 +256,7 @@ func TestOriginsFlag(t *testing.T) {
 		"*", "http://*.example.com", "127.0.0.1:5173", "ftp://a.example", "http://",
 		"http://a.example/app", "http://a.example?x=1", "http://a.example#x", "http://u:p@a.example", "null",
 	} {
-		var o originsFlag
+		var o exampleapp.OriginsFlag
 		if err := o.Set(bad); err == nil {
 			t.Errorf("Set(%q) = nil, want an error; origins %q", bad, o)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
+	"github.com/connectjwt/connectjwt/internal/exampleapp"
 )
 
 const (
@@ -72,7 +73,7 @@ func startServer(t *testing.T, args ...string) *server {
 			if err != nil {
 				t.Errorf("run after shutdown: %v", err)
 			}
-		case <-time.After(shutdownTimeout + 5*time.Second):
+		case <-time.After(exampleapp.ShutdownTimeout + 5*time.Second):
 			t.Errorf("run did not return after shutdown")
 		}
 	})
@@ -340,7 +341,7 @@ func mintExpired(t *testing.T, secret []byte) string {
 	t.Helper()
 	issuer, err := connectjwt.NewIssuer(
 		connectjwt.WithKey(connectjwt.HMACKey(secret)),
-		connectjwt.WithIssuer(issuerName),
+		connectjwt.WithIssuer(exampleapp.IssuerName),
 		connectjwt.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }),
 	)
 	if err != nil {
@@ -568,7 +569,7 @@ func TestDevKeyWarning(t *testing.T) {
 	if !strings.Contains(stderr, "WARNING") || !strings.Contains(stderr, "JWT_SECRET_KEY is not set") {
 		t.Errorf("stderr = %q, want a warning about JWT_SECRET_KEY", stderr)
 	}
-	if strings.Contains(stderr, string(devSecret)) {
+	if strings.Contains(stderr, string(exampleapp.DevSecret)) {
 		t.Error("the warning prints the development key")
 	}
 	if strings.Contains(s.stdout.String(), "WARNING") {
@@ -746,13 +747,13 @@ func TestJWKSMode(t *testing.T) {
 			if strings.Contains(s.stderr.String(), "WARNING") {
 				t.Errorf("secret warning in %s mode, which uses no secret:\n%s", alg, s.stderr)
 			}
-			if !strings.Contains(s.stdout.String(), "public keys (JWKS) at "+s.baseURL+jwksPath) {
+			if !strings.Contains(s.stdout.String(), "public keys (JWKS) at "+s.baseURL+exampleapp.JWKSPath) {
 				t.Errorf("stdout does not announce the JWKS: %q", s.stdout)
 			}
 			hc := h2cClient(t)
 			pair := mustLogin(t, newClients(hc, s.baseURL, protocols[0]))
 
-			res, err := hc.Get(s.baseURL + jwksPath)
+			res, err := hc.Get(s.baseURL + exampleapp.JWKSPath)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -767,7 +768,7 @@ func TestJWKSMode(t *testing.T) {
 				t.Errorf("published key = %v", set.Keys[0])
 			}
 
-			verifier, err := connectjwt.NewValidator(connectjwt.WithJWKS(issuerName, s.baseURL+jwksPath))
+			verifier, err := connectjwt.NewValidator(connectjwt.WithJWKS(exampleapp.IssuerName, s.baseURL+exampleapp.JWKSPath))
 			if err != nil {
 				t.Fatal(err)
 			}

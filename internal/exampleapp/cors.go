@@ -1,4 +1,4 @@
-package main
+package exampleapp
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 // corsMaxAge is how long, in seconds, a browser may cache a preflight answer.
 const corsMaxAge = 2 * 60 * 60
 
-// withCORS lets browser pages on origins call the API from another origin
+// WithCORS lets browser pages on origins call the API from another origin
 // (for example a page on a Vite dev server at http://127.0.0.1:5173).
 //
 // With no origins it returns h unchanged: no CORS headers at all, so only
@@ -32,7 +32,7 @@ const corsMaxAge = 2 * 60 * 60
 //     gRPC-web error without a body travels in those headers only;
 //   - credentials (cookies) are not allowed: the token travels in the
 //     Authorization header, which needs no credentialed CORS.
-func withCORS(h http.Handler, origins []string) http.Handler {
+func WithCORS(h http.Handler, origins []string) http.Handler {
 	if len(origins) == 0 {
 		return h
 	}
@@ -46,18 +46,20 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 	return c.Handler(h)
 }
 
-// originsFlag is the value of -cors-origin: repeatable, and each value may
+// OriginsFlag is the value of -cors-origin: repeatable, and each value may
 // list several origins separated by commas.
-type originsFlag []string
+type OriginsFlag []string
 
-func (o *originsFlag) String() string {
+// String returns the origins, comma-separated.
+func (o *OriginsFlag) String() string {
 	if o == nil {
 		return ""
 	}
 	return strings.Join(*o, ",")
 }
 
-func (o *originsFlag) Set(value string) error {
+// Set adds the origins in value, each checked by parseOrigin.
+func (o *OriginsFlag) Set(value string) error {
 	for part := range strings.SplitSeq(value, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
