@@ -92,7 +92,7 @@ func main() {
 			os.Exit(0) //nolint:gocritic // exitAfterDefer: stop only matters while serving
 		}
 		fmt.Fprintf(os.Stderr, "example: %v\n", err)
-		os.Exit(1) //nolint:gocritic // exitAfterDefer: stop only matters while serving
+		os.Exit(1)
 	}
 }
 
