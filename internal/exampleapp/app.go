@@ -83,18 +83,18 @@ func ConfigFromEnv(alg string, getenv func(string) string, stderr io.Writer) (Co
 // preflights need no token. Configuration errors are returned before
 // anything listens; -h returns [flag.ErrHelp].
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, newHandler func(Config) (http.Handler, error)) error {
-	fs := flag.NewFlagSet("example", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free port)")
-	alg := fs.String("alg", "HS256", "signing `algorithm`: HS256 (JWT_SECRET_KEY), or ES256 or EdDSA with a key pair generated at startup, published at "+JWKSPath)
-	webDir := fs.String("web-dir", DefaultWebDir, "serve the browser page built in `dir` at / (default: the page built into the binary, example/web/dist)")
+	flags := flag.NewFlagSet("example", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	addr := flags.String("addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free port)")
+	alg := flags.String("alg", "HS256", "signing `algorithm`: HS256 (JWT_SECRET_KEY), or ES256 or EdDSA with a key pair generated at startup, published at "+JWKSPath)
+	webDir := flags.String("web-dir", DefaultWebDir, "serve the browser page built in `dir` at / (default: the page built into the binary, example/web/dist)")
 	var corsOrigins OriginsFlag
-	fs.Var(&corsOrigins, "cors-origin", "let browser pages on `origin` (e.g. http://127.0.0.1:5173) call the API; repeatable or comma-separated (default: same origin only)")
-	if err := fs.Parse(args); err != nil {
+	flags.Var(&corsOrigins, "cors-origin", "let browser pages on `origin` (e.g. http://127.0.0.1:5173) call the API; repeatable or comma-separated (default: same origin only)")
+	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", flags.Args())
 	}
 
 	cfg, err := ConfigFromEnv(*alg, os.Getenv, stderr)
@@ -122,27 +122,28 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, newHandle
 	}
 
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", *addr)
+	listener, err := lc.Listen(ctx, "tcp", *addr)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr()); err != nil {
-		_ = ln.Close()
+	if _, err := fmt.Fprintf(stdout, "listening on http://%s\n", listener.Addr()); err != nil {
+		_ = listener.Close()
 		return err
 	}
 	if cfg.Alg != "HS256" {
-		fmt.Fprintf(stdout, "public keys (JWKS) at http://%s%s\n", ln.Addr(), JWKSPath)
+		fmt.Fprintf(stdout, "public keys (JWKS) at http://%s%s\n", listener.Addr(), JWKSPath)
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(listener) }()
 
 	select {
 	case err := <-serveErr:
 		return err // never http.ErrServerClosed: only Shutdown below closes it
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	// ctx is done: the shutdown gets a deadline of its own.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		// Streams still open after the timeout: cut them off.

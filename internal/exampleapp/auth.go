@@ -99,7 +99,7 @@ func (a *App) Mount(mux *http.ServeMux) error {
 // so generic clients, such as one that refreshes and retries, still
 // recognize the failure. It is a connect-go v1 error; the v2 example
 // converts it.
-func ExpiredTokenLoader(_ context.Context, f *connectjwt.Failure) *connect.Error {
+func ExpiredTokenLoader(_ context.Context, failure *connectjwt.Failure) *connect.Error {
 	err := connect.NewError(connect.CodeUnauthenticated, errors.New("The JWT has expired")) //nolint:staticcheck // ST1005: the message is the Flask example's, verbatim
 	// The Flask body, as a typed detail.
 	if d, derr := connect.NewErrorDetail(&examplev1.ExpiredTokenError{
@@ -111,7 +111,7 @@ func ExpiredTokenLoader(_ context.Context, f *connectjwt.Failure) *connect.Error
 	}
 	// connectjwt's standard detail: REASON_EXPIRED and when it expired. Its
 	// message is, by contract, the error's message.
-	if ae, ok := connectjwt.AuthErrorOf(f); ok {
+	if ae, ok := connectjwt.AuthErrorOf(failure); ok {
 		ae.Message = err.Message()
 		if d, derr := connect.NewErrorDetail(ae); derr == nil {
 			err.AddDetail(d)

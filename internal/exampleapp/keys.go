@@ -15,7 +15,7 @@ import (
 const JWKSPath = "/.well-known/jwks.json"
 
 // algorithms are the values of the -alg flag.
-var algorithms = []string{"HS256", "ES256", "EdDSA"}
+var algorithms = []string{"HS256", "ES256", "EdDSA"} //nolint:gochecknoglobals // read-only
 
 // SigningKey returns the key the server signs and verifies with:
 //

@@ -40,11 +40,11 @@ func identity(ctx context.Context) (string, error) {
 
 // Protected answers {"hello": "world"}, the Flask example's /protected.
 func (Service) Protected(ctx context.Context, _ *examplev1.ProtectedRequest) (*examplev1.ProtectedResponse, error) {
-	id, err := identity(ctx)
+	caller, err := identity(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &examplev1.ProtectedResponse{Hello: "world", Identity: id}, nil
+	return &examplev1.ProtectedResponse{Hello: "world", Identity: caller}, nil
 }
 
 // ProtectedStream sends count greetings (0 means 3, at most 100), interval
@@ -96,7 +96,7 @@ func (Service) ProtectedStream(ctx context.Context, req *examplev1.ProtectedStre
 // Collect answers with every word received, once the client is done:
 // receive returns io.EOF at the end of the client's stream.
 func (Service) Collect(ctx context.Context, receive func() (*examplev1.CollectRequest, error)) (*examplev1.CollectResponse, error) {
-	id, err := identity(ctx)
+	caller, err := identity(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (Service) Collect(ctx context.Context, receive func() (*examplev1.CollectRe
 	for {
 		msg, err := receive()
 		if errors.Is(err, io.EOF) {
-			return &examplev1.CollectResponse{Words: words, Identity: id}, nil
+			return &examplev1.CollectResponse{Words: words, Identity: caller}, nil
 		}
 		if err != nil {
 			return nil, err
@@ -119,7 +119,7 @@ func (Service) Collect(ctx context.Context, receive func() (*examplev1.CollectRe
 // Chat echoes every message until the client closes its side (receive
 // returns io.EOF).
 func (Service) Chat(ctx context.Context, receive func() (*examplev1.ChatRequest, error), send func(*examplev1.ChatResponse) error) error {
-	id, err := identity(ctx)
+	caller, err := identity(ctx)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (Service) Chat(ctx context.Context, receive func() (*examplev1.ChatRequest,
 		if err != nil {
 			return err
 		}
-		if err := send(&examplev1.ChatResponse{Text: msg.GetText(), Identity: id}); err != nil {
+		if err := send(&examplev1.ChatResponse{Text: msg.GetText(), Identity: caller}); err != nil {
 			return err
 		}
 	}
