@@ -22,6 +22,7 @@ import (
 //	<!-- readme-check: body -->              statements, inside a function
 //	<!-- readme-check: decl -->              top-level declarations
 //	<!-- readme-check: body in redisstore --> statements, in the redisstore module
+//	<!-- readme-check: body in connectv2 -->  statements, in the connectv2 module (connect-go v2)
 //
 // The wrappers (readmeWrappers) import what the README uses and declare the
 // names it takes as given (secret, ctx, checkPassword, greeter, ...).
@@ -87,6 +88,33 @@ var (
 )
 `
 
+const readmeConnectV2Prelude = `package readme
+
+import (
+	"context"
+	"log"
+	"net/http"
+
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+
+	"github.com/connectjwt/connectjwt"
+	"github.com/connectjwt/connectjwt/connectv2"
+	"github.com/connectjwt/connectjwt/connectv2/example/gen/example/v1/examplev1connect"
+	"github.com/connectjwt/connectjwt/connectv2/gen/connectjwt/v1/connectjwtv1connect"
+	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
+)
+
+var (
+	ctx           = context.Background()
+	secret        = []byte("an example secret of at least 32 bytes!")
+	checkPassword connectjwt.Authenticator
+	url           string
+	validator     *connectjwt.Validator
+	protected     examplev1connect.ProtectedServiceHandler
+)
+`
+
 // readmeWrapper turns a block into a file: prelude, then the block, inside a
 // function for "body".
 type readmeWrapper struct {
@@ -99,6 +127,7 @@ var readmeWrappers = map[string]readmeWrapper{
 	"body":               {dir: ".", prelude: readmeRootPrelude, body: true},
 	"decl":               {dir: ".", prelude: readmeRootPrelude},
 	"body in redisstore": {dir: "redisstore", prelude: readmeRedisPrelude, body: true},
+	"body in connectv2":  {dir: "connectv2", prelude: readmeConnectV2Prelude, body: true},
 }
 
 type readmeBlock struct {
@@ -125,7 +154,7 @@ func readmeBlocks(t *testing.T, md string) []readmeBlock {
 			}
 		}
 		if _, ok := readmeWrappers[wrapper]; !ok {
-			t.Errorf("README.md:%d: a go block needs <!-- readme-check: body|decl|body in redisstore --> on the line before, got %q", i+1, lines[max(i-1, 0)])
+			t.Errorf("README.md:%d: a go block needs <!-- readme-check: body|decl|body in redisstore|body in connectv2 --> on the line before, got %q", i+1, lines[max(i-1, 0)])
 		}
 		j := i + 1
 		for j < len(lines) && strings.TrimSpace(lines[j]) != "```" {
