@@ -57,7 +57,7 @@ func do(t *testing.T, req *http.Request) (*http.Response, string) {
 
 func preflight(t *testing.T, srv *httptest.Server, origin, procedure, headers string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodOptions, srv.URL+procedure, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, srv.URL+procedure, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestCORSPreflightAllowedOrigin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// No Authorization header: a browser never sends one with a preflight.
-			res := preflight(t, srv, corsAllowedOrigin, tc.procedure, tc.headers)
+			res := preflight(t, srv, corsAllowedOrigin, tc.procedure, tc.headers) //nolint:bodyclose // read and closed by do
 			if res.StatusCode != http.StatusNoContent {
 				t.Errorf("status = %d, want 204", res.StatusCode)
 			}
@@ -126,7 +126,7 @@ func TestCORSPreflightAllowedOrigin(t *testing.T) {
 func TestCORSPreflightOtherOrigin(t *testing.T) {
 	srv := newBrowserServer(t, t.TempDir(), corsAllowedOrigin)
 	for _, origin := range []string{corsOtherOrigin, "https://127.0.0.1:5173", "http://evil.example", "null"} {
-		res := preflight(t, srv, origin, "/example.v1.ProtectedService/Protected", "authorization,content-type")
+		res := preflight(t, srv, origin, "/example.v1.ProtectedService/Protected", "authorization,content-type") //nolint:bodyclose // read and closed by do
 		for _, name := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Headers", "Access-Control-Allow-Methods"} {
 			if got := res.Header.Get(name); got != "" {
 				t.Errorf("origin %s: %s = %q, want none", origin, name, got)
@@ -136,8 +136,8 @@ func TestCORSPreflightOtherOrigin(t *testing.T) {
 }
 
 func TestCORSOffByDefault(t *testing.T) {
-	srv := newBrowserServer(t, t.TempDir()) // no -cors-origin
-	res := preflight(t, srv, corsAllowedOrigin, "/example.v1.ProtectedService/Protected", "authorization,content-type")
+	srv := newBrowserServer(t, t.TempDir())                                                                             // no -cors-origin
+	res := preflight(t, srv, corsAllowedOrigin, "/example.v1.ProtectedService/Protected", "authorization,content-type") //nolint:bodyclose // read and closed by do
 	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("without -cors-origin: Access-Control-Allow-Origin = %q, want none", got)
 	}
@@ -152,7 +152,7 @@ func TestCORSOffByDefault(t *testing.T) {
 
 func postJSON(t *testing.T, srv *httptest.Server, origin, procedure, body, token string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, srv.URL+procedure, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+procedure, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestCORSCrossOriginCalls(t *testing.T) {
 	}
 
 	// gRPC-web, trailers-only error: the status is in headers the page may read.
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/example.v1.ProtectedService/Protected", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/example.v1.ProtectedService/Protected", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
 	if err != nil {
 		t.Fatal(err)
 	}

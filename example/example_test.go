@@ -97,6 +97,7 @@ func startServer(t *testing.T, args ...string) *server {
 // startTestServer starts the example with testSecret and the default
 // access token lifetime.
 func startTestServer(t *testing.T) *server {
+	t.Helper()
 	t.Setenv("JWT_SECRET_KEY", testSecret)
 	t.Setenv("JWT_ACCESS_TTL", "")
 	return startServer(t)
@@ -104,6 +105,7 @@ func startTestServer(t *testing.T) *server {
 
 // h2cClient speaks cleartext HTTP/2 only (gRPC and bidi streams need it).
 func h2cClient(t *testing.T) *http.Client {
+	t.Helper()
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{Protocols: &p}
@@ -113,6 +115,7 @@ func h2cClient(t *testing.T) *http.Client {
 
 // http1Client speaks HTTP/1.1 only, like curl by default.
 func http1Client(t *testing.T) *http.Client {
+	t.Helper()
 	var p http.Protocols
 	p.SetHTTP1(true)
 	tr := &http.Transport{Protocols: &p}
@@ -125,7 +128,7 @@ type protocol struct {
 	opts []connect.ClientOption
 }
 
-var protocols = []protocol{
+var protocols = []protocol{ //nolint:gochecknoglobals // a read-only test table
 	{"connect", nil},
 	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
 	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
@@ -183,7 +186,7 @@ type rpc struct {
 	call func(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error)
 }
 
-var rpcs = []rpc{
+var rpcs = []rpc{ //nolint:gochecknoglobals // a read-only test table
 	{"Protected", callProtected},
 	{"ProtectedStream", callProtectedStream},
 	{"Collect", callCollect},
@@ -253,7 +256,7 @@ func callCollect(t *testing.T, c examplev1connect.ProtectedServiceClient, token 
 
 func callChat(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
 	stream := c.Chat(callCtx(t))
-	defer stream.CloseResponse()
+	defer func() { _ = stream.CloseResponse() }()
 	setBearer(stream.RequestHeader(), token)
 	var id string
 	for _, text := range []string{"ping", "pong"} {
@@ -273,7 +276,7 @@ func callChat(t *testing.T, c examplev1connect.ProtectedServiceClient, token str
 		return "", err
 	}
 	if _, err := stream.Receive(); !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("Chat after CloseRequest: got %v, want io.EOF", err)
+		return "", fmt.Errorf("Chat after CloseRequest: got %w, want io.EOF", err)
 	}
 	return id, nil
 }
@@ -380,7 +383,7 @@ func TestProtectedRPCs(t *testing.T) {
 						t.Errorf("identity = %q, want test", id)
 					}
 					_, err = r.call(t, c.protected, "")
-					wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
+					_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
 				})
 			}
 		})
@@ -505,11 +508,11 @@ func TestRefresh(t *testing.T) {
 
 			// An access token is not a refresh token...
 			_, err = c.auth.Refresh(callCtx(t), connect.NewRequest(&connectjwtv1.RefreshRequest{RefreshToken: tokens.GetAccessToken()}))
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
+			_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
 			// ...and a refresh token is not an access token.
 			for _, r := range rpcs {
 				_, err := r.call(t, c.protected, tokens.GetRefreshToken())
-				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
+				_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
 			}
 			_, err = c.auth.Refresh(callCtx(t), connect.NewRequest(&connectjwtv1.RefreshRequest{}))
 			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
@@ -537,7 +540,7 @@ func TestAccessTTL(t *testing.T) {
 	// A chat opened before expiry...
 	ctx := callCtx(t)
 	chat := c.protected.Chat(ctx)
-	defer chat.CloseResponse()
+	defer func() { _ = chat.CloseResponse() }()
 	setBearer(chat.RequestHeader(), tokens.GetAccessToken())
 	if err := chat.Send(&examplev1.ChatRequest{Text: "before"}); err != nil {
 		t.Fatal(err)
@@ -753,7 +756,11 @@ func TestJWKSMode(t *testing.T) {
 			hc := h2cClient(t)
 			pair := mustLogin(t, newClients(hc, s.baseURL, protocols[0]))
 
-			res, err := hc.Get(s.baseURL + exampleapp.JWKSPath)
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.baseURL+exampleapp.JWKSPath, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := hc.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -808,13 +815,19 @@ func TestWhoami(t *testing.T) {
 	}
 
 	resp, body := get(tokens.GetAccessToken())
-	var who struct{ Identity string }
+	var who struct {
+		Identity string `json:"identity"`
+	}
 	if err := json.Unmarshal(body, &who); resp.StatusCode != http.StatusOK || err != nil || who.Identity != "test" {
 		t.Errorf("with a token: %d %s, want 200 and identity test", resp.StatusCode, body)
 	}
 
 	resp, body = get("")
-	var refusal struct{ Code, Message, Reason string }
+	var refusal struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Reason  string `json:"reason"`
+	}
 	if err := json.Unmarshal(body, &refusal); err != nil || resp.StatusCode != http.StatusUnauthorized ||
 		resp.Header.Get("WWW-Authenticate") != "Bearer" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
 		refusal.Code != "unauthenticated" || refusal.Reason != "REASON_MISSING" {
@@ -831,7 +844,7 @@ func TestWhoami(t *testing.T) {
 			t.Errorf("stderr lacks %s:\n%s", want, logged)
 		}
 	}
-	for _, seg := range strings.Split(forged, ".") {
+	for seg := range strings.SplitSeq(forged, ".") {
 		if strings.Contains(logged, seg) {
 			t.Errorf("stderr holds token text %q", seg)
 		}
