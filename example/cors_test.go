@@ -39,7 +39,20 @@ func newBrowserServer(t *testing.T, webDir string, origins ...string) *httptest.
 	return srv
 }
 
-func do(t *testing.T, req *http.Request) (*http.Response, string) {
+// reply is an HTTP answer whose body has been read and closed.
+type reply struct {
+	Status     string
+	StatusCode int
+	Header     http.Header
+	Body       string
+}
+
+// replyOf is res, with body as the body res had.
+func replyOf(res *http.Response, body string) *reply {
+	return &reply{Status: res.Status, StatusCode: res.StatusCode, Header: res.Header, Body: body}
+}
+
+func do(t *testing.T, req *http.Request) (*reply, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(req.Context(), callTimeout)
 	defer cancel()
@@ -52,10 +65,10 @@ func do(t *testing.T, req *http.Request) (*http.Response, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res, string(body)
+	return replyOf(res, string(body)), string(body)
 }
 
-func preflight(t *testing.T, srv *httptest.Server, origin, procedure, headers string) *http.Response {
+func preflight(t *testing.T, srv *httptest.Server, origin, procedure, headers string) *reply {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, srv.URL+procedure, nil)
 	if err != nil {
@@ -101,7 +114,7 @@ func TestCORSPreflightAllowedOrigin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// No Authorization header: a browser never sends one with a preflight.
-			res := preflight(t, srv, corsAllowedOrigin, tc.procedure, tc.headers) //nolint:bodyclose // read and closed by do
+			res := preflight(t, srv, corsAllowedOrigin, tc.procedure, tc.headers)
 			if res.StatusCode != http.StatusNoContent {
 				t.Errorf("status = %d, want 204", res.StatusCode)
 			}
@@ -126,7 +139,7 @@ func TestCORSPreflightAllowedOrigin(t *testing.T) {
 func TestCORSPreflightOtherOrigin(t *testing.T) {
 	srv := newBrowserServer(t, t.TempDir(), corsAllowedOrigin)
 	for _, origin := range []string{corsOtherOrigin, "https://127.0.0.1:5173", "http://evil.example", "null"} {
-		res := preflight(t, srv, origin, "/example.v1.ProtectedService/Protected", "authorization,content-type") //nolint:bodyclose // read and closed by do
+		res := preflight(t, srv, origin, "/example.v1.ProtectedService/Protected", "authorization,content-type")
 		for _, name := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Headers", "Access-Control-Allow-Methods"} {
 			if got := res.Header.Get(name); got != "" {
 				t.Errorf("origin %s: %s = %q, want none", origin, name, got)
@@ -136,8 +149,8 @@ func TestCORSPreflightOtherOrigin(t *testing.T) {
 }
 
 func TestCORSOffByDefault(t *testing.T) {
-	srv := newBrowserServer(t, t.TempDir())                                                                             // no -cors-origin
-	res := preflight(t, srv, corsAllowedOrigin, "/example.v1.ProtectedService/Protected", "authorization,content-type") //nolint:bodyclose // read and closed by do
+	srv := newBrowserServer(t, t.TempDir()) // no -cors-origin
+	res := preflight(t, srv, corsAllowedOrigin, "/example.v1.ProtectedService/Protected", "authorization,content-type")
 	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("without -cors-origin: Access-Control-Allow-Origin = %q, want none", got)
 	}
@@ -150,7 +163,7 @@ func TestCORSOffByDefault(t *testing.T) {
 	}
 }
 
-func postJSON(t *testing.T, srv *httptest.Server, origin, procedure, body, token string) *http.Response {
+func postJSON(t *testing.T, srv *httptest.Server, origin, procedure, body, token string) *reply {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+procedure, strings.NewReader(body))
 	if err != nil {
@@ -159,8 +172,7 @@ func postJSON(t *testing.T, srv *httptest.Server, origin, procedure, body, token
 	req.Header.Set("Origin", origin)
 	req.Header.Set("Content-Type", "application/json")
 	setBearer(req.Header, token)
-	res, b := do(t, req)
-	res.Body = io.NopCloser(strings.NewReader(b))
+	res, _ := do(t, req)
 	return res
 }
 
@@ -188,14 +200,14 @@ func TestCORSCrossOriginCalls(t *testing.T) {
 			AccessToken string `json:"accessToken"`
 		} `json:"tokens"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&login); err != nil || login.Tokens.AccessToken == "" {
+	if err := json.Unmarshal([]byte(res.Body), &login); err != nil || login.Tokens.AccessToken == "" {
 		t.Fatalf("Login: status %d, %v", res.StatusCode, err)
 	}
 	if got := res.Header.Get("Access-Control-Allow-Origin"); got != corsAllowedOrigin {
 		t.Errorf("Login: Access-Control-Allow-Origin = %q", got)
 	}
 	res = postJSON(t, srv, corsAllowedOrigin, "/example.v1.ProtectedService/Protected", `{}`, login.Tokens.AccessToken)
-	body, _ := io.ReadAll(res.Body)
+	body := []byte(res.Body)
 	if res.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"hello":"world"`)) {
 		t.Errorf("Protected: status %d, body %s", res.StatusCode, body)
 	}

@@ -147,6 +147,7 @@ func newClients(hc *http.Client, baseURL string, p protocol) clients {
 }
 
 func callCtx(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	t.Cleanup(cancel)
 	return ctx
@@ -194,6 +195,7 @@ var rpcs = []rpc{ //nolint:gochecknoglobals // a read-only test table
 }
 
 func callProtected(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
+	t.Helper()
 	req := connect.NewRequest(&examplev1.ProtectedRequest{})
 	setBearer(req.Header(), token)
 	res, err := c.Protected(callCtx(t), req)
@@ -207,6 +209,7 @@ func callProtected(t *testing.T, c examplev1connect.ProtectedServiceClient, toke
 }
 
 func callProtectedStream(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
+	t.Helper()
 	req := connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 5})
 	setBearer(req.Header(), token)
 	stream, err := c.ProtectedStream(callCtx(t), req)
@@ -234,6 +237,7 @@ func callProtectedStream(t *testing.T, c examplev1connect.ProtectedServiceClient
 }
 
 func callCollect(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
+	t.Helper()
 	stream := c.Collect(callCtx(t))
 	setBearer(stream.RequestHeader(), token)
 	words := []string{"hello", "from", "flask"}
@@ -255,6 +259,7 @@ func callCollect(t *testing.T, c examplev1connect.ProtectedServiceClient, token 
 }
 
 func callChat(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
+	t.Helper()
 	stream := c.Chat(callCtx(t))
 	defer func() { _ = stream.CloseResponse() }()
 	setBearer(stream.RequestHeader(), token)
@@ -515,7 +520,7 @@ func TestRefresh(t *testing.T) {
 				_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
 			}
 			_, err = c.auth.Refresh(callCtx(t), connect.NewRequest(&connectjwtv1.RefreshRequest{}))
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
+			_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
 		})
 	}
 }
@@ -632,7 +637,7 @@ func TestCurlWalkthrough(t *testing.T) {
 	s := startTestServer(t)
 	hc := http1Client(t)
 
-	post := func(path, token, body string) (*http.Response, map[string]any) {
+	post := func(path, token, body string) (*reply, map[string]any) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(callCtx(t), http.MethodPost, s.baseURL+path, strings.NewReader(body))
 		if err != nil {
@@ -656,7 +661,7 @@ func TestCurlWalkthrough(t *testing.T) {
 		if err := json.Unmarshal(raw, &out); err != nil {
 			t.Fatalf("%s: %v in %s", path, err, raw)
 		}
-		return res, out
+		return replyOf(res, string(raw)), out
 	}
 
 	res, body := post("/connectjwt.v1.AuthService/Login", "", `{"username":"test","password":"test"}`)
@@ -795,7 +800,7 @@ func TestWhoami(t *testing.T) {
 	s := startTestServer(t)
 	hc := http1Client(t) // like curl
 	tokens := mustLogin(t, newClients(hc, s.baseURL, protocols[0]))
-	get := func(token string) (*http.Response, []byte) {
+	get := func(token string) (*reply, []byte) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(callCtx(t), http.MethodGet, s.baseURL+"/whoami", nil)
 		if err != nil {
@@ -811,7 +816,7 @@ func TestWhoami(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp, body
+		return replyOf(resp, string(body)), body
 	}
 
 	resp, body := get(tokens.GetAccessToken())

@@ -10,9 +10,9 @@ import (
 	"github.com/connectjwt/connectjwt/internal/exampleapp"
 )
 
-func get(t *testing.T, url string) (*http.Response, string) {
+func get(t *testing.T, url string) (*reply, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
