@@ -24,6 +24,7 @@ import (
 //	<!-- readme-check: body in redisstore --> statements, in the redisstore module
 //	<!-- readme-check: body in otelmetrics --> statements, in the otelmetrics module
 //	<!-- readme-check: body in grpcauth -->   statements, in the grpcauth module
+//	<!-- readme-check: body in connectv2 -->  statements, in the connectv2 module (connect-go v2)
 //
 // The wrappers (readmeWrappers) import what the README uses and declare the
 // names it takes as given (secret, ctx, checkPassword, greeter, ...).
@@ -120,6 +121,33 @@ var (
 )
 `
 
+const readmeConnectV2Prelude = `package readme
+
+import (
+	"context"
+	"log"
+	"net/http"
+
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+
+	"github.com/connectjwt/connectjwt"
+	"github.com/connectjwt/connectjwt/connectv2"
+	"github.com/connectjwt/connectjwt/connectv2/example/gen/example/v1/examplev1connect"
+	"github.com/connectjwt/connectjwt/connectv2/gen/connectjwt/v1/connectjwtv1connect"
+	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
+)
+
+var (
+	ctx           = context.Background()
+	secret        = []byte("an example secret of at least 32 bytes!")
+	checkPassword connectjwt.Authenticator
+	url           string
+	validator     *connectjwt.Validator
+	protected     examplev1connect.ProtectedServiceHandler
+)
+`
+
 // readmeWrapper turns a block into a file: prelude, then the block, inside a
 // function for "body".
 type readmeWrapper struct {
@@ -134,6 +162,7 @@ var readmeWrappers = map[string]readmeWrapper{
 	"body in redisstore":  {dir: "redisstore", prelude: readmeRedisPrelude, body: true},
 	"body in otelmetrics": {dir: "otelmetrics", prelude: readmeOtelPrelude, body: true},
 	"body in grpcauth":    {dir: "grpcauth", prelude: readmeGRPCPrelude, body: true},
+	"body in connectv2":   {dir: "connectv2", prelude: readmeConnectV2Prelude, body: true},
 }
 
 type readmeBlock struct {

@@ -25,8 +25,10 @@ require (
 )
 
 require (
+	connectrpc.com/connect/v2 v2.0.2
 	github.com/MicahParks/jwkset v0.11.4 // indirect
 	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794 // indirect
+	github.com/connectjwt/connectjwt/connectv2 v0.1.0
 	github.com/connectjwt/connectjwt/otelmetrics v0.1.0
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/perf v0.0.0-20260908200009-22c9c6c9d4da // indirect
@@ -36,4 +38,3 @@ require (
 )
 
 tool golang.org/x/perf/cmd/benchstat
-

@@ -148,7 +148,11 @@ func newHandler(tb testing.TB, impl string, f *fixture) http.Handler {
 	case "auth0":
 		mux.Handle(auth0Handler(tb, f))
 	default:
-		tb.Fatalf("unknown impl %s", impl)
+		h, ok := newV2Handler(tb, impl, f)
+		if !ok {
+			tb.Fatalf("unknown impl %s", impl)
+		}
+		return h
 	}
 	return mux
 }

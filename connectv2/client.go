@@ -63,7 +63,8 @@ func setBearer(info *connect.CallInfo, token string) {
 // refreshed token when the server answers REASON_EXPIRED.
 type refreshingUnary struct {
 	connect.ClientStream
-	ctx   context.Context
+
+	ctx   context.Context //nolint:containedctx // the call's, for the one Refresh and resend
 	spec  connect.Spec
 	next  connect.ClientFunc
 	info  *connect.CallInfo
@@ -92,7 +93,7 @@ func (s *refreshingUnary) Receive(msg any) error {
 	if terr != nil {
 		return err
 	}
-	_ = s.ClientStream.Close()
+	_ = s.Close()
 	setBearer(s.info, fresh)
 	stream, nerr := s.next(s.ctx, s.spec)
 	if nerr != nil {

@@ -54,10 +54,10 @@ type serverConfig struct {
 // is mounted on; on other transports it waits for the client or the call's
 // own context.
 //
-// A nil v is the zero [connectjwt.Validator], which refuses every call.
-func NewServerInterceptor(v *connectjwt.Validator, opts ...Option) connect.ServerInterceptor {
-	if v == nil {
-		v = new(connectjwt.Validator)
+// A nil validator is the zero [connectjwt.Validator], which refuses every call.
+func NewServerInterceptor(validator *connectjwt.Validator, opts ...Option) connect.ServerInterceptor {
+	if validator == nil {
+		validator = new(connectjwt.Validator)
 	}
 	cfg := &serverConfig{}
 	for _, o := range opts {
@@ -65,17 +65,17 @@ func NewServerInterceptor(v *connectjwt.Validator, opts ...Option) connect.Serve
 			o.applyToServer(cfg)
 		}
 	}
-	scheme := v.HeaderScheme()
+	scheme := validator.HeaderScheme()
 	return func(next connect.ServerFunc) connect.ServerFunc {
 		return func(ctx context.Context, spec connect.Spec, stream connect.ServerStream) error {
 			info, _ := connect.CallInfoForServerContext(ctx)
 			var header []string
 			if info != nil {
-				header = info.RequestHeader().Values(v.HeaderName())
+				header = info.RequestHeader().Values(validator.HeaderName())
 			}
-			authed, f := v.Authenticate(ctx, connectjwt.Call{Procedure: spec.Procedure, Schema: spec.Schema, Header: header})
-			if f != nil {
-				return cfg.reject(ctx, info, scheme, f)
+			authed, failure := validator.Authenticate(ctx, connectjwt.Call{Procedure: spec.Procedure, Schema: spec.Schema, Header: header})
+			if failure != nil {
+				return cfg.reject(ctx, info, scheme, failure)
 			}
 			if spec.StreamType == connect.StreamTypeUnary {
 				return next(authed, spec, stream)
@@ -83,7 +83,7 @@ func NewServerInterceptor(v *connectjwt.Validator, opts ...Option) connect.Serve
 			if _, ok := connectjwt.ClaimsFromContext(authed); !ok {
 				return next(authed, spec, stream) // public, or anonymous on an optional procedure
 			}
-			sctx, cancel := v.StreamContext(authed)
+			sctx, cancel := validator.StreamContext(authed)
 			err := next(sctx, spec, &endingStream{ServerStream: stream, ctx: sctx})
 			cancel()
 			if f := endedBy(sctx); f != nil {
@@ -96,21 +96,21 @@ func NewServerInterceptor(v *connectjwt.Validator, opts ...Option) connect.Serve
 	}
 }
 
-// reject answers f through its loader and, where the protocol carries it,
+// reject answers failure through its loader and, where the protocol carries it,
 // adds the WWW-Authenticate challenge. On gRPC the error travels in
 // trailers, where Go's HTTP/2 server drops WWW-Authenticate; the AuthError
 // detail carries the same facts on every protocol.
-func (c *serverConfig) reject(ctx context.Context, info *connect.CallInfo, scheme string, f *connectjwt.Failure) *connect.Error {
+func (c *serverConfig) reject(ctx context.Context, info *connect.CallInfo, scheme string, failure *connectjwt.Failure) *connect.Error {
 	var err *connect.Error
-	if l := c.loaders[frontend.LoaderFor(connectjwtv1.Reason(f.Reason))]; l != nil {
-		err = l(ctx, f)
+	if l := c.loaders[frontend.LoaderFor(connectjwtv1.Reason(failure.Reason))]; l != nil {
+		err = l(ctx, failure)
 	}
 	if err == nil {
-		err = DefaultError(f)
+		err = DefaultError(failure)
 	}
 	if info != nil && info.Protocol != connect.ProtocolNameGRPC {
 		if h := info.ResponseHeader(); h.Get("Www-Authenticate") == "" {
-			h.Set("Www-Authenticate", frontend.Challenge(scheme, connectjwtv1.Reason(f.Reason)))
+			h.Set("Www-Authenticate", frontend.Challenge(scheme, connectjwtv1.Reason(failure.Reason)))
 		}
 	}
 	return err

@@ -11,6 +11,7 @@ require (
 
 require (
 	connectrpc.com/cors v0.1.0 // indirect
+	connectrpc.com/grpcreflect v1.3.1 // indirect
 	github.com/MicahParks/jwkset v0.11.4 // indirect
 	github.com/rs/cors v1.11.1 // indirect
 	golang.org/x/time v0.15.0 // indirect

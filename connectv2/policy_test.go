@@ -41,8 +41,8 @@ func TestProtoPolicies(t *testing.T) {
 	server := connect.NewServer(connectv2.NewServerInterceptor(newValidator(t)))
 	policytestv1connect.RegisterPolicyTestServiceHandler(server, policyService{})
 	plain := mint(t, time.Hour, nil)
-	scoped := mint(t, time.Hour, func(tk *jwt.Token) { tk.Claims.(jwt.MapClaims)["scope"] = "base read write" })
-	fresh := mint(t, time.Hour, func(tk *jwt.Token) { tk.Claims.(jwt.MapClaims)["fresh"] = true })
+	scoped := mint(t, time.Hour, func(tk *jwt.Token) { mapClaims(tk)["scope"] = "base read write" })
+	fresh := mint(t, time.Hour, func(tk *jwt.Token) { mapClaims(tk)["fresh"] = true })
 	client := func(ic connect.ClientInterceptor) policytestv1connect.PolicyTestServiceClient {
 		return policytestv1connect.NewPolicyTestServiceClient(connect.NewClient(connectinprocess.New(server), ic))
 	}

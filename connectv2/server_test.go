@@ -27,13 +27,14 @@ import (
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
+//nolint:gochecknoglobals // read-only fixtures shared by the tests
 var (
 	testSecret  = []byte("0123456789abcdef0123456789abcdef")
 	otherSecret = []byte("fedcba9876543210fedcba9876543210")
 	rsaKey      = func() *rsa.PrivateKey {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
-			panic(err)
+			panic(err) //nolint:forbidigo // no test can run without the fixture
 		}
 		return k
 	}()
@@ -41,23 +42,23 @@ var (
 
 // newValidator returns a validator for tokens signed with testSecret (and
 // RS256 tokens of rsaKey), with extra options.
-func newValidator(t testing.TB, opts ...connectjwt.ValidatorOption) *connectjwt.Validator {
-	t.Helper()
+func newValidator(tb testing.TB, opts ...connectjwt.ValidatorOption) *connectjwt.Validator {
+	tb.Helper()
 	base := []connectjwt.ValidatorOption{
 		connectjwt.WithKey(connectjwt.HMACKey(testSecret)),
 		connectjwt.WithKey(connectjwt.Key{Algorithm: "RS256", Material: &rsaKey.PublicKey}),
 	}
 	v, err := connectjwt.NewValidator(append(base, opts...)...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return v
 }
 
 // mint signs an access token for alice expiring after ttl; edit may change
 // the token before it is signed.
-func mint(t testing.TB, ttl time.Duration, edit func(*jwt.Token)) string {
-	t.Helper()
+func mint(tb testing.TB, ttl time.Duration, edit func(*jwt.Token)) string {
+	tb.Helper()
 	now := time.Now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"sub": "alice", "iat": now.Unix(), "exp": now.Add(ttl).Unix(), "jti": rand.Text(),
@@ -73,7 +74,7 @@ func mint(t testing.TB, ttl time.Duration, edit func(*jwt.Token)) string {
 	}
 	s, err := tok.SignedString(key)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return s
 }
@@ -146,6 +147,7 @@ func (exampleService) Chat(ctx context.Context, s examplev1connect.ProtectedServ
 // the server decodes.
 type countingCodec struct {
 	*connectproto.BinaryCodec
+
 	decoded *atomic.Int64
 }
 
@@ -178,6 +180,7 @@ func startServer(t *testing.T, v *connectjwt.Validator, opts ...connectv2.Option
 	return ts
 }
 
+//nolint:gochecknoglobals // a read-only test table
 var protocols = []struct {
 	name string
 	opts []connecthttp.Option
@@ -208,6 +211,8 @@ func bearer(tok string) connect.ClientInterceptor { return withHeader("Bearer " 
 
 // shapes calls each stream shape once and returns the identity the server
 // saw, or the error.
+//
+//nolint:gochecknoglobals // a read-only test table
 var shapes = []struct {
 	name string
 	call func(ctx context.Context, c examplev1connect.ProtectedServiceClient) (string, error)
@@ -280,8 +285,8 @@ var shapes = []struct {
 }
 
 // reasonOf returns the code and the AuthError reason of a v2 error.
-func reasonOf(t testing.TB, err error) (connect.Code, connectjwtv1.Reason) {
-	t.Helper()
+func reasonOf(tb testing.TB, err error) (connect.Code, connectjwtv1.Reason) {
+	tb.Helper()
 	if err == nil {
 		return 0, connectjwtv1.Reason_REASON_UNSPECIFIED
 	}
@@ -294,7 +299,7 @@ func reasonOf(t testing.TB, err error) (connect.Code, connectjwtv1.Reason) {
 		return ce.Code(), connectjwtv1.Reason_REASON_UNSPECIFIED
 	}
 	if ae.GetMessage() != ce.Message() {
-		t.Errorf("AuthError message %q differs from the error's %q", ae.GetMessage(), ce.Message())
+		tb.Errorf("AuthError message %q differs from the error's %q", ae.GetMessage(), ce.Message())
 	}
 	return ce.Code(), ae.GetReason()
 }

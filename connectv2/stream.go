@@ -14,7 +14,8 @@ import (
 // found revoked, or the call ended.
 type endingStream struct {
 	connect.ServerStream
-	ctx context.Context
+
+	ctx context.Context //nolint:containedctx // the stream's lifetime, which ends with the call
 }
 
 func (s *endingStream) check() error {

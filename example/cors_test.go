@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/connectjwt/connectjwt/internal/exampleapp"
 )
 
 const (
@@ -24,7 +26,7 @@ const (
 func newBrowserServer(t *testing.T, webDir string, origins ...string) *httptest.Server {
 	t.Helper()
 	env := map[string]string{"JWT_SECRET_KEY": testSecret}
-	cfg, err := configFromEnv("HS256", func(k string) string { return env[k] }, io.Discard)
+	cfg, err := exampleapp.ConfigFromEnv("HS256", func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,12 +34,25 @@ func newBrowserServer(t *testing.T, webDir string, origins ...string) *httptest.
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(withCORS(withWebPage(api, webDir), origins))
+	srv := httptest.NewServer(exampleapp.WithCORS(exampleapp.WithWebPage(api, webDir), origins))
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-func do(t *testing.T, req *http.Request) (*http.Response, string) {
+// reply is an HTTP answer whose body has been read and closed.
+type reply struct {
+	Status     string
+	StatusCode int
+	Header     http.Header
+	Body       string
+}
+
+// replyOf is res, with body as the body res had.
+func replyOf(res *http.Response, body string) *reply {
+	return &reply{Status: res.Status, StatusCode: res.StatusCode, Header: res.Header, Body: body}
+}
+
+func do(t *testing.T, req *http.Request) (*reply, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(req.Context(), callTimeout)
 	defer cancel()
@@ -50,12 +65,12 @@ func do(t *testing.T, req *http.Request) (*http.Response, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res, string(body)
+	return replyOf(res, string(body)), string(body)
 }
 
-func preflight(t *testing.T, srv *httptest.Server, origin, procedure, headers string) *http.Response {
+func preflight(t *testing.T, srv *httptest.Server, origin, procedure, headers string) *reply {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodOptions, srv.URL+procedure, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, srv.URL+procedure, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,17 +163,16 @@ func TestCORSOffByDefault(t *testing.T) {
 	}
 }
 
-func postJSON(t *testing.T, srv *httptest.Server, origin, procedure, body, token string) *http.Response {
+func postJSON(t *testing.T, srv *httptest.Server, origin, procedure, body, token string) *reply {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, srv.URL+procedure, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+procedure, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Origin", origin)
 	req.Header.Set("Content-Type", "application/json")
 	setBearer(req.Header, token)
-	res, b := do(t, req)
-	res.Body = io.NopCloser(strings.NewReader(b))
+	res, _ := do(t, req)
 	return res
 }
 
@@ -186,14 +200,14 @@ func TestCORSCrossOriginCalls(t *testing.T) {
 			AccessToken string `json:"accessToken"`
 		} `json:"tokens"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&login); err != nil || login.Tokens.AccessToken == "" {
+	if err := json.Unmarshal([]byte(res.Body), &login); err != nil || login.Tokens.AccessToken == "" {
 		t.Fatalf("Login: status %d, %v", res.StatusCode, err)
 	}
 	if got := res.Header.Get("Access-Control-Allow-Origin"); got != corsAllowedOrigin {
 		t.Errorf("Login: Access-Control-Allow-Origin = %q", got)
 	}
 	res = postJSON(t, srv, corsAllowedOrigin, "/example.v1.ProtectedService/Protected", `{}`, login.Tokens.AccessToken)
-	body, _ := io.ReadAll(res.Body)
+	body := []byte(res.Body)
 	if res.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"hello":"world"`)) {
 		t.Errorf("Protected: status %d, body %s", res.StatusCode, body)
 	}
@@ -202,7 +216,7 @@ func TestCORSCrossOriginCalls(t *testing.T) {
 	}
 
 	// gRPC-web, trailers-only error: the status is in headers the page may read.
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/example.v1.ProtectedService/Protected", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/example.v1.ProtectedService/Protected", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +254,7 @@ func TestOriginsFlag(t *testing.T) {
 		{[]string{"http://a.example:80", "https://b.example:443", "http://[::1]:80"}, []string{"http://a.example", "https://b.example", "http://[::1]"}},
 		{[]string{"HTTP://[::1]:5173,,"}, []string{"http://[::1]:5173"}},
 	} {
-		var o originsFlag
+		var o exampleapp.OriginsFlag
 		for _, a := range tc.args {
 			if err := o.Set(a); err != nil {
 				t.Errorf("Set(%q): %v", a, err)
@@ -254,7 +268,7 @@ func TestOriginsFlag(t *testing.T) {
 		"*", "http://*.example.com", "127.0.0.1:5173", "ftp://a.example", "http://",
 		"http://a.example/app", "http://a.example?x=1", "http://a.example#x", "http://u:p@a.example", "null",
 	} {
-		var o originsFlag
+		var o exampleapp.OriginsFlag
 		if err := o.Set(bad); err == nil {
 			t.Errorf("Set(%q) = nil, want an error; origins %q", bad, o)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
+	"github.com/connectjwt/connectjwt/internal/exampleapp"
 )
 
 const (
@@ -72,7 +73,7 @@ func startServer(t *testing.T, args ...string) *server {
 			if err != nil {
 				t.Errorf("run after shutdown: %v", err)
 			}
-		case <-time.After(shutdownTimeout + 5*time.Second):
+		case <-time.After(exampleapp.ShutdownTimeout + 5*time.Second):
 			t.Errorf("run did not return after shutdown")
 		}
 	})
@@ -96,6 +97,7 @@ func startServer(t *testing.T, args ...string) *server {
 // startTestServer starts the example with testSecret and the default
 // access token lifetime.
 func startTestServer(t *testing.T) *server {
+	t.Helper()
 	t.Setenv("JWT_SECRET_KEY", testSecret)
 	t.Setenv("JWT_ACCESS_TTL", "")
 	return startServer(t)
@@ -103,6 +105,7 @@ func startTestServer(t *testing.T) *server {
 
 // h2cClient speaks cleartext HTTP/2 only (gRPC and bidi streams need it).
 func h2cClient(t *testing.T) *http.Client {
+	t.Helper()
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{Protocols: &p}
@@ -112,6 +115,7 @@ func h2cClient(t *testing.T) *http.Client {
 
 // http1Client speaks HTTP/1.1 only, like curl by default.
 func http1Client(t *testing.T) *http.Client {
+	t.Helper()
 	var p http.Protocols
 	p.SetHTTP1(true)
 	tr := &http.Transport{Protocols: &p}
@@ -124,7 +128,7 @@ type protocol struct {
 	opts []connect.ClientOption
 }
 
-var protocols = []protocol{
+var protocols = []protocol{ //nolint:gochecknoglobals // a read-only test table
 	{"connect", nil},
 	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
 	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
@@ -143,6 +147,7 @@ func newClients(hc *http.Client, baseURL string, p protocol) clients {
 }
 
 func callCtx(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	t.Cleanup(cancel)
 	return ctx
@@ -182,7 +187,7 @@ type rpc struct {
 	call func(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error)
 }
 
-var rpcs = []rpc{
+var rpcs = []rpc{ //nolint:gochecknoglobals // a read-only test table
 	{"Protected", callProtected},
 	{"ProtectedStream", callProtectedStream},
 	{"Collect", callCollect},
@@ -190,6 +195,7 @@ var rpcs = []rpc{
 }
 
 func callProtected(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
+	t.Helper()
 	req := connect.NewRequest(&examplev1.ProtectedRequest{})
 	setBearer(req.Header(), token)
 	res, err := c.Protected(callCtx(t), req)
@@ -203,6 +209,7 @@ func callProtected(t *testing.T, c examplev1connect.ProtectedServiceClient, toke
 }
 
 func callProtectedStream(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
+	t.Helper()
 	req := connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 5})
 	setBearer(req.Header(), token)
 	stream, err := c.ProtectedStream(callCtx(t), req)
@@ -230,6 +237,7 @@ func callProtectedStream(t *testing.T, c examplev1connect.ProtectedServiceClient
 }
 
 func callCollect(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
+	t.Helper()
 	stream := c.Collect(callCtx(t))
 	setBearer(stream.RequestHeader(), token)
 	words := []string{"hello", "from", "flask"}
@@ -251,8 +259,9 @@ func callCollect(t *testing.T, c examplev1connect.ProtectedServiceClient, token 
 }
 
 func callChat(t *testing.T, c examplev1connect.ProtectedServiceClient, token string) (string, error) {
+	t.Helper()
 	stream := c.Chat(callCtx(t))
-	defer stream.CloseResponse()
+	defer func() { _ = stream.CloseResponse() }()
 	setBearer(stream.RequestHeader(), token)
 	var id string
 	for _, text := range []string{"ping", "pong"} {
@@ -272,7 +281,7 @@ func callChat(t *testing.T, c examplev1connect.ProtectedServiceClient, token str
 		return "", err
 	}
 	if _, err := stream.Receive(); !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("Chat after CloseRequest: got %v, want io.EOF", err)
+		return "", fmt.Errorf("Chat after CloseRequest: got %w, want io.EOF", err)
 	}
 	return id, nil
 }
@@ -340,7 +349,7 @@ func mintExpired(t *testing.T, secret []byte) string {
 	t.Helper()
 	issuer, err := connectjwt.NewIssuer(
 		connectjwt.WithKey(connectjwt.HMACKey(secret)),
-		connectjwt.WithIssuer(issuerName),
+		connectjwt.WithIssuer(exampleapp.IssuerName),
 		connectjwt.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }),
 	)
 	if err != nil {
@@ -379,7 +388,7 @@ func TestProtectedRPCs(t *testing.T) {
 						t.Errorf("identity = %q, want test", id)
 					}
 					_, err = r.call(t, c.protected, "")
-					wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
+					_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
 				})
 			}
 		})
@@ -504,14 +513,14 @@ func TestRefresh(t *testing.T) {
 
 			// An access token is not a refresh token...
 			_, err = c.auth.Refresh(callCtx(t), connect.NewRequest(&connectjwtv1.RefreshRequest{RefreshToken: tokens.GetAccessToken()}))
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
+			_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
 			// ...and a refresh token is not an access token.
 			for _, r := range rpcs {
 				_, err := r.call(t, c.protected, tokens.GetRefreshToken())
-				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
+				_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_WRONG_TOKEN_TYPE)
 			}
 			_, err = c.auth.Refresh(callCtx(t), connect.NewRequest(&connectjwtv1.RefreshRequest{}))
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
+			_ = wantAuthError(t, err, connect.CodeUnauthenticated, connectjwtv1.Reason_REASON_MISSING)
 		})
 	}
 }
@@ -536,7 +545,7 @@ func TestAccessTTL(t *testing.T) {
 	// A chat opened before expiry...
 	ctx := callCtx(t)
 	chat := c.protected.Chat(ctx)
-	defer chat.CloseResponse()
+	defer func() { _ = chat.CloseResponse() }()
 	setBearer(chat.RequestHeader(), tokens.GetAccessToken())
 	if err := chat.Send(&examplev1.ChatRequest{Text: "before"}); err != nil {
 		t.Fatal(err)
@@ -568,7 +577,7 @@ func TestDevKeyWarning(t *testing.T) {
 	if !strings.Contains(stderr, "WARNING") || !strings.Contains(stderr, "JWT_SECRET_KEY is not set") {
 		t.Errorf("stderr = %q, want a warning about JWT_SECRET_KEY", stderr)
 	}
-	if strings.Contains(stderr, string(devSecret)) {
+	if strings.Contains(stderr, string(exampleapp.DevSecret)) {
 		t.Error("the warning prints the development key")
 	}
 	if strings.Contains(s.stdout.String(), "WARNING") {
@@ -628,7 +637,7 @@ func TestCurlWalkthrough(t *testing.T) {
 	s := startTestServer(t)
 	hc := http1Client(t)
 
-	post := func(path, token, body string) (*http.Response, map[string]any) {
+	post := func(path, token, body string) (*reply, map[string]any) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(callCtx(t), http.MethodPost, s.baseURL+path, strings.NewReader(body))
 		if err != nil {
@@ -652,7 +661,7 @@ func TestCurlWalkthrough(t *testing.T) {
 		if err := json.Unmarshal(raw, &out); err != nil {
 			t.Fatalf("%s: %v in %s", path, err, raw)
 		}
-		return res, out
+		return replyOf(res, string(raw)), out
 	}
 
 	res, body := post("/connectjwt.v1.AuthService/Login", "", `{"username":"test","password":"test"}`)
@@ -746,13 +755,17 @@ func TestJWKSMode(t *testing.T) {
 			if strings.Contains(s.stderr.String(), "WARNING") {
 				t.Errorf("secret warning in %s mode, which uses no secret:\n%s", alg, s.stderr)
 			}
-			if !strings.Contains(s.stdout.String(), "public keys (JWKS) at "+s.baseURL+jwksPath) {
+			if !strings.Contains(s.stdout.String(), "public keys (JWKS) at "+s.baseURL+exampleapp.JWKSPath) {
 				t.Errorf("stdout does not announce the JWKS: %q", s.stdout)
 			}
 			hc := h2cClient(t)
 			pair := mustLogin(t, newClients(hc, s.baseURL, protocols[0]))
 
-			res, err := hc.Get(s.baseURL + jwksPath)
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.baseURL+exampleapp.JWKSPath, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := hc.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -767,7 +780,7 @@ func TestJWKSMode(t *testing.T) {
 				t.Errorf("published key = %v", set.Keys[0])
 			}
 
-			verifier, err := connectjwt.NewValidator(connectjwt.WithJWKS(issuerName, s.baseURL+jwksPath))
+			verifier, err := connectjwt.NewValidator(connectjwt.WithJWKS(exampleapp.IssuerName, s.baseURL+exampleapp.JWKSPath))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -787,7 +800,7 @@ func TestWhoami(t *testing.T) {
 	s := startTestServer(t)
 	hc := http1Client(t) // like curl
 	tokens := mustLogin(t, newClients(hc, s.baseURL, protocols[0]))
-	get := func(token string) (*http.Response, []byte) {
+	get := func(token string) (*reply, []byte) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(callCtx(t), http.MethodGet, s.baseURL+"/whoami", nil)
 		if err != nil {
@@ -803,17 +816,23 @@ func TestWhoami(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp, body
+		return replyOf(resp, string(body)), body
 	}
 
 	resp, body := get(tokens.GetAccessToken())
-	var who struct{ Identity string }
+	var who struct {
+		Identity string `json:"identity"`
+	}
 	if err := json.Unmarshal(body, &who); resp.StatusCode != http.StatusOK || err != nil || who.Identity != "test" {
 		t.Errorf("with a token: %d %s, want 200 and identity test", resp.StatusCode, body)
 	}
 
 	resp, body = get("")
-	var refusal struct{ Code, Message, Reason string }
+	var refusal struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Reason  string `json:"reason"`
+	}
 	if err := json.Unmarshal(body, &refusal); err != nil || resp.StatusCode != http.StatusUnauthorized ||
 		resp.Header.Get("WWW-Authenticate") != "Bearer" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
 		refusal.Code != "unauthenticated" || refusal.Reason != "REASON_MISSING" {
@@ -830,7 +849,7 @@ func TestWhoami(t *testing.T) {
 			t.Errorf("stderr lacks %s:\n%s", want, logged)
 		}
 	}
-	for _, seg := range strings.Split(forged, ".") {
+	for seg := range strings.SplitSeq(forged, ".") {
 		if strings.Contains(logged, seg) {
 			t.Errorf("stderr holds token text %q", seg)
 		}

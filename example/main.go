@@ -22,7 +22,9 @@
 //	    return jsonify({'status': 401, 'title': 'Expired JWT',
 //	                    'detail': 'The JWT has expired'}), 401
 //
-// Here the same parts are (see server.go):
+// Here the same parts are (server.go wires them to connect-go v1; the
+// logic they share with the v2 port, ./connectv2/example, is in
+// internal/exampleapp):
 //
 //   - the key: JWT_SECRET_KEY from the environment, the raw bytes of an
 //     HS256 secret of at least 32 bytes, shared by the [connectjwt.Issuer]
@@ -75,101 +77,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-)
 
-// shutdownTimeout bounds how long open calls may finish after a signal.
-const shutdownTimeout = 5 * time.Second
+	"github.com/connectjwt/connectjwt/internal/exampleapp"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
+			os.Exit(0) //nolint:gocritic // exitAfterDefer: stop only matters while serving
 		}
 		fmt.Fprintf(os.Stderr, "example: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-// run parses args, builds the server from the environment, listens, prints
-// "listening on http://ADDR" to stdout and serves until ctx is done, then
-// shuts down gracefully. Configuration errors are returned before anything
-// listens.
+// run serves the example on connect-go v1 until ctx is done: see
+// [exampleapp.Run] for the flags, the environment and the output.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("example", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free port)")
-	alg := fs.String("alg", "HS256", "signing `algorithm`: HS256 (JWT_SECRET_KEY), or ES256 or EdDSA with a key pair generated at startup, published at "+jwksPath)
-	webDir := fs.String("web-dir", defaultWebDir, "serve the browser page built in `dir` at / (default: the page built into the binary, example/web/dist)")
-	var corsOrigins originsFlag
-	fs.Var(&corsOrigins, "cors-origin", "let browser pages on `origin` (e.g. http://127.0.0.1:5173) call the API; repeatable or comma-separated (default: same origin only)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-
-	cfg, err := configFromEnv(*alg, os.Getenv, stderr)
-	if err != nil {
-		return err
-	}
-	cfg.refusalLog = stderr
-	handler, err := newServer(cfg)
-	if err != nil {
-		return err
-	}
-	// The browser page at / (web.go), and CORS for pages on other origins
-	// (cors.go) around everything, so preflights need no token.
-	handler = withCORS(withWebPage(handler, *webDir), corsOrigins)
-
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge: gRPC and bidi streams
-	srv := &http.Server{
-		Handler:           handler,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
-
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", *addr)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr()); err != nil {
-		ln.Close()
-		return err
-	}
-	if cfg.alg != "HS256" {
-		fmt.Fprintf(stdout, "public keys (JWKS) at http://%s%s\n", ln.Addr(), jwksPath)
-	}
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-
-	select {
-	case err := <-serveErr:
-		return err // never http.ErrServerClosed: only Shutdown below closes it
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		// Streams still open after the timeout: cut them off.
-		srv.Close()
-	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return exampleapp.Run(ctx, args, stdout, stderr, newServer)
 }

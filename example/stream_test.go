@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
+	"github.com/connectjwt/connectjwt/internal/exampleapp"
 )
 
 // receiveAll drains a ProtectedStream and returns the sequence numbers seen,
@@ -73,7 +74,7 @@ func TestProtectedStreamCounts(t *testing.T) {
 	for _, tc := range []struct {
 		count int32
 		want  int
-	}{{0, defaultGreetings}, {1, 1}, {maxGreetings, maxGreetings}} {
+	}{{0, exampleapp.DefaultGreetings}, {1, 1}, {exampleapp.MaxGreetings, exampleapp.MaxGreetings}} {
 		seqs, _, err := receiveAll(t, c, token, &examplev1.ProtectedStreamRequest{Count: tc.count})
 		if err != nil || len(seqs) != tc.want {
 			t.Errorf("count %d: %d messages, %v; want %d", tc.count, len(seqs), err, tc.want)
@@ -89,9 +90,9 @@ func TestProtectedStreamInvalidArgument(t *testing.T) {
 		req  *examplev1.ProtectedStreamRequest
 	}{
 		{"negative count", &examplev1.ProtectedStreamRequest{Count: -1}},
-		{"count over max", &examplev1.ProtectedStreamRequest{Count: maxGreetings + 1}},
+		{"count over max", &examplev1.ProtectedStreamRequest{Count: exampleapp.MaxGreetings + 1}},
 		{"negative interval", &examplev1.ProtectedStreamRequest{Interval: durationpb.New(-time.Second)}},
-		{"interval over max", &examplev1.ProtectedStreamRequest{Interval: durationpb.New(maxInterval + time.Millisecond)}},
+		{"interval over max", &examplev1.ProtectedStreamRequest{Interval: durationpb.New(exampleapp.MaxInterval + time.Millisecond)}},
 		{"malformed interval", &examplev1.ProtectedStreamRequest{Interval: &durationpb.Duration{Seconds: 1, Nanos: -1}}},
 	}
 	for _, p := range protocols {
@@ -124,12 +125,12 @@ func TestProtectedStreamEndsAtExpiry(t *testing.T) {
 			tokens := mustLogin(t, c)
 			exp := tokens.GetAccessTokenExpiresAt().AsTime()
 			seqs, _, err := receiveAll(t, c, tokens.GetAccessToken(), &examplev1.ProtectedStreamRequest{
-				Count:    maxGreetings,
+				Count:    exampleapp.MaxGreetings,
 				Interval: durationpb.New(100 * time.Millisecond),
 			})
 			ended := time.Now()
 			wantExpired(t, err)
-			if len(seqs) == 0 || len(seqs) >= maxGreetings {
+			if len(seqs) == 0 || len(seqs) >= exampleapp.MaxGreetings {
 				t.Errorf("got %d messages, want some but not all", len(seqs))
 			}
 			if ended.Before(exp) || ended.After(exp.Add(time.Second)) {

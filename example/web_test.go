@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/connectjwt/connectjwt/internal/exampleapp"
 )
 
-func get(t *testing.T, url string) (*http.Response, string) {
+func get(t *testing.T, url string) (*reply, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestWebPageServed(t *testing.T) {
 // Without -web-dir the example serves the page built into the binary: the
 // committed example/web/dist, byte for byte.
 func TestWebPageBuiltIn(t *testing.T) {
-	srv := newBrowserServer(t, defaultWebDir)
+	srv := newBrowserServer(t, exampleapp.DefaultWebDir)
 	for _, tc := range []struct{ path, file, contentType string }{
 		{"/", "index.html", "text/html"},
 		{"/assets/app.js", "assets/app.js", "javascript"},

@@ -1,5 +1,3 @@
-//go:build exampleapp
-
 // Command example is ./example, the flask-jwt-simple documentation example,
 // on connect-go v2: the same flags, environment, services, tokens, errors
 // and browser page, so every client and test of ./example works against it
@@ -11,11 +9,9 @@
 //	go run ./connectv2/example          # from the repository root (go.work)
 //
 // Everything the two programs share (flags and the listen/serve loop,
-// configuration from the environment, keys, the test user, CORS, the web
-// page) lives in internal/exampleapp.
-//
-// Build tag: this program needs internal/exampleapp, which ./example's
-// shared code moves into; drop the tag when it exists.
+// configuration from the environment, keys, the test user, the service
+// logic, the JWKS, reflection and /whoami routes, refusal logging, CORS, the
+// web page) lives in internal/exampleapp.
 package main
 
 import (
@@ -35,7 +31,7 @@ func main() {
 	defer stop()
 	if err := exampleapp.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, newServer); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
+			os.Exit(0) //nolint:gocritic // exitAfterDefer: stop only matters while serving
 		}
 		fmt.Fprintf(os.Stderr, "example: %v\n", err)
 		os.Exit(1)

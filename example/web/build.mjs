@@ -1,6 +1,6 @@
 // Bundles the page into dist/: dist/index.html, dist/assets/app.js and
 // dist/assets/app.css. dist/ is committed and embedded in the example server
-// (example/web.go), so `go run ./example` needs no Node.js; CI rebuilds it and
+// (example/web/web.go), so `go run ./example` needs no Node.js; CI rebuilds it and
 // fails if the result differs from the committed files, so the build must be
 // deterministic (no timestamps, no absolute paths, no source maps: they
 // would make every clone of the Go module ~1 MB larger).

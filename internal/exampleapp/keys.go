@@ -1,4 +1,4 @@
-package main
+package exampleapp
 
 import (
 	"crypto/ecdsa"
@@ -10,14 +10,14 @@ import (
 	"github.com/connectjwt/connectjwt"
 )
 
-// jwksPath is where the server publishes its public keys (RFC 8414's
+// JWKSPath is where the server publishes its public keys (RFC 8414's
 // well-known location, used by every identity provider).
-const jwksPath = "/.well-known/jwks.json"
+const JWKSPath = "/.well-known/jwks.json"
 
 // algorithms are the values of the -alg flag.
-var algorithms = []string{"HS256", "ES256", "EdDSA"}
+var algorithms = []string{"HS256", "ES256", "EdDSA"} //nolint:gochecknoglobals // read-only
 
-// signingKey returns the key the server signs and verifies with:
+// SigningKey returns the key the server signs and verifies with:
 //
 //   - HS256 (the default, as Flask's JWT_SECRET_KEY): the shared secret;
 //   - ES256 or EdDSA: a key pair generated at startup. Only the public key
@@ -27,7 +27,7 @@ var algorithms = []string{"HS256", "ES256", "EdDSA"}
 //     long as the process, so tokens do not survive a restart; a real
 //     deployment loads its private keys from a secret store and rotates by
 //     adding a key (see the README's "Keys: JWKS and rotation").
-func signingKey(alg string, secret []byte) (connectjwt.Key, error) {
+func SigningKey(alg string, secret []byte) (connectjwt.Key, error) {
 	switch alg {
 	case "", "HS256":
 		return connectjwt.HMACKey(secret), nil

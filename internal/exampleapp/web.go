@@ -1,40 +1,35 @@
-package main
+package exampleapp
 
 import (
-	"embed"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/connectjwt/connectjwt/example/web"
 )
 
-// builtPage is the browser page as `npm run build --prefix example/web`
-// writes it to example/web/dist, committed (CI checks it is fresh), so
-// `go run ./example` serves it without Node.js.
-//
-//go:embed web/dist
-var builtPage embed.FS
-
-// defaultWebDir, empty, serves the page built into the binary; -web-dir
-// serves one from disk instead (say, after rebuilding it).
-const defaultWebDir = ""
+// DefaultWebDir, empty, serves the page built into the binary
+// (example/web's [web.Dist]); -web-dir serves one from disk instead (say,
+// after rebuilding it).
+const DefaultWebDir = ""
 
 // webPageCSP allows the page only its own scripts, styles and API calls.
 const webPageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// withWebPage serves the browser page (index.html at /, its files under
+// WithWebPage serves the browser page (index.html at /, its files under
 // /assets/) next to api, which gets every other request. The page is the
 // built-in one when dir is empty, else the one in dir. When dir has no
 // index.html, / answers with a short page that says how to build it; the
 // API works either way. dir is looked at on every request, so a page built
 // while the server runs shows up on reload.
-func withWebPage(api http.Handler, dir string) http.Handler {
+func WithWebPage(api http.Handler, dir string) http.Handler {
 	fsys := os.DirFS(dir)
 	if dir == "" {
-		sub, err := fs.Sub(builtPage, "web/dist")
+		sub, err := fs.Sub(web.Dist, "dist")
 		if err != nil {
 			panic(err) //nolint:forbidigo // cannot happen: the embed pattern above names this directory
 		}

@@ -1,4 +1,4 @@
-package main
+package exampleapp
 
 import (
 	"fmt"
@@ -14,10 +14,10 @@ import (
 // corsMaxAge is how long, in seconds, a browser may cache a preflight answer.
 const corsMaxAge = 2 * 60 * 60
 
-// withCORS lets browser pages on origins call the API from another origin
+// WithCORS lets browser pages on origins call the API from another origin
 // (for example a page on a Vite dev server at http://127.0.0.1:5173).
 //
-// With no origins it returns h unchanged: no CORS headers at all, so only
+// With no origins it returns api unchanged: no CORS headers at all, so only
 // pages served by this server (same origin) can read its answers. That is
 // also why the empty case must not reach rs/cors, which treats an empty
 // AllowedOrigins as "*".
@@ -32,32 +32,34 @@ const corsMaxAge = 2 * 60 * 60
 //     gRPC-web error without a body travels in those headers only;
 //   - credentials (cookies) are not allowed: the token travels in the
 //     Authorization header, which needs no credentialed CORS.
-func withCORS(h http.Handler, origins []string) http.Handler {
+func WithCORS(api http.Handler, origins []string) http.Handler {
 	if len(origins) == 0 {
-		return h
+		return api
 	}
-	c := cors.New(cors.Options{
+	policy := cors.New(cors.Options{
 		AllowedOrigins: slices.Clone(origins),
 		AllowedMethods: connectcors.AllowedMethods(),
 		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
 		ExposedHeaders: append(connectcors.ExposedHeaders(), "WWW-Authenticate"),
 		MaxAge:         corsMaxAge,
 	})
-	return c.Handler(h)
+	return policy.Handler(api)
 }
 
-// originsFlag is the value of -cors-origin: repeatable, and each value may
+// OriginsFlag is the value of -cors-origin: repeatable, and each value may
 // list several origins separated by commas.
-type originsFlag []string
+type OriginsFlag []string
 
-func (o *originsFlag) String() string {
+// String returns the origins, comma-separated.
+func (o *OriginsFlag) String() string {
 	if o == nil {
 		return ""
 	}
 	return strings.Join(*o, ",")
 }
 
-func (o *originsFlag) Set(value string) error {
+// Set adds the origins in value, each checked by parseOrigin.
+func (o *OriginsFlag) Set(value string) error {
 	for part := range strings.SplitSeq(value, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -77,31 +79,31 @@ func (o *originsFlag) Set(value string) error {
 // parseOrigin accepts an exact web origin, scheme://host[:port], and returns
 // it as a browser sends it in the Origin header (lowercase, default port
 // left out). Wildcards are refused: name each origin that may call the API.
-func parseOrigin(s string) (string, error) {
+func parseOrigin(origin string) (string, error) {
 	bad := func(why string) error {
-		return fmt.Errorf("CORS origin %q: %s; want an origin like http://127.0.0.1:5173", s, why)
+		return fmt.Errorf("CORS origin %q: %s; want an origin like http://127.0.0.1:5173", origin, why)
 	}
-	if strings.Contains(s, "*") {
+	if strings.Contains(origin, "*") {
 		return "", bad("wildcards are not accepted")
 	}
-	u, err := url.Parse(s)
+	parsed, err := url.Parse(origin)
 	if err != nil {
 		return "", bad("not a URL")
 	}
-	scheme := strings.ToLower(u.Scheme)
+	scheme := strings.ToLower(parsed.Scheme)
 	switch {
 	case scheme != "http" && scheme != "https":
 		return "", bad("scheme must be http or https")
-	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+	case parsed.Opaque != "" || parsed.Host == "" || parsed.Hostname() == "":
 		return "", bad("no host")
-	case u.User != nil:
+	case parsed.User != nil:
 		return "", bad("user info is not part of an origin")
-	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+	case (parsed.Path != "" && parsed.Path != "/") || parsed.RawQuery != "" || parsed.ForceQuery || parsed.Fragment != "":
 		return "", bad("an origin has no path, query or fragment")
 	}
-	host := strings.ToLower(u.Host)
-	if port := u.Port(); (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		host = strings.ToLower(u.Hostname())
+	host := strings.ToLower(parsed.Host)
+	if port := parsed.Port(); (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		host = strings.ToLower(parsed.Hostname())
 		if strings.Contains(host, ":") {
 			host = "[" + host + "]" // IPv6
 		}
