@@ -7,7 +7,6 @@ package connectjwt_test
 // (RFC 8725 and those golang-jwt leaves to its caller) to these cases.
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,11 +27,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/connectjwt/connectjwt"
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
-	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
 // Key IDs of the attack server's keys.
@@ -396,31 +392,6 @@ func atkSecrets(t testing.TB) []string {
 	}
 }
 
-// atkStartServers starts one server per configuration, all on a fixed clock.
-func atkStartServers(t *testing.T, now time.Time) [atkServers]*testServer {
-	k := testKeys()
-	clock := connectjwt.WithClock(func() time.Time { return now })
-	key := func(id, alg string, m any) connectjwt.Option {
-		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
-	}
-	hsKey := key(atkKidHS, "HS256", k.hs256)
-	build := func(opts ...connectjwt.ValidatorOption) *connectjwt.Interceptor {
-		return buildInterceptor(t, append([]connectjwt.ValidatorOption{clock}, opts...), nil)
-	}
-	var s [atkServers]*testServer
-	s[atkMain] = startServer(t, build(hsKey,
-		key(atkKidRS, "RS256", &k.rsa.PublicKey),
-		key(atkKidES, "ES256", &k.ec256.PublicKey),
-		key(atkKidED, "EdDSA", k.ed.Public()),
-		connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)), mountGate, nil)
-	s[atkNoAud] = startServer(t, build(hsKey, connectjwt.WithIssuer(testIssuer)), mountGate, nil)
-	s[atkLeeway] = startServer(t, build(hsKey, connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience),
-		connectjwt.WithLeeway(30*time.Second)), mountGate, nil)
-	s[atkRSOnly] = startServer(t, build(key(atkKidRS, "RS256", &k.rsa.PublicKey),
-		connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)), mountGate, nil)
-	return s
-}
-
 func TestAttackVectors(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(time.Now().Unix(), 0)
@@ -527,104 +498,6 @@ func atkNoLeak(t *testing.T, texts, values, secrets []string) {
 	}
 }
 
-// atkRunRaw sends one Connect unary request over a plain HTTP/1.1
-// connection with the case's raw header lines.
-func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
-	before := s.svc.calls.Load()
-	status, body, header := rawHTTP1(t, s.URL, examplev1connect.ProtectedServiceProtectedProcedure, tc.raw)
-	if tc.rawStatus != 0 {
-		if status != tc.rawStatus {
-			t.Fatalf("status %d, want %d (body %q)", status, tc.rawStatus, body)
-		}
-		// Refused by the HTTP server, before any handler: the protected
-		// handler never ran.
-		if ran := s.svc.calls.Load() - before; ran != 0 {
-			t.Fatalf("handler ran %d times for a request the server refused", ran)
-		}
-		return
-	}
-	if tc.want == connectjwt.ReasonUnspecified {
-		var res struct {
-			Hello, Identity string
-		}
-		if status != http.StatusOK || json.Unmarshal(body, &res) != nil || res.Identity != tc.wantID {
-			t.Fatalf("status %d body %q, want 200 with identity %q", status, body, tc.wantID)
-		}
-		return
-	}
-	ae := connectBodyAuthError(t, status, body)
-	if connectjwt.Reason(ae.GetReason()) != tc.want {
-		t.Fatalf("reason %v, want %v (body %q)", ae.GetReason(), tc.want, body)
-	}
-	var lines []string
-	for _, l := range strings.Split(tc.raw, "\n") {
-		lines = append(lines, strings.TrimPrefix(strings.TrimSpace(l), "Authorization:"))
-	}
-	texts := []string{string(body)}
-	for _, vs := range header {
-		texts = append(texts, vs...)
-	}
-	atkNoLeak(t, texts, lines, secrets)
-}
-
-// rawHTTP1 sends a POST with a JSON body "{}" and the given extra header
-// lines (each ending in \r\n) on a fresh TCP connection, and returns the
-// status, body and headers.
-func rawHTTP1(t testing.TB, baseURL, path, headerLines string) (int, []byte, http.Header) {
-	t.Helper()
-	addr := strings.TrimPrefix(baseURL, "http://")
-	conn, err := net.DialTimeout("tcp", addr, callTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(callTimeout))
-	req := "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n" +
-		headerLines + "\r\n{}"
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, body, res.Header
-}
-
-// connectBodyAuthError decodes the AuthError detail of a Connect unary
-// error body.
-func connectBodyAuthError(t testing.TB, status int, body []byte) *connectjwtv1.AuthError {
-	t.Helper()
-	var e struct {
-		Code    string `json:"code"`
-		Details []struct {
-			Type  string `json:"type"`
-			Value string `json:"value"`
-		} `json:"details"`
-	}
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("status %d, body %q is not a Connect error", status, body)
-	}
-	for _, d := range e.Details {
-		if d.Type != "connectjwt.v1.AuthError" {
-			continue
-		}
-		b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(d.Value, "="))
-		if err != nil {
-			t.Fatalf("detail value: %v", err)
-		}
-		ae := &connectjwtv1.AuthError{}
-		if err := proto.Unmarshal(b, ae); err != nil {
-			t.Fatal(err)
-		}
-		return ae
-	}
-	t.Fatalf("status %d, no AuthError in %q", status, body)
-	return nil
-}
-
 // Header values net/http will not carry (line breaks) can still reach a
 // Validator used by another transport: they are refused there too, before
 // any decoding (golang-jwt's base64 would skip \r and \n).
@@ -695,130 +568,6 @@ func TestAttackCheckOrder(t *testing.T) {
 			t.Errorf("%s: reason %v, want %v (%v)", tt.name, got, tt.want, err)
 		}
 	}
-}
-
-// RFC 6750 challenges: present on Connect and gRPC-web error responses,
-// never sent as a gRPC trailer (where Go's HTTP/2 server would drop it),
-// including in the raw gRPC response headers and trailers.
-func TestAttackWWWAuthenticateByProtocol(t *testing.T) {
-	t.Parallel()
-	now := time.Now()
-	proc := examplev1connect.ProtectedServiceProtectedProcedure
-	ic := newInterceptor(t, connectjwt.WithProcedurePolicy(examplev1connect.ProtectedServiceProtectedStreamProcedure, connectjwt.Policy{Scopes: []string{"admin"}}))
-	s := startServer(t, ic, mountGate, nil)
-	valid := mintHS256(t, claimsAt(now, time.Hour), nil)
-	expiredTok := mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)
-	cases := []struct {
-		name  string
-		auth  string
-		sh    shape
-		want  string
-		code  connect.Code
-		reasn connectjwt.Reason
-	}{
-		{"missing", "", unary, "Bearer", connect.CodeUnauthenticated, connectjwt.ReasonMissing},
-		{"expired", "Bearer " + expiredTok, unary, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonExpired},
-		{"malformed", "Bearer a.b", unary, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonMalformed},
-		{"missing on a stream", "", serverStream, "Bearer", connect.CodeUnauthenticated, connectjwt.ReasonMissing},
-		{"scope on a stream", "Bearer " + valid, serverStream, `Bearer error="insufficient_scope"`, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope},
-		{"expired on a bidi stream", "Bearer " + expiredTok, bidiStream, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonExpired},
-	}
-	for _, tc := range cases {
-		for _, p := range protocols {
-			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
-				ctx := context.Background()
-				if tc.auth != "" {
-					ctx = withHeaders(ctx, http.Header{"Authorization": {tc.auth}})
-				}
-				_, err := call(ctx, s.client(p), tc.sh)
-				wantAuthError(t, err, tc.code, tc.reasn)
-				var ce *connect.Error
-				errors.As(err, &ce)
-				got := ce.Meta().Values("Www-Authenticate")
-				if p.name == "grpc" {
-					if len(got) != 0 {
-						t.Errorf("gRPC error carries WWW-Authenticate %q", got)
-					}
-					return
-				}
-				if len(got) != 1 || got[0] != tc.want {
-					t.Errorf("WWW-Authenticate = %q, want [%q]", got, tc.want)
-				}
-			})
-		}
-	}
-
-	// Raw gRPC: neither the response headers nor the trailers name it.
-	for _, auth := range []string{"", "Bearer " + expiredTok, "Bearer a.b"} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL+proc, strings.NewReader("\x00\x00\x00\x00\x00"))
-		req.Header.Set("Content-Type", "application/grpc")
-		req.Header.Set("Te", "trailers")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		res, err := s.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		status := res.Trailer.Get("Grpc-Status")
-		if status == "" {
-			status = res.Header.Get("Grpc-Status")
-		}
-		if status != "16" {
-			t.Errorf("raw gRPC %q: grpc-status %q, want 16", auth, status)
-		}
-		if res.Header.Get("Www-Authenticate") != "" || res.Trailer.Get("Www-Authenticate") != "" {
-			t.Errorf("raw gRPC %q: WWW-Authenticate in headers %q or trailers %q", auth, res.Header.Get("Www-Authenticate"), res.Trailer.Get("Www-Authenticate"))
-		}
-	}
-
-	// Raw gRPC-web: the challenge is in the response headers (a
-	// trailers-only response) or the body trailers block.
-	for _, tc := range []struct{ auth, want string }{{"", "Bearer"}, {"Bearer " + expiredTok, `Bearer error="invalid_token"`}} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL+proc, strings.NewReader("\x00\x00\x00\x00\x00"))
-		req.Header.Set("Content-Type", "application/grpc-web+proto")
-		if tc.auth != "" {
-			req.Header.Set("Authorization", tc.auth)
-		}
-		res, err := s.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		got := res.Header.Get("Www-Authenticate")
-		if got == "" {
-			got = grpcWebTrailer(body, "www-authenticate")
-		}
-		if got != tc.want {
-			t.Errorf("raw gRPC-web %q: WWW-Authenticate %q, want %q", tc.auth, got, tc.want)
-		}
-	}
-}
-
-// grpcWebTrailer finds a trailer in a gRPC-web response body.
-func grpcWebTrailer(body []byte, name string) string {
-	for len(body) >= 5 {
-		flags := body[0]
-		size := int(body[1])<<24 | int(body[2])<<16 | int(body[3])<<8 | int(body[4])
-		if 5+size > len(body) {
-			return ""
-		}
-		frame := body[5 : 5+size]
-		body = body[5+size:]
-		if flags&0x80 == 0 {
-			continue
-		}
-		for _, line := range strings.Split(string(frame), "\r\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return ""
 }
 
 // ECDSA signatures are malleable: (r, n-s) verifies as well as (r, s), so an

@@ -482,3 +482,102 @@ func TestBlocklistErrorCause(t *testing.T) {
 		t.Errorf("Failure.Cause = %v, want the blocklist's error", f.Cause)
 	}
 }
+
+// Every candidate key is tried, for RSA too (golang-jwt reports an RSA
+// mismatch as rsa.ErrVerification, not ErrSignatureInvalid).
+func TestVerifyTriesEveryCandidateKey(t *testing.T) {
+	k1, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kid := range []string{"shared", ""} {
+		t.Run("kid="+kid, func(t *testing.T) {
+			keys := []connectjwt.Option{
+				connectjwt.WithKey(connectjwt.Key{ID: "shared", Algorithm: "RS256", Material: &k1.PublicKey}),
+				connectjwt.WithKey(connectjwt.Key{ID: "shared", Algorithm: "RS256", Material: &k2.PublicKey}),
+			}
+			v, err := connectjwt.NewValidator(connectjwt.WithOptions(keys...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+			tok.Header["typ"] = "at+jwt"
+			if kid != "" {
+				tok.Header["kid"] = kid
+			}
+			signed, err := tok.SignedString(k2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c, err := v.Validate(context.Background(), signed); err != nil || c.Identity != "alice" {
+				t.Errorf("token signed by the second key: %v", err)
+			}
+		})
+	}
+}
+
+// Names that differ only in case (also under Unicode folding) are distinct
+// claims, with the same answer at every member count (issue 16: it used to
+// depend on whether the object had more than 32 members); the validator
+// reads only the exact name, and Claims.Decode refuses a struct that would
+// see two of them as one field.
+func TestCaseDifferingClaimNames(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(secret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type subOnly struct {
+		Sub string `json:"sub"`
+		Iss string `json:"iss"`
+	}
+	type embedded struct{ subOnly }
+	type roleOnly struct {
+		Role string `json:"role"`
+	}
+	for _, collide := range []string{"ſub", "SUB", "Sub", "İss"} { // long s, upper case, dotted capital I
+		for _, extra := range []int{0, 3, 40} {
+			claims := jwt.MapClaims{"sub": "alice", "iss": "https://issuer.test", "role": "user", "exp": time.Now().Add(time.Hour).Unix(), collide: "admin"}
+			for i := range extra {
+				claims[fmt.Sprintf("extra%02d", i)] = i
+			}
+			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+			tok.Header["typ"] = "at+jwt"
+			signed, err := tok.SignedString(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := v.Validate(context.Background(), signed)
+			if err != nil {
+				t.Errorf("%q beside its fold, %d more members: %v", collide, extra, err)
+				continue
+			}
+			if c.Identity != "alice" || c.Issuer != "https://issuer.test" {
+				t.Errorf("%q: identity %q, issuer %q", collide, c.Identity, c.Issuer)
+			}
+			if raw, ok := c.Value(collide); !ok || string(raw) != `"admin"` {
+				t.Errorf("Value(%q) = %s, %v", collide, raw, ok)
+			}
+			var m map[string]any
+			if err := c.Decode(&m); err != nil || m[collide] != "admin" || m["sub"] != "alice" {
+				t.Errorf("Decode into a map: %v, %v", m, err)
+			}
+			var r roleOnly
+			if err := c.Decode(&r); err != nil || r.Role != "user" {
+				t.Errorf("Decode into a struct without the colliding field: %+v, %v", r, err)
+			}
+			var s subOnly
+			if err := c.Decode(&s); err == nil {
+				t.Errorf("Decode of %q beside its fold into a struct field succeeded: %+v", collide, s)
+			}
+			var e embedded
+			if err := c.Decode(&e); err == nil {
+				t.Errorf("Decode of %q beside its fold into an embedded struct field succeeded: %+v", collide, e)
+			}
+		}
+	}
+}

@@ -220,3 +220,19 @@ func TestIssuerKeyRotation(t *testing.T) {
 		t.Errorf("token of a retired key: %v", err)
 	}
 }
+
+// The claims loader may not set a reserved claim under another case either:
+// the token would be refused as case-colliding.
+func TestClaimsLoaderReservedNamesIgnoreCase(t *testing.T) {
+	issuer, err := connectjwt.NewIssuer(
+		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
+		connectjwt.WithExtraClaims(func(context.Context, string) (map[string]any, error) {
+			return map[string]any{"Sub": "admin"}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := issuer.CreateAccessToken(context.Background(), "alice"); err == nil {
+		t.Error(`claims loader setting "Sub" was accepted`)
+	}
+}

@@ -254,3 +254,30 @@ func TestPolicyWithoutSchema(t *testing.T) {
 		t.Errorf("schema-less procedure without token = %v", err)
 	}
 }
+
+func TestConflictingProcedurePolicies(t *testing.T) {
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
+	const proc = "/a.v1.S/M"
+	if _, err := interceptorFor(t, key, connectjwt.WithPublicProcedures(proc),
+		connectjwt.WithProcedurePolicy(proc, connectjwt.Policy{Scopes: []string{"admin"}})); err == nil {
+		t.Error("public and scoped policies for one procedure were accepted")
+	}
+	if _, err := interceptorFor(t, key, connectjwt.WithPublicProcedures(proc, proc)); err != nil {
+		t.Errorf("the same policy twice: %v", err)
+	}
+}
+
+func TestZeroValues(t *testing.T) {
+	var v connectjwt.Validator
+	for _, p := range v.Policies(connectjwtv1.File_connectjwt_v1_auth_service_proto.Services()) {
+		if p.Source != connectjwt.PolicyFromDefault || p.Policy.Public {
+			t.Errorf("zero Validator policy for %s = %+v", p.Procedure, p)
+		}
+	}
+	if ae, ok := connectjwt.AuthErrorOf(nil); ok || ae != nil {
+		t.Errorf("AuthErrorOf(nil) = %v, %v", ae, ok)
+	}
+	if got := connectjwt.DefaultError(nil); connectjwt.ReasonOf(got) != connectjwt.ReasonMalformed {
+		t.Errorf("DefaultError(nil) = %v", got)
+	}
+}

@@ -1,0 +1,77 @@
+package connectjwt_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/connectjwt/connectjwt"
+	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
+)
+
+// atkStartServers starts one server per configuration, all on a fixed clock.
+func atkStartServers(t *testing.T, now time.Time) [atkServers]*testServer {
+	k := testKeys()
+	clock := connectjwt.WithClock(func() time.Time { return now })
+	key := func(id, alg string, m any) connectjwt.Option {
+		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
+	}
+	hsKey := key(atkKidHS, "HS256", k.hs256)
+	build := func(opts ...connectjwt.ValidatorOption) *connectjwt.Interceptor {
+		return buildInterceptor(t, append([]connectjwt.ValidatorOption{clock}, opts...), nil)
+	}
+	var s [atkServers]*testServer
+	s[atkMain] = startServer(t, build(hsKey,
+		key(atkKidRS, "RS256", &k.rsa.PublicKey),
+		key(atkKidES, "ES256", &k.ec256.PublicKey),
+		key(atkKidED, "EdDSA", k.ed.Public()),
+		connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)), mountGate, nil)
+	s[atkNoAud] = startServer(t, build(hsKey, connectjwt.WithIssuer(testIssuer)), mountGate, nil)
+	s[atkLeeway] = startServer(t, build(hsKey, connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience),
+		connectjwt.WithLeeway(30*time.Second)), mountGate, nil)
+	s[atkRSOnly] = startServer(t, build(key(atkKidRS, "RS256", &k.rsa.PublicKey),
+		connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)), mountGate, nil)
+	return s
+}
+
+// atkRunRaw sends one Connect unary request over a plain HTTP/1.1
+// connection with the case's raw header lines.
+func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
+	before := s.svc.calls.Load()
+	status, body, header := rawHTTP1(t, s.URL, examplev1connect.ProtectedServiceProtectedProcedure, tc.raw)
+	if tc.rawStatus != 0 {
+		if status != tc.rawStatus {
+			t.Fatalf("status %d, want %d (body %q)", status, tc.rawStatus, body)
+		}
+		// Refused by the HTTP server, before any handler: the protected
+		// handler never ran.
+		if ran := s.svc.calls.Load() - before; ran != 0 {
+			t.Fatalf("handler ran %d times for a request the server refused", ran)
+		}
+		return
+	}
+	if tc.want == connectjwt.ReasonUnspecified {
+		var res struct {
+			Hello, Identity string
+		}
+		if status != http.StatusOK || json.Unmarshal(body, &res) != nil || res.Identity != tc.wantID {
+			t.Fatalf("status %d body %q, want 200 with identity %q", status, body, tc.wantID)
+		}
+		return
+	}
+	ae := connectBodyAuthError(t, status, body)
+	if connectjwt.Reason(ae.GetReason()) != tc.want {
+		t.Fatalf("reason %v, want %v (body %q)", ae.GetReason(), tc.want, body)
+	}
+	var lines []string
+	for _, l := range strings.Split(tc.raw, "\n") {
+		lines = append(lines, strings.TrimPrefix(strings.TrimSpace(l), "Authorization:"))
+	}
+	texts := []string{string(body)}
+	for _, vs := range header {
+		texts = append(texts, vs...)
+	}
+	atkNoLeak(t, texts, lines, secrets)
+}
