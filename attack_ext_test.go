@@ -59,18 +59,6 @@ var atkAttacker = sync.OnceValue(func() struct {
 	}{r, e}
 })
 
-// atkSign signs header and payload (raw JSON text, so duplicates, odd types
-// and invalid UTF-8 survive) with method and key.
-func atkSign(t testing.TB, method jwt.SigningMethod, key any, header, payload string) string {
-	t.Helper()
-	in := b64([]byte(header)) + "." + b64([]byte(payload))
-	sig, err := method.Sign(in, key)
-	if err != nil {
-		t.Fatalf("sign %s: %v", method.Alg(), err)
-	}
-	return in + "." + b64(sig)
-}
-
 // atkJWK is the public JWK of an RSA key, as an attacker would embed it.
 func atkJWK(pub *rsa.PublicKey) map[string]any {
 	return map[string]any{
@@ -152,7 +140,9 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		s := atkJSON(t, m)
 		return s[:len(s)-1] + extra + "}"
 	}
-	hs := func(header, pl string) string { return atkSign(t, jwt.SigningMethodHS256, k.hs256, header, pl) }
+	hs := func(header, pl string) string {
+		return mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.hs256, RawHeader: header, RawPayload: pl})
+	}
 	hsTok := func(extra string) string { return hs(hdr("HS256", atkKidHS, ""), payload(extra)) }
 	bearer := func(tok string) []string { return []string{"Bearer " + tok} }
 	valid := hsTok("")
@@ -207,10 +197,10 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		// Valid controls.
 		{name: "valid HS256 with kid", values: bearer(valid), wantID: testSubject},
 		{name: "valid HS256 without kid", values: bearer(hs(hdr("HS256", "", ""), payload(""))), wantID: testSubject},
-		{name: "valid RS256", values: bearer(atkSign(t, jwt.SigningMethodRS256, k.rsa, hdr("RS256", atkKidRS, ""), payload(""))), wantID: testSubject},
-		{name: "valid RS256 without kid", values: bearer(atkSign(t, jwt.SigningMethodRS256, k.rsa, hdr("RS256", "", ""), payload(""))), wantID: testSubject},
-		{name: "valid ES256", values: bearer(atkSign(t, jwt.SigningMethodES256, k.ec256, hdr("ES256", atkKidES, ""), payload(""))), wantID: testSubject},
-		{name: "valid EdDSA", values: bearer(atkSign(t, jwt.SigningMethodEdDSA, k.ed, hdr("EdDSA", atkKidED, ""), payload(""))), wantID: testSubject},
+		{name: "valid RS256", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", atkKidRS, ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid RS256 without kid", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", "", ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid ES256", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: k.ec256, RawHeader: hdr("ES256", atkKidES, ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid EdDSA", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: k.ed, RawHeader: hdr("EdDSA", atkKidED, ""), RawPayload: payload("")})), wantID: testSubject},
 		{name: "valid aud array", values: bearer(hs(hdr("HS256", atkKidHS, ""), payloadWithout(fmt.Sprintf(`,"aud":["other",%q]`, testAudience), "aud"))), wantID: testSubject},
 		{name: "valid scope string", values: bearer(hsTok(`,"scope":"read write"`)), wantID: testSubject},
 		{name: "valid scp array", values: bearer(hsTok(`,"scp":["read","write"]`)), wantID: testSubject},
@@ -235,12 +225,12 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		{name: "alg nOnE", values: bearer(b64([]byte(`{"alg":"nOnE","typ":"at+jwt"}`)) + "." + parts[1] + "."), want: badAlg},
 		{name: "alg empty string", values: bearer(hs(`{"alg":"","typ":"at+jwt"}`, payload(""))), want: malformed},
 		{name: "alg hs256 lower case", values: bearer(hs(`{"alg":"hs256","typ":"at+jwt"}`, payload(""))), want: badAlg},
-		{name: "alg unlisted PS256", values: bearer(atkSign(t, jwt.SigningMethodPS256, k.rsa, hdr("PS256", atkKidRS, ""), payload(""))), want: badAlg},
-		{name: "alg unlisted HS384", values: bearer(atkSign(t, jwt.SigningMethodHS384, k.hs384, hdr("HS384", "", ""), payload(""))), want: badAlg},
-		{name: "HS512 MAC'd with the HS256 secret", values: bearer(atkSign(t, jwt.SigningMethodHS512, k.hs256, hdr("HS512", atkKidHS, ""), payload(""))), want: badAlg},
-		{name: "HS256 with RSA public key PEM, RS256-only server", server: atkRSOnly, values: bearer(atkSign(t, jwt.SigningMethodHS256, pem, hdr("HS256", "", ""), payload(""))), want: badAlg},
-		{name: "HS256 with RSA public key PEM, no kid", values: bearer(atkSign(t, jwt.SigningMethodHS256, pem, hdr("HS256", "", ""), payload(""))), want: badSig},
-		{name: "HS256 with RSA public key PEM, kid of the RSA key", values: bearer(atkSign(t, jwt.SigningMethodHS256, pem, hdr("HS256", atkKidRS, ""), payload(""))), want: badSig},
+		{name: "alg unlisted PS256", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodPS256, Key: k.rsa, RawHeader: hdr("PS256", atkKidRS, ""), RawPayload: payload("")})), want: badAlg},
+		{name: "alg unlisted HS384", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS384, Key: k.hs384, RawHeader: hdr("HS384", "", ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS512 MAC'd with the HS256 secret", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS512, Key: k.hs256, RawHeader: hdr("HS512", atkKidHS, ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS256 with RSA public key PEM, RS256-only server", server: atkRSOnly, values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", "", ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS256 with RSA public key PEM, no kid", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", "", ""), RawPayload: payload("")})), want: badSig},
+		{name: "HS256 with RSA public key PEM, kid of the RSA key", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", atkKidRS, ""), RawPayload: payload("")})), want: badSig},
 
 		// kid.
 		{name: "kid unknown", values: bearer(hs(hdr("HS256", "hs-2", ""), payload(""))), want: badSig},
@@ -248,17 +238,17 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		{name: "kid SQL injection", values: bearer(hs(hdr("HS256", "x' UNION SELECT 'secret", ""), payload(""))), want: badSig},
 		{name: "kid huge", values: bearer(hs(hdr("HS256", strings.Repeat("k", 4000), ""), payload(""))), want: malformed},
 		{name: "kid not a string", values: bearer(hs(`{"alg":"HS256","typ":"at+jwt","kid":1}`, payload(""))), want: malformed},
-		{name: "kid of another algorithm's key", values: bearer(atkSign(t, jwt.SigningMethodRS256, k.rsa, hdr("RS256", atkKidHS, ""), payload(""))), want: badSig},
-		{name: "kid of the ES256 key on an EdDSA token", values: bearer(atkSign(t, jwt.SigningMethodEdDSA, k.ed, hdr("EdDSA", atkKidES, ""), payload(""))), want: badSig},
+		{name: "kid of another algorithm's key", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", atkKidHS, ""), RawPayload: payload("")})), want: badSig},
+		{name: "kid of the ES256 key on an EdDSA token", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: k.ed, RawHeader: hdr("EdDSA", atkKidES, ""), RawPayload: payload("")})), want: badSig},
 
 		// Key URLs and embedded keys are never used.
-		{name: "jwk attacker key embedded", values: bearer(atkSign(t, jwt.SigningMethodRS256, atk.rsa, jwkHeader, payload(""))), want: badSig},
-		{name: "jwk attacker key with our kid", values: bearer(atkSign(t, jwt.SigningMethodRS256, atk.rsa, jwkHeaderKid, payload(""))), want: badSig},
-		{name: "jku attacker key set", values: bearer(atkSign(t, jwt.SigningMethodES256, atk.ec, hdr("ES256", "", `,"jku":"https://evil.test/jwks.json"`), payload(""))), want: badSig},
-		{name: "x5u attacker certificate", values: bearer(atkSign(t, jwt.SigningMethodRS256, atk.rsa, hdr("RS256", "", `,"x5u":"https://evil.test/cert.pem"`), payload(""))), want: badSig},
-		{name: "x5c attacker certificate", values: bearer(atkSign(t, jwt.SigningMethodRS256, atk.rsa, hdr("RS256", "", `,"x5c":["`+x5c+`"]`), payload(""))), want: badSig},
-		{name: "signature from another ES256 key", values: bearer(atkSign(t, jwt.SigningMethodES256, atk.ec, hdr("ES256", atkKidES, ""), payload(""))), want: badSig},
-		{name: "signature from another HS256 secret", values: bearer(atkSign(t, jwt.SigningMethodHS256, k.otherHS256, hdr("HS256", atkKidHS, ""), payload(""))), want: badSig},
+		{name: "jwk attacker key embedded", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: jwkHeader, RawPayload: payload("")})), want: badSig},
+		{name: "jwk attacker key with our kid", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: jwkHeaderKid, RawPayload: payload("")})), want: badSig},
+		{name: "jku attacker key set", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: atk.ec, RawHeader: hdr("ES256", "", `,"jku":"https://evil.test/jwks.json"`), RawPayload: payload("")})), want: badSig},
+		{name: "x5u attacker certificate", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: hdr("RS256", "", `,"x5u":"https://evil.test/cert.pem"`), RawPayload: payload("")})), want: badSig},
+		{name: "x5c attacker certificate", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: hdr("RS256", "", `,"x5c":["`+x5c+`"]`), RawPayload: payload("")})), want: badSig},
+		{name: "signature from another ES256 key", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: atk.ec, RawHeader: hdr("ES256", atkKidES, ""), RawPayload: payload("")})), want: badSig},
+		{name: "signature from another HS256 secret", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, RawHeader: hdr("HS256", atkKidHS, ""), RawPayload: payload("")})), want: badSig},
 		{name: "signature of another token", values: bearer(swapSignature(hsTok(`,"admin":true`), valid)), want: badSig},
 		{name: "empty signature", values: bearer(parts[0] + "." + parts[1] + "."), want: badSig},
 		{name: "forged expired token is a bad signature", values: bearer(swapSignature(hs(hdr("HS256", atkKidHS, ""), payloadWithout(fmt.Sprintf(`,"exp":%d`, n-10), "exp")), valid)), want: badSig},
@@ -438,7 +428,7 @@ func TestAttackVectors(t *testing.T) {
 						wantIdentities(t, ids, err, tc.wantID)
 						return
 					}
-					ae := wantAuthError(t, err, connect.CodeUnauthenticated, tc.want)
+					ae := wantReason(t, err, connect.CodeUnauthenticated, tc.want)
 					if ran != 0 {
 						t.Errorf("handler ran %d times for a refused call", ran)
 					}
@@ -509,7 +499,7 @@ func TestAttackLineBreaksOutsideHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := mintHS256(t, jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()}, nil)
+	tok := mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()}})
 	if _, err := v.Validate(context.Background(), tok); err != nil {
 		t.Fatalf("control: %v", err)
 	}
@@ -545,8 +535,12 @@ func TestAttackCheckOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := func(h, p string) string { return atkSign(t, jwt.SigningMethodHS256, k.hs256, h, p) }
-	other := func(h, p string) string { return atkSign(t, jwt.SigningMethodHS256, k.otherHS256, h, p) }
+	hs := func(h, p string) string {
+		return mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.hs256, RawHeader: h, RawPayload: p})
+	}
+	other := func(h, p string) string {
+		return mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, RawHeader: h, RawPayload: p})
+	}
 	expiredWrongIss := fmt.Sprintf(`{"sub":"a","iss":"evil","exp":%d}`, n-10)
 	tests := []struct {
 		name  string
@@ -585,7 +579,7 @@ func TestAttackECDSAMalleabilityDenyListKeyedOnJTI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := mint(t, jwt.SigningMethodES256, k.ec256, jwt.MapClaims{"sub": "alice", "jti": "j-1", "exp": now.Add(time.Hour).Unix()}, nil)
+	tok := mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: k.ec256, Claims: jwt.MapClaims{"sub": "alice", "jti": "j-1", "exp": now.Add(time.Hour).Unix()}})
 	i := strings.LastIndexByte(tok, '.')
 	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
 	if err != nil || len(sig) != 64 {
@@ -694,9 +688,9 @@ func TestAttackExemptionsAndOrder(t *testing.T) {
 		// Its prefix-sharing neighbour still needs a token.
 		for _, sh := range []shape{serverStream, clientStream, bidiStream} {
 			_, err := call(context.Background(), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMissing)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMissing)
 			_, err = call(withBearer(context.Background(), "a.b.c"), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
 		}
 	}
 	// Case and path variants of the public procedure are not it (the

@@ -26,13 +26,7 @@ func TestScopeClaimShapes(t *testing.T) {
 		for k, v := range extra {
 			claims[k] = v
 		}
-		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-		tok.Header["typ"] = "at+jwt"
-		s, err := tok.SignedString(secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return mint(t, tokenSpec{Key: secret, Claims: claims})
 	}
 	for _, tc := range []struct {
 		name    string

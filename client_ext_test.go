@@ -65,7 +65,7 @@ func TestSessionRefreshesOnceAndRetries(t *testing.T) {
 			// its original error and is not retried again.
 			fx.offset.Store(int64(3 * time.Hour))
 			_, err := client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-			if reasonOf(err) != connectjwt.ReasonExpired {
+			if connectjwt.ReasonOf(err) != connectjwt.ReasonExpired {
 				t.Errorf("call with both tokens expired = %v, want the original REASON_EXPIRED", err)
 			}
 			if n := fx.refreshes.Load(); n != 2 {
@@ -87,7 +87,7 @@ func TestSessionDoesNotRetryOtherFailures(t *testing.T) {
 	}
 	client := examplev1connect.NewProtectedServiceClient(fx.httpClient, fx.url, connect.WithInterceptors(session.Interceptor()))
 	_, err := client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-	if connect.CodeOf(err) != connect.CodePermissionDenied || reasonOf(err) != connectjwt.ReasonAccessDenied {
+	if connect.CodeOf(err) != connect.CodePermissionDenied || connectjwt.ReasonOf(err) != connectjwt.ReasonAccessDenied {
 		t.Errorf("Protected = %v, want permission_denied REASON_ACCESS_DENIED", err)
 	}
 	if n := fx.refreshes.Load(); n != 0 {
@@ -151,7 +151,7 @@ func TestClientInterceptorStreams(t *testing.T) {
 				if got != tc.want {
 					t.Errorf("stream identity = %q, want %q (err %v)", got, tc.want, stream.Err())
 				}
-				if tc.want == "" && reasonOf(stream.Err()) != connectjwt.ReasonMissing {
+				if tc.want == "" && connectjwt.ReasonOf(stream.Err()) != connectjwt.ReasonMissing {
 					t.Errorf("stream without token: %v", stream.Err())
 				}
 			}
@@ -194,7 +194,7 @@ func TestSessionRefreshConflict(t *testing.T) {
 			s.SetTokens(pair.GetAccessToken(), pair.GetRefreshToken())
 			done := make(chan error, 1)
 			go func() { done <- s.Refresh(ctx, pair.GetAccessToken()) }()
-			if err := <-watch.errs; reasonOf(err) != connectjwt.ReasonRefreshConflict {
+			if err := <-watch.errs; connectjwt.ReasonOf(err) != connectjwt.ReasonRefreshConflict {
 				t.Fatalf("the losing Refresh = %v, want REASON_REFRESH_CONFLICT", err)
 			}
 			s.SetTokens(winner.GetAccessToken(), winner.GetRefreshToken()) // the shared storage catches up
@@ -212,7 +212,7 @@ func TestSessionRefreshConflict(t *testing.T) {
 			connectjwt.SetRefreshConflictWait(lone, 100*time.Millisecond)
 			lone.SetTokens(pair.GetAccessToken(), pair.GetRefreshToken())
 			start := time.Now()
-			if err := lone.Refresh(ctx, pair.GetAccessToken()); reasonOf(err) != connectjwt.ReasonRefreshConflict {
+			if err := lone.Refresh(ctx, pair.GetAccessToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRefreshConflict {
 				t.Fatalf("Refresh with no tokens arriving = %v, want REASON_REFRESH_CONFLICT", err)
 			}
 			if waited := time.Since(start); waited < 100*time.Millisecond {

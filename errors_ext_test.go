@@ -142,7 +142,7 @@ func TestWithAlgorithmsRestrictsRemoteKeySets(t *testing.T) {
 	k := jwksKeys()
 	key := connectjwt.Key{ID: "k", Algorithm: "ES256", Material: k.ec1}
 	jwks := newJWKSServer(t, key)
-	token := tokenFor(t, key, jwksIssuerA, jwksAudA)
+	token := mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	open := newRemoteValidator(t, fast(jwksIssuerA, jwks.url, jwksAudA))
 	if _, err := open.Validate(context.Background(), token); err != nil {
 		t.Fatalf("without WithAlgorithms: %v", err)

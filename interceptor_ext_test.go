@@ -47,9 +47,9 @@ func TestValidTokenPasses(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	tokens := map[string]string{
-		"typ at+jwt":             mintHS256(t, claimsAt(now, time.Hour), nil),
-		"typ application/at+jwt": mintHS256(t, claimsAt(now, time.Hour), map[string]any{"typ": "application/AT+JWT"}),
-		"aud array":              mintHS256(t, jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{"other", testAudience}, "exp": now.Add(time.Hour).Unix()}, nil),
+		"typ at+jwt":             mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)}),
+		"typ application/at+jwt": mint(t, tokenSpec{Claims: claimsAt(now, time.Hour), Header: map[string]any{"typ": "application/AT+JWT"}}),
+		"aud array":              mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{"other", testAudience}, "exp": now.Add(time.Hour).Unix()}}),
 	}
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor { return newInterceptor(t) },
 		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
@@ -105,7 +105,7 @@ func tokenFailureCases(t *testing.T) []failureCase {
 		{name: "malformed segments", header: "Bearer a.b.c", code: unauth, reason: connectjwt.ReasonMalformed},
 		{name: "scheme alone", header: "Bearer", code: unauth, reason: connectjwt.ReasonMalformed},
 		{
-			name: "expired", header: bearer(mintHS256(t, expired, nil)), code: unauth, reason: connectjwt.ReasonExpired,
+			name: "expired", header: bearer(mint(t, tokenSpec{Claims: expired})), code: unauth, reason: connectjwt.ReasonExpired,
 			check: func(t *testing.T, ae *connectjwtv1.AuthError) {
 				if ae.GetExpiredAt() == nil || !ae.GetExpiredAt().AsTime().Equal(expiredAt) {
 					t.Errorf("ExpiredAt = %v, want %v", ae.GetExpiredAt().AsTime(), expiredAt)
@@ -113,27 +113,27 @@ func tokenFailureCases(t *testing.T) []failureCase {
 			},
 		},
 		{
-			name: "not yet valid", header: bearer(mintHS256(t, notYet, nil)), code: unauth, reason: connectjwt.ReasonNotYetValid,
+			name: "not yet valid", header: bearer(mint(t, tokenSpec{Claims: notYet})), code: unauth, reason: connectjwt.ReasonNotYetValid,
 			check: func(t *testing.T, ae *connectjwtv1.AuthError) {
 				if ae.GetNotBefore().AsTime().Unix() != nbf {
 					t.Errorf("NotBefore = %v, want %v", ae.GetNotBefore().AsTime(), time.Unix(nbf, 0))
 				}
 			},
 		},
-		{name: "bad signature", header: bearer(mint(t, jwt.SigningMethodHS256, k.otherHS256, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidSignature},
-		{name: "signature of another token", header: bearer(swapSignature(mintHS256(t, valid, nil), mintHS256(t, withClaim("sub", "bob"), nil))), code: unauth, reason: connectjwt.ReasonInvalidSignature},
-		{name: "HS512 with the HS256 secret", header: bearer(mint(t, jwt.SigningMethodHS512, k.hs256, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
-		{name: "alg none", header: bearer(mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
-		{name: "RS256 not configured", header: bearer(mint(t, jwt.SigningMethodRS256, k.rsa, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
-		{name: "wrong issuer", header: bearer(mintHS256(t, withClaim("iss", "https://evil.test"), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "no issuer", header: bearer(mintHS256(t, withClaim("iss", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "wrong audience", header: bearer(mintHS256(t, withClaim("aud", "other.test"), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "no audience", header: bearer(mintHS256(t, withClaim("aud", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "no exp", header: bearer(mintHS256(t, withClaim("exp", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "no sub", header: bearer(mintHS256(t, withClaim("sub", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "refresh token", header: bearer(mintHS256(t, valid, map[string]any{"typ": "refresh+jwt"})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
-		{name: "typ JWT", header: bearer(mintHS256(t, valid, map[string]any{"typ": "JWT"})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
-		{name: "no typ", header: bearer(mintHS256(t, valid, map[string]any{"typ": nil})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
+		{name: "bad signature", header: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, Claims: valid})), code: unauth, reason: connectjwt.ReasonInvalidSignature},
+		{name: "signature of another token", header: bearer(swapSignature(mint(t, tokenSpec{Claims: valid}), mint(t, tokenSpec{Claims: withClaim("sub", "bob")}))), code: unauth, reason: connectjwt.ReasonInvalidSignature},
+		{name: "HS512 with the HS256 secret", header: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS512, Key: k.hs256, Claims: valid})), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "alg none", header: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodNone, Key: jwt.UnsafeAllowNoneSignatureType, Claims: valid})), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "RS256 not configured", header: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, Claims: valid})), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "wrong issuer", header: bearer(mint(t, tokenSpec{Claims: withClaim("iss", "https://evil.test")})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no issuer", header: bearer(mint(t, tokenSpec{Claims: withClaim("iss", nil)})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "wrong audience", header: bearer(mint(t, tokenSpec{Claims: withClaim("aud", "other.test")})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no audience", header: bearer(mint(t, tokenSpec{Claims: withClaim("aud", nil)})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no exp", header: bearer(mint(t, tokenSpec{Claims: withClaim("exp", nil)})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no sub", header: bearer(mint(t, tokenSpec{Claims: withClaim("sub", nil)})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "refresh token", header: bearer(mint(t, tokenSpec{Claims: valid, Header: map[string]any{"typ": "refresh+jwt"}})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
+		{name: "typ JWT", header: bearer(mint(t, tokenSpec{Claims: valid, Header: map[string]any{"typ": "JWT"}})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
+		{name: "no typ", header: bearer(mint(t, tokenSpec{Claims: valid, Header: map[string]any{"typ": nil}})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
 	}
 }
 
@@ -160,7 +160,7 @@ func TestTokenFailures(t *testing.T) {
 							t.Logf("case %q", tc.name)
 						}
 					}()
-					ae := wantAuthError(t, err, tc.code, tc.reason)
+					ae := wantReason(t, err, tc.code, tc.reason)
 					if tc.check != nil {
 						tc.check(t, ae)
 					}
@@ -231,8 +231,8 @@ func TestCustomLoaders(t *testing.T) {
 		)
 	}
 	now := time.Now()
-	expiredTok := mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)
-	badSig := mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil)
+	expiredTok := mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)})
+	badSig := mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)})
 	cases := []struct {
 		name       string
 		token      string
@@ -302,14 +302,14 @@ func TestLoaderReturningNilStillRejects(t *testing.T) {
 		reason connectjwt.Reason
 	}{
 		{"", connectjwt.ReasonMissing},
-		{mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), connectjwt.ReasonExpired},
-		{mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil), connectjwt.ReasonInvalidSignature},
+		{mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}), connectjwt.ReasonExpired},
+		{mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)}), connectjwt.ReasonInvalidSignature},
 	}
 	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 		for _, tc := range cases {
 			before := s.svc.calls.Load()
 			_, err := call(withBearer(context.Background(), tc.token), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, tc.reason)
+			wantReason(t, err, connect.CodeUnauthenticated, tc.reason)
 			if s.svc.calls.Load() != before {
 				t.Errorf("%v: handler ran", tc.reason)
 			}
@@ -322,8 +322,8 @@ func TestPublicProcedures(t *testing.T) {
 	now := time.Now()
 	tokens := map[string]string{
 		"none":    "",
-		"valid":   mintHS256(t, claimsAt(now, time.Hour), nil),
-		"expired": mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil),
+		"valid":   mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)}),
+		"expired": mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}),
 		"garbage": "garbage",
 	}
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor {
@@ -343,10 +343,10 @@ func TestPublicProcedures(t *testing.T) {
 func TestOptionalProcedures(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	valid := mintHS256(t, claimsAt(now, time.Hour), nil)
-	expired := mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)
-	badSig := mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil)
-	refresh := mintHS256(t, claimsAt(now, time.Hour), map[string]any{"typ": "refresh+jwt"})
+	valid := mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)})
+	expired := mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)})
+	badSig := mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)})
+	refresh := mint(t, tokenSpec{Claims: claimsAt(now, time.Hour), Header: map[string]any{"typ": "refresh+jwt"}})
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor {
 		return newInterceptor(t, connectjwt.WithOptionalProcedures(allProcedures...))
 	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
@@ -360,13 +360,13 @@ func TestOptionalProcedures(t *testing.T) {
 		wantIdentities(t, ids, err, testSubject)
 
 		_, err = call(withBearer(context.Background(), expired), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		_, err = call(withBearer(context.Background(), badSig), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonInvalidSignature)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonInvalidSignature)
 		_, err = call(withBearer(context.Background(), refresh), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonWrongTokenType)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonWrongTokenType)
 		_, err = call(withHeaders(context.Background(), http.Header{"Authorization": {"Bearer"}}), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
 	})
 }
 
@@ -378,7 +378,7 @@ func TestProcedurePolicies(t *testing.T) {
 		for k, v := range extra {
 			c[k] = v
 		}
-		return mintHS256(t, c, nil)
+		return mint(t, tokenSpec{Claims: c})
 	}
 
 	t.Run("scopes", func(t *testing.T) {
@@ -391,12 +391,12 @@ func TestProcedurePolicies(t *testing.T) {
 			return newInterceptor(t, opts)
 		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"scope": "read"})), c, sh)
-			ae := wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
+			ae := wantReason(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
 			if !slices.Equal(ae.GetMissingScopes(), []string{"write"}) {
 				t.Errorf("MissingScopes = %v", ae.GetMissingScopes())
 			}
 			_, err = call(withBearer(context.Background(), tokenWith(nil)), c, sh)
-			ae = wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
+			ae = wantReason(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
 			if !slices.Equal(ae.GetMissingScopes(), []string{"read", "write"}) {
 				t.Errorf("MissingScopes = %v", ae.GetMissingScopes())
 			}
@@ -405,8 +405,8 @@ func TestProcedurePolicies(t *testing.T) {
 			ids, err = call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"scp": []string{"read", "write"}})), c, sh)
 			wantIdentities(t, ids, err, testSubject)
 			// Authentication failures still come first.
-			_, err = call(withBearer(context.Background(), mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+			_, err = call(withBearer(context.Background(), mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)})), c, sh)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		})
 	})
 
@@ -421,7 +421,7 @@ func TestProcedurePolicies(t *testing.T) {
 		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 			for _, tok := range []string{tokenWith(nil), tokenWith(jwt.MapClaims{"fresh": false})} {
 				_, err := call(withBearer(context.Background(), tok), c, sh)
-				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonFreshTokenRequired)
+				wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonFreshTokenRequired)
 			}
 			ids, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"fresh": true})), c, sh)
 			wantIdentities(t, ids, err, testSubject)
@@ -442,7 +442,7 @@ func TestProcedurePolicies(t *testing.T) {
 			}))
 		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"sub": "mallory"})), c, sh)
-			wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonAccessDenied)
+			wantReason(t, err, connect.CodePermissionDenied, connectjwt.ReasonAccessDenied)
 			if strings.Contains(err.Error(), cause) {
 				t.Errorf("the check's error reached the client: %v", err)
 			}
@@ -469,9 +469,9 @@ func TestProcedurePolicies(t *testing.T) {
 			})))
 		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"jti": "revoked"})), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			_, err = call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"jti": "boom"})), c, sh)
-			ae := wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
+			ae := wantReason(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 			if !ae.GetRetryable() {
 				t.Errorf("unavailable is not retryable")
 			}
@@ -499,8 +499,8 @@ func TestUnavailableFailureKeepsCause(t *testing.T) {
 			return nil
 		}))
 	s := startServer(t, ic, mountGate, nil)
-	_, err := call(withBearer(context.Background(), mintHS256(t, claimsAt(time.Now(), time.Hour), nil)), s.client(protocols[0]), unary)
-	wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
+	_, err := call(withBearer(context.Background(), mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})), s.client(protocols[0]), unary)
+	wantReason(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 	if cause := <-causes; !errors.Is(cause, storeErr) {
 		t.Errorf("Failure.Cause = %v, want the blocklist's error", cause)
 	}
@@ -535,7 +535,7 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 		return res.StatusCode, body.Code, res.Header
 	}
 	http1 := &http.Client{Transport: &http.Transport{}}
-	valid := "Bearer " + mintHS256(t, claimsAt(time.Now(), time.Hour), nil)
+	valid := "Bearer " + mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})
 
 	s := startServer(t, newInterceptor(t), mountGate, nil)
 	for _, cl := range []struct {
@@ -571,7 +571,7 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 // With gate and interceptor installed, a call's token is validated once.
 func TestTokenValidatedOnce(t *testing.T) {
 	t.Parallel()
-	tok := mintHS256(t, claimsAt(time.Now(), time.Hour), nil)
+	tok := mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})
 	for _, m := range modes {
 		var checks atomic.Int64
 		ic := newInterceptor(t, connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
@@ -608,9 +608,9 @@ func TestWWWAuthenticate(t *testing.T) {
 		{"missing", ic, "", "Bearer", 401},
 		{"other scheme", ic, "Basic YTpi", "Bearer", 401},
 		{"malformed", ic, "Bearer x.y.z", `Bearer error="invalid_token"`, 401},
-		{"expired", ic, "Bearer " + mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), `Bearer error="invalid_token"`, 401},
-		{"bad signature", ic, "Bearer " + mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil), `Bearer error="invalid_token"`, 401},
-		{"insufficient scope", icScope, "Bearer " + mintHS256(t, claimsAt(now, time.Hour), nil), `Bearer error="insufficient_scope"`, 403},
+		{"expired", ic, "Bearer " + mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}), `Bearer error="invalid_token"`, 401},
+		{"bad signature", ic, "Bearer " + mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)}), `Bearer error="invalid_token"`, 401},
+		{"insufficient scope", icScope, "Bearer " + mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)}), `Bearer error="insufficient_scope"`, 403},
 	}
 	for _, m := range modes {
 		servers := map[*connectjwt.Interceptor]*testServer{
@@ -665,7 +665,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 	ic := newInterceptor(t)
 	checkExpired := func(t *testing.T, err error, exp time.Time, msgs int) {
 		t.Helper()
-		ae := wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+		ae := wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		if d := ae.GetExpiredAt().AsTime().Sub(exp); math.Abs(float64(d)) > float64(time.Millisecond) {
 			t.Errorf("ExpiredAt off by %v", d)
 		}

@@ -136,24 +136,6 @@ func publishedJWKS(t *testing.T, keys ...connectjwt.Key) []byte {
 	return rec.Body.Bytes()
 }
 
-// tokenFor issues an access token for iss and aud signed with k.
-func tokenFor(t *testing.T, k connectjwt.Key, iss, aud string) string {
-	t.Helper()
-	opts := []connectjwt.Option{connectjwt.WithKey(k), connectjwt.WithIssuer(iss)}
-	if aud != "" {
-		opts = append(opts, connectjwt.WithAudience(aud))
-	}
-	is, err := connectjwt.NewIssuer(connectjwt.WithOptions(opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := is.CreateAccessToken(context.Background(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 // fast is a RemoteKeySet tuned for tests.
 func fast(iss, url, aud string) connectjwt.RemoteKeySet {
 	return connectjwt.RemoteKeySet{
@@ -177,13 +159,6 @@ func newRemoteValidator(t *testing.T, sets ...connectjwt.RemoteKeySet) *connectj
 	return v
 }
 
-func wantReason(t *testing.T, err error, want connectjwt.Reason) {
-	t.Helper()
-	if got := connectjwt.ReasonOf(err); got != want {
-		t.Fatalf("reason = %v, want %v (err: %v)", got, want, err)
-	}
-}
-
 func TestJWKSAlgorithms(t *testing.T) {
 	k := jwksKeys()
 	for _, key := range []connectjwt.Key{
@@ -196,7 +171,7 @@ func TestJWKSAlgorithms(t *testing.T) {
 			ctx := context.Background()
 			srv := newJWKSServer(t, key)
 			v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
-			claims, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA))
+			claims, err := v.Validate(ctx, mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)}))
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
@@ -205,32 +180,18 @@ func TestJWKSAlgorithms(t *testing.T) {
 			}
 			// A token without kid is tried against the keys of its alg.
 			signer := key.Material
-			noKID := mintNoKID(t, key.Algorithm, signer, jwksIssuerA, jwksAudA)
+			noKID := mint(t, tokenSpec{Method: jwt.GetSigningMethod(key.Algorithm), Key: signer, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 			if _, err := v.Validate(ctx, noKID); err != nil {
 				t.Errorf("token without kid: %v", err)
 			}
 			// Wrong audience, after the signature verified.
-			_, err = v.Validate(ctx, tokenFor(t, key, jwksIssuerA, "other"))
-			wantReason(t, err, connectjwt.ReasonInvalidClaims)
+			_, err = v.Validate(ctx, mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, "other")}))
+			wantReason(t, err, fromValidator, connectjwt.ReasonInvalidClaims)
 			if n := srv.hits.Load(); n != 1 {
 				t.Errorf("%d fetches, want 1", n)
 			}
 		})
 	}
-}
-
-func mintNoKID(t *testing.T, alg string, key any, iss, aud string) string {
-	t.Helper()
-	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims{
-		"sub": "alice", "iss": iss, "aud": aud, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
-	})
-	tok.Header["typ"] = "at+jwt"
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // The issuer publishes a new key and signs with it: the first token with the
@@ -245,13 +206,13 @@ func TestJWKSRotation(t *testing.T) {
 	set := fast(jwksIssuerA, srv.url, jwksAudA)
 	set.MinRefreshInterval = time.Minute // only the first token with the new kid may fetch
 	v := newRemoteValidator(t, set)
-	oldToken := tokenFor(t, oldKey, jwksIssuerA, jwksAudA)
+	oldToken := mint(t, tokenSpec{Signer: oldKey, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	if _, err := v.Validate(ctx, oldToken); err != nil {
 		t.Fatalf("old token: %v", err)
 	}
 
 	srv.publish(t, oldKey, newKey)
-	newToken := tokenFor(t, newKey, jwksIssuerA, jwksAudA)
+	newToken := mint(t, tokenSpec{Signer: newKey, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for range 20 {
@@ -266,7 +227,7 @@ func TestJWKSRotation(t *testing.T) {
 	for err := range errs {
 		t.Errorf("new token during rotation: %v", err)
 	}
-	if _, err := v.Validate(ctx, tokenFor(t, oldKey, jwksIssuerA, jwksAudA)); err != nil {
+	if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: oldKey, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 		t.Errorf("old key after rotation: %v", err)
 	}
 	if n := srv.hits.Load(); n != 2 {
@@ -277,7 +238,7 @@ func TestJWKSRotation(t *testing.T) {
 	srv.publish(t, newKey)
 	v = newRemoteValidator(t, set)
 	_, err := v.Validate(ctx, oldToken)
-	wantReason(t, err, connectjwt.ReasonInvalidSignature)
+	wantReason(t, err, fromValidator, connectjwt.ReasonInvalidSignature)
 	if _, err := v.Validate(ctx, newToken); err != nil {
 		t.Errorf("new token: %v", err)
 	}
@@ -300,7 +261,7 @@ func TestJWKSPeriodicRefresh(t *testing.T) {
 		}
 		// A new token each time: the validator's token cache would
 		// answer a repeated one without looking at keys.
-		if _, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA)); err != nil {
+		if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 			t.Fatalf("Validate: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -319,7 +280,7 @@ func TestJWKSUnknownKIDFlood(t *testing.T) {
 	set := fast(jwksIssuerA, srv.url, jwksAudA)
 	set.MinRefreshInterval = time.Minute
 	v := newRemoteValidator(t, set)
-	goodToken := tokenFor(t, good, jwksIssuerA, jwksAudA)
+	goodToken := mint(t, tokenSpec{Signer: good, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	if _, err := v.Validate(ctx, goodToken); err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +289,7 @@ func TestJWKSUnknownKIDFlood(t *testing.T) {
 	var unexpected atomic.Int32
 	start := time.Now()
 	for i := range flood {
-		forged := tokenFor(t, connectjwt.Key{ID: fmt.Sprintf("random-%d-%d", i, time.Now().UnixNano()), Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA)
+		forged := mint(t, tokenSpec{Signer: connectjwt.Key{ID: fmt.Sprintf("random-%d-%d", i, time.Now().UnixNano()), Algorithm: "ES256", Material: k.ec2}, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 		wg.Go(func() {
 			_, err := v.Validate(ctx, forged)
 			if r := connectjwt.ReasonOf(err); r != connectjwt.ReasonInvalidSignature && r != connectjwt.ReasonUnavailable {
@@ -359,8 +320,8 @@ func TestJWKSOutageAndRecovery(t *testing.T) {
 	k := jwksKeys()
 	key1 := connectjwt.Key{ID: "k1", Algorithm: "ES256", Material: k.ec1}
 	key2 := connectjwt.Key{ID: "k2", Algorithm: "ES256", Material: k.ec2}
-	tok1 := tokenFor(t, key1, jwksIssuerA, jwksAudA)
-	tok2 := tokenFor(t, key2, jwksIssuerA, jwksAudA)
+	tok1 := mint(t, tokenSpec{Signer: key1, Claims: claimsFor(jwksIssuerA, jwksAudA)})
+	tok2 := mint(t, tokenSpec{Signer: key2, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	for _, mode := range []string{"500", "close"} {
 		t.Run(mode, func(t *testing.T) {
 			srv := newJWKSServer(t, key1)
@@ -371,7 +332,7 @@ func TestJWKSOutageAndRecovery(t *testing.T) {
 				t.Errorf("construction took %v", d)
 			}
 			_, err := v.Validate(ctx, tok1)
-			wantReason(t, err, connectjwt.ReasonUnavailable)
+			wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 			if !errors.Is(err, connectjwt.ErrUnavailable) {
 				t.Errorf("err = %v", err)
 			}
@@ -381,14 +342,14 @@ func TestJWKSOutageAndRecovery(t *testing.T) {
 			// Down again: the cached key still verifies; an unknown kid is
 			// unavailable, not a forgery.
 			srv.setMode(mode)
-			if _, err := v.Validate(ctx, tokenFor(t, key1, jwksIssuerA, jwksAudA)); err != nil {
+			if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: key1, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 				t.Errorf("cached key during outage: %v", err)
 			}
 			time.Sleep(30 * time.Millisecond)
 			_, err = v.Validate(ctx, tok2)
-			wantReason(t, err, connectjwt.ReasonUnavailable)
+			wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 			_, err = v.Validate(ctx, tok2) // rate-limited: the last fetch failed
-			wantReason(t, err, connectjwt.ReasonUnavailable)
+			wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 			// Recovery with the new key published.
 			srv.publish(t, key1, key2)
 			srv.setMode("")
@@ -411,8 +372,8 @@ func TestJWKSSlowKeyServer(t *testing.T) {
 	set.FetchTimeout = time.Second
 	v := newRemoteValidator(t, set)
 	start := time.Now()
-	_, err = v.Validate(context.Background(), tokenFor(t, key, jwksIssuerA, jwksAudA))
-	wantReason(t, err, connectjwt.ReasonUnavailable)
+	_, err = v.Validate(context.Background(), mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)}))
+	wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("request blocked %v", d)
 	}
@@ -447,19 +408,19 @@ func TestJWKSTwoIssuers(t *testing.T) {
 		token string
 		want  connectjwt.Reason
 	}{
-		{"A", tokenFor(t, keyA, jwksIssuerA, jwksAudA), connectjwt.ReasonUnspecified},
-		{"B", tokenFor(t, keyB, jwksIssuerB, jwksAudB), connectjwt.ReasonUnspecified},
-		{"claims A, signed by B", tokenFor(t, keyB, jwksIssuerA, jwksAudA), connectjwt.ReasonInvalidSignature},
-		{"claims B, signed by A", tokenFor(t, keyA, jwksIssuerB, jwksAudB), connectjwt.ReasonInvalidSignature},
-		{"claims A, signed by B, B's kid renamed", tokenFor(t, connectjwt.Key{ID: "a", Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA), connectjwt.ReasonInvalidSignature},
-		{"A's token for B's audience", tokenFor(t, keyA, jwksIssuerA, jwksAudB), connectjwt.ReasonInvalidClaims},
-		{"B's token for A's audience", tokenFor(t, keyB, jwksIssuerB, jwksAudA), connectjwt.ReasonInvalidClaims},
-		{"unknown issuer", tokenFor(t, keyA, "https://c.idp.test/", jwksAudA), connectjwt.ReasonInvalidClaims},
-		{"issuer with one more slash", tokenFor(t, keyA, jwksIssuerA+"/", jwksAudA), connectjwt.ReasonInvalidClaims},
-		{"no issuer", mintNoKID(t, "RS256", k.rsa, "", jwksAudA), connectjwt.ReasonInvalidClaims},
+		{"A", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor(jwksIssuerA, jwksAudA)}), connectjwt.ReasonUnspecified},
+		{"B", mint(t, tokenSpec{Signer: keyB, Claims: claimsFor(jwksIssuerB, jwksAudB)}), connectjwt.ReasonUnspecified},
+		{"claims A, signed by B", mint(t, tokenSpec{Signer: keyB, Claims: claimsFor(jwksIssuerA, jwksAudA)}), connectjwt.ReasonInvalidSignature},
+		{"claims B, signed by A", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor(jwksIssuerB, jwksAudB)}), connectjwt.ReasonInvalidSignature},
+		{"claims A, signed by B, B's kid renamed", mint(t, tokenSpec{Signer: connectjwt.Key{ID: "a", Algorithm: "ES256", Material: k.ec2}, Claims: claimsFor(jwksIssuerA, jwksAudA)}), connectjwt.ReasonInvalidSignature},
+		{"A's token for B's audience", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor(jwksIssuerA, jwksAudB)}), connectjwt.ReasonInvalidClaims},
+		{"B's token for A's audience", mint(t, tokenSpec{Signer: keyB, Claims: claimsFor(jwksIssuerB, jwksAudA)}), connectjwt.ReasonInvalidClaims},
+		{"unknown issuer", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor("https://c.idp.test/", jwksAudA)}), connectjwt.ReasonInvalidClaims},
+		{"issuer with one more slash", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor(jwksIssuerA+"/", jwksAudA)}), connectjwt.ReasonInvalidClaims},
+		{"no issuer", mint(t, tokenSpec{Method: jwt.GetSigningMethod("RS256"), Key: k.rsa, Claims: claimsFor("", jwksAudA)}), connectjwt.ReasonInvalidClaims},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantReason(t, validateFinal(t, v, tc.token), tc.want)
+			wantReason(t, validateFinal(t, v, tc.token), fromValidator, tc.want)
 		})
 	}
 }
@@ -485,17 +446,7 @@ func TestJWKSIgnoresSymmetricAndMisboundKeys(t *testing.T) {
 	v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
 
 	mintKID := func(alg string, key any, kid string) string {
-		now := time.Now()
-		tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims{
-			"sub": "alice", "iss": jwksIssuerA, "aud": jwksAudA, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
-		})
-		tok.Header["typ"] = "at+jwt"
-		tok.Header["kid"] = kid
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return mint(t, tokenSpec{Signer: connectjwt.Key{ID: kid, Algorithm: alg, Material: key}, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	}
 	if _, err := v.Validate(ctx, mintKID("RS256", k.rsa, "rs-only")); err != nil {
 		t.Fatalf("RS256 key: %v", err)
@@ -511,7 +462,7 @@ func TestJWKSIgnoresSymmetricAndMisboundKeys(t *testing.T) {
 		{"key_ops without verify", mintKID("ES256", k.ec2, "wrap"), connectjwt.ReasonInvalidSignature},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantReason(t, validateFinal(t, v, tc.token), tc.want)
+			wantReason(t, validateFinal(t, v, tc.token), fromValidator, tc.want)
 		})
 	}
 
@@ -618,7 +569,19 @@ func TestJWKSThumbprintKeyID(t *testing.T) {
 	// Issuer and validator given the same key agree on its ID.
 	k := jwksKeys()
 	key := connectjwt.Key{Algorithm: "ES256", Material: k.ec3}
-	tok := tokenFor(t, key, jwksIssuerA, "")
+	issue := func(k connectjwt.Key) string {
+		t.Helper()
+		is, err := connectjwt.NewIssuer(connectjwt.WithKey(k), connectjwt.WithIssuer(jwksIssuerA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := is.CreateAccessToken(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tok := issue(key)
 	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: &k.ec3.PublicKey}), connectjwt.WithIssuer(jwksIssuerA))
 	if err != nil {
 		t.Fatal(err)
@@ -627,7 +590,7 @@ func TestJWKSThumbprintKeyID(t *testing.T) {
 	if err != nil || len(claims.KeyID) != 43 {
 		t.Errorf("claims %+v, err %v", claims, err)
 	}
-	hs := tokenFor(t, connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")), jwksIssuerA, "")
+	hs := issue(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
 	if parts := strings.Split(hs, "."); !strings.Contains(mustB64(t, parts[0]), `"kid":"`) {
 		t.Errorf("HMAC token without kid: %s", mustB64(t, parts[0]))
 	}
@@ -668,7 +631,7 @@ func TestJWKSPublishRoundTrip(t *testing.T) {
 	v := newRemoteValidator(t, fast(jwksIssuerA, srv.URL+"/.well-known/jwks.json", jwksAudA))
 	// Tokens of each configured key (older keys as a rotated issuer had).
 	for _, key := range keys {
-		if _, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA)); err != nil {
+		if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 			t.Errorf("%s: %v", key.Algorithm, err)
 		}
 	}
@@ -693,7 +656,7 @@ func TestJWKSInterceptorUnavailable(t *testing.T) {
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 	url, httpClient, stop := serve(mux)
 	defer stop()
-	token := tokenFor(t, key, jwksIssuerA, jwksAudA)
+	token := mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	call := func(opts []connect.ClientOption) (*connect.Response[examplev1.ProtectedResponse], error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -705,8 +668,8 @@ func TestJWKSInterceptorUnavailable(t *testing.T) {
 	for _, proto := range wireProtocols {
 		t.Run(proto.name+"/down", func(t *testing.T) {
 			_, err := call(proto.opts)
-			if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwt.ReasonUnavailable {
-				t.Errorf("err = %v (reason %v)", err, reasonOf(err))
+			if connect.CodeOf(err) != connect.CodeUnavailable || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
+				t.Errorf("err = %v (reason %v)", err, connectjwt.ReasonOf(err))
 			}
 		})
 	}
@@ -759,17 +722,26 @@ func TestJWKSRedirectDowngradeRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": "https://idp.test/", "sub": "a", "exp": time.Now().Add(time.Hour).Unix()})
-	tok.Header["typ"] = "at+jwt"
-	tok.Header["kid"] = "k"
-	signed, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signed := mint(t, tokenSpec{Signer: connectjwt.Key{ID: "k", Algorithm: "RS256", Material: key},
+		Claims: jwt.MapClaims{"iss": "https://idp.test/", "sub": "a", "exp": time.Now().Add(time.Hour).Unix()}})
 	if _, err := v.Validate(context.Background(), signed); !errors.Is(err, connectjwt.ErrUnavailable) {
 		t.Errorf("Validate after a downgrade redirect = %v, want ErrUnavailable", err)
 	}
 	if hits.Load() != 0 {
 		t.Error("the plain-http key server was fetched after a redirect")
 	}
+}
+
+// claimsFor returns the claims of an access token for alice from iss to
+// aud (each left out when empty), valid for a minute.
+func claimsFor(iss, aud string) jwt.MapClaims {
+	now := time.Now()
+	c := jwt.MapClaims{"sub": "alice", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+	if iss != "" {
+		c["iss"] = iss
+	}
+	if aud != "" {
+		c["aud"] = aud
+	}
+	return c
 }

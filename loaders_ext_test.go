@@ -15,7 +15,7 @@ import (
 // never lets a call through.
 func TestLoaderNilMeansDefault(t *testing.T) {
 	t.Parallel()
-	expired := mintHS256(t, claimsAt(time.Now().Add(-2*time.Hour), time.Hour), nil)
+	expired := mint(t, tokenSpec{Claims: claimsAt(time.Now().Add(-2*time.Hour), time.Hour)})
 	custom := connectjwt.WithExpiredTokenLoader(func(context.Context, *connectjwt.Failure) *connect.Error {
 		return connect.NewError(connect.CodeUnauthenticated, errors.New("custom"))
 	})

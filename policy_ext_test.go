@@ -250,7 +250,7 @@ func TestPolicyWithoutSchema(t *testing.T) {
 	defer stop()
 	client := connect.NewClient[connectjwtv1.LogoutRequest, connectjwtv1.LogoutResponse](httpClient, url+"/raw.v1.Raw/Call")
 	_, err := client.CallUnary(context.Background(), connect.NewRequest(&connectjwtv1.LogoutRequest{}))
-	if reasonOf(err) != connectjwt.ReasonMissing {
+	if connectjwt.ReasonOf(err) != connectjwt.ReasonMissing {
 		t.Errorf("schema-less procedure without token = %v", err)
 	}
 }

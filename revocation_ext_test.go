@@ -115,7 +115,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			}
 
 			// Logout without a token is refused.
-			if _, err := anonymous.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{})); reasonOf(err) != connectjwt.ReasonMissing {
+			if _, err := anonymous.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{})); connectjwt.ReasonOf(err) != connectjwt.ReasonMissing {
 				t.Errorf("Logout without token = %v", err)
 			}
 
@@ -129,10 +129,10 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := auth.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{RefreshToken: laptop.GetRefreshToken()})); err != nil {
 				t.Fatalf("Logout: %v", err)
 			}
-			if err := greet(protected); reasonOf(err) != connectjwt.ReasonRevoked || connect.CodeOf(err) != connect.CodeUnauthenticated {
+			if err := greet(protected); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked || connect.CodeOf(err) != connect.CodeUnauthenticated {
 				t.Errorf("access token after logout = %v", err)
 			}
-			if err := refresh(laptop.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+			if err := refresh(laptop.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("refresh token after logout = %v", err)
 			}
 			_, phoneGreet := as(phone.GetAccessToken())
@@ -150,7 +150,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := bobAuth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: bob.GetRefreshToken()})); err != nil {
 				t.Fatalf("Revoke own refresh token: %v", err)
 			}
-			if err := refresh(bob.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+			if err := refresh(bob.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("revoked refresh token = %v", err)
 			}
 			if _, err := bobAuth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: "garbage"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
@@ -162,7 +162,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := phoneAuth.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{Everywhere: true})); err != nil {
 				t.Fatalf("Logout everywhere: %v", err)
 			}
-			if err := refresh(phone.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+			if err := refresh(phone.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("phone refresh token after logout everywhere = %v", err)
 			}
 		})
@@ -275,7 +275,7 @@ func TestRevokeReportsStoreOutageAsUnavailable(t *testing.T) {
 	auth := connectjwtv1connect.NewAuthServiceClient(httpClient, url,
 		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(res.Msg.GetTokens().GetAccessToken()))))
 	_, err = auth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: res.Msg.GetTokens().GetRefreshToken()}))
-	if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwt.ReasonUnavailable {
+	if connect.CodeOf(err) != connect.CodeUnavailable || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
 		t.Errorf("Revoke with the store down = %v, want unavailable", err)
 	}
 }
@@ -299,7 +299,7 @@ func TestRevocationNeedsOwnIssuer(t *testing.T) {
 	client := connectjwtv1connect.NewAuthServiceClient(httpClient, url,
 		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(foreign))))
 	_, err := client.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{Everywhere: true}))
-	if connect.CodeOf(err) != connect.CodePermissionDenied || reasonOf(err) != connectjwt.ReasonAccessDenied {
+	if connect.CodeOf(err) != connect.CodePermissionDenied || connectjwt.ReasonOf(err) != connectjwt.ReasonAccessDenied {
 		t.Errorf("Logout with another issuer's token = %v", err)
 	}
 	if revoked, _ := store.IsRevoked(ctx, &connectjwt.Claims{Identity: "alice", IssuedAt: time.Now().Add(-time.Second)}); revoked {

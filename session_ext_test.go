@@ -51,15 +51,15 @@ func TestSessionReuseRevokesFamily(t *testing.T) {
 			}
 			fx.advance(connectjwt.DefaultRefreshReuseGrace + time.Second)
 			_, err = fx.refresh(ctx, p.opts, first.GetRefreshToken())
-			if connect.CodeOf(err) != connect.CodeUnauthenticated || reasonOf(err) != connectjwt.ReasonRevoked {
+			if connect.CodeOf(err) != connect.CodeUnauthenticated || connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Fatalf("reused refresh token: %v, want REASON_REVOKED", err)
 			}
 			for name, tok := range map[string]string{"first": first.GetAccessToken(), "third": third.GetAccessToken()} {
-				if err := fx.call(ctx, p.opts, tok); reasonOf(err) != connectjwt.ReasonRevoked {
+				if err := fx.call(ctx, p.opts, tok); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 					t.Errorf("%s access token of the session after a reuse: %v", name, err)
 				}
 			}
-			if _, err := fx.refresh(ctx, p.opts, third.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+			if _, err := fx.refresh(ctx, p.opts, third.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("latest refresh token of the session after a reuse: %v", err)
 			}
 			if err := fx.call(ctx, p.opts, other.GetAccessToken()); err != nil {
@@ -107,7 +107,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 						winner = pairs[i]
 					case err == nil:
 						t.Fatalf("round %d: two refreshes of one token both got tokens", round)
-					case connect.CodeOf(err) != tc.wantCode || reasonOf(err) != tc.wantReason:
+					case connect.CodeOf(err) != tc.wantCode || connectjwt.ReasonOf(err) != tc.wantReason:
 						t.Fatalf("round %d: loser got %v, want %v %v", round, err, tc.wantCode, tc.wantReason)
 					}
 				}
@@ -119,7 +119,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 				if tc.survives && (err != nil || rerr != nil) {
 					t.Fatalf("round %d: the winner's session did not survive the conflict: %v, %v", round, err, rerr)
 				}
-				if !tc.survives && (reasonOf(err) != connectjwt.ReasonRevoked || reasonOf(rerr) != connectjwt.ReasonRevoked) {
+				if !tc.survives && (connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked || connectjwt.ReasonOf(rerr) != connectjwt.ReasonRevoked) {
 					t.Fatalf("round %d: strict rotation left the session alive: %v, %v", round, err, rerr)
 				}
 			}
@@ -138,17 +138,17 @@ func TestSessionGraceWindowEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.advance(29 * time.Second)
-	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRefreshConflict {
+	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRefreshConflict {
 		t.Fatalf("within the grace window: %v", err)
 	}
 	if err := fx.call(ctx, nil, next.GetAccessToken()); err != nil {
 		t.Fatalf("a conflict revoked the session: %v", err)
 	}
 	fx.advance(2 * time.Second)
-	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 		t.Fatalf("after the grace window: %v", err)
 	}
-	if err := fx.call(ctx, nil, next.GetAccessToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+	if err := fx.call(ctx, nil, next.GetAccessToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 		t.Fatalf("the session survived a reuse: %v", err)
 	}
 }
@@ -174,7 +174,7 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 				fx.advance(40 * time.Minute)
 				next, err := fx.refresh(ctx, nil, pair.GetRefreshToken())
 				if err != nil {
-					if reasonOf(err) != connectjwt.ReasonExpired {
+					if connectjwt.ReasonOf(err) != connectjwt.ReasonExpired {
 						t.Fatalf("end of the session: %v, want REASON_EXPIRED", err)
 					}
 					break

@@ -135,7 +135,7 @@ func TestSessionStolenRefreshChainEndsAtLogout(t *testing.T) {
 					t.Errorf("step %d: the thief refreshed after the victim's logout", step)
 					continue
 				}
-				if r := reasonOf(err); r != connectjwt.ReasonRevoked && r != connectjwt.ReasonExpired {
+				if r := connectjwt.ReasonOf(err); r != connectjwt.ReasonRevoked && r != connectjwt.ReasonExpired {
 					t.Fatalf("step %d: refresh refused with %v, want revoked or expired", step, err)
 				}
 				break

@@ -143,14 +143,14 @@ func serveOn(t *testing.T, mux *http.ServeMux) *testServer {
 	return &testServer{URL: url, http: &http.Client{Transport: headerTransport{client.Transport}}}
 }
 
-// shortToken mints an HS256 access token for the shared test key that
-// expires ttl from now (fractional exp, so expiry is not on a second).
-func shortToken(t testing.TB, ttl time.Duration) (string, time.Time) {
+// expiringClaims returns the claims of an access token that expires ttl
+// from now (fractional exp, so expiry is not on a second), and that time.
+func expiringClaims(ttl time.Duration) (jwt.MapClaims, time.Time) {
 	now := time.Now()
 	exp := now.Add(ttl)
 	c := claimsAt(now, time.Hour)
 	c["exp"] = float64(exp.UnixNano()) / 1e9
-	return mintHS256(t, c, nil), exp
+	return c, exp
 }
 
 // shortCall returns the context of a call that carries a token expiring in
@@ -158,7 +158,8 @@ func shortToken(t testing.TB, ttl time.Duration) (string, time.Time) {
 // hang the test.
 func shortCall(t testing.TB, ttl, limit time.Duration) (context.Context, time.Time) {
 	t.Helper()
-	tok, exp := shortToken(t, ttl)
+	claims, exp := expiringClaims(ttl)
+	tok := mint(t, tokenSpec{Claims: claims})
 	ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), limit)
 	t.Cleanup(cancel)
 	return ctx, exp
@@ -168,7 +169,7 @@ func shortCall(t testing.TB, ttl, limit time.Duration) (context.Context, time.Ti
 // of exp, and the WWW-Authenticate challenge fits the protocol.
 func wantExpiredSoon(t *testing.T, p protocol, err error, exp time.Time, bound time.Duration) {
 	t.Helper()
-	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+	wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 	if late := time.Since(exp); late > bound {
 		t.Errorf("stream ended %v after the token expired (bound %v)", late, bound)
 	}
@@ -299,7 +300,7 @@ func TestStreamSilentClientWithoutStreamDeadlines(t *testing.T) {
 			stop := time.AfterFunc(time.Until(closeAt), func() { _ = st.CloseRequest() })
 			defer stop.Stop()
 			_, err := st.Receive()
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 			if time.Now().Before(closeAt) {
 				t.Errorf("released %v after exp, before the client closed its side: something else releases it now; update the docs", time.Since(exp))
 			}
@@ -324,7 +325,7 @@ func TestStreamSilentClientStreamEndsAtExpiry(t *testing.T) {
 			}
 			time.Sleep(time.Until(exp.Add(1500 * time.Millisecond)))
 			_, err := st.CloseAndReceive()
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		})
 	}
 	t.Cleanup(func() {
@@ -453,7 +454,8 @@ func TestStreamExpiringConnContract(t *testing.T) {
 	ic := newInterceptor(t, connectjwt.WithCacheSize(0))
 
 	// Before expiry: messages and EOF pass.
-	tok, _ := shortToken(t, time.Hour)
+	claims, _ := expiringClaims(time.Hour)
+	tok := mint(t, tokenSpec{Claims: claims})
 	conn := newFakeConn(tok)
 	done := make(chan error, 1)
 	go func() {
@@ -490,7 +492,8 @@ func TestStreamExpiringConnContract(t *testing.T) {
 
 	// A Receive waiting at expiry; the message arrives 50 ms after it.
 	for _, late := range []proto.Message{&examplev1.ChatRequest{Text: "late"}, nil} {
-		tok, exp := shortToken(t, 200*time.Millisecond)
+		claims, exp := expiringClaims(200 * time.Millisecond)
+		tok := mint(t, tokenSpec{Claims: claims})
 		conn := newFakeConn(tok)
 		var got, again, sent error
 		go func() {
@@ -505,7 +508,7 @@ func TestStreamExpiringConnContract(t *testing.T) {
 		time.Sleep(time.Until(exp.Add(50 * time.Millisecond)))
 		conn.feed <- late
 		err := <-done
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		for name, e := range map[string]error{"Receive at expiry": got, "Receive after": again, "Send after": sent} {
 			if !errors.Is(e, connectjwt.ErrExpired) || connect.CodeOf(e) != connect.CodeUnauthenticated {
 				t.Errorf("late %v: %s returned %v", late, name, e)
@@ -558,7 +561,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 					net := time.AfterFunc(time.Until(exp.Add(3*time.Second)), func() { _ = st.CloseRequest() })
 					defer net.Stop()
 					_, err := st.Receive()
-					if reasonOf(err) == connectjwt.ReasonExpired && time.Since(exp) < 1500*time.Millisecond {
+					if connectjwt.ReasonOf(err) == connectjwt.ReasonExpired && time.Since(exp) < 1500*time.Millisecond {
 						expired.Add(1)
 					}
 				}()
@@ -579,7 +582,7 @@ func TestStreamControlValidTokenStreams(t *testing.T) {
 	t.Parallel()
 	svc := &lifeSvc{tick: time.Millisecond}
 	s := startLife(t, newInterceptor(t), svc)
-	tok := mintHS256(t, jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": testAudience, "exp": time.Now().Add(time.Hour).Unix()}, nil)
+	tok := mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": testAudience, "exp": time.Now().Add(time.Hour).Unix()}})
 	for _, p := range protocols {
 		st, err := s.client(p).ProtectedStream(withBearer(context.Background(), tok), connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 3}))
 		if err != nil {
@@ -610,7 +613,8 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 		got <- seen{ctx.Err(), f.Claims != nil && f.Claims.Identity == testSubject, f.Procedure}
 		return nil
 	}))
-	tok, _ := shortToken(t, 200*time.Millisecond)
+	claims, _ := expiringClaims(200*time.Millisecond)
+	tok := mint(t, tokenSpec{Claims: claims})
 	conn := newFakeConn(tok)
 	defer close(conn.closed)
 	err := ic.WrapStreamingHandler(func(ctx context.Context, sc connect.StreamingHandlerConn) error {
@@ -618,7 +622,7 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 		var m examplev1.ChatRequest
 		return sc.Receive(&m)
 	})(context.Background(), conn)
-	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+	wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 	s := <-got
 	if s.ctxErr != nil || !s.claims || s.proc != examplev1connect.ProtectedServiceChatProcedure {
 		t.Errorf("loader saw ctx error %v, claims %v, procedure %q", s.ctxErr, s.claims, s.proc)
@@ -687,7 +691,8 @@ func TestStreamDeadlinesReleaseBlockedSend(t *testing.T) {
 				mux := http.NewServeMux()
 				mux.Handle("/", outer)
 				s := serveOn(t, mux)
-				tok, exp := shortToken(t, 2*time.Second)
+				claims, exp := expiringClaims(2 * time.Second)
+				tok := mint(t, tokenSpec{Claims: claims})
 				ctx, cancel := context.WithCancel(withBearer(context.Background(), tok))
 				defer cancel()
 				openStream(t, ctx, examplev1connect.NewProtectedServiceClient(tc.client(s), s.URL, tc.p.opts...))
@@ -734,7 +739,8 @@ func TestStreamDeadlinesPassCallsThrough(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/", connectjwt.StreamDeadlines(inner))
 	s := serveOn(t, mux)
-	tok, _ := shortToken(t, time.Hour)
+	claims, _ := expiringClaims(time.Hour)
+	tok := mint(t, tokenSpec{Claims: claims})
 	ctx := withBearer(context.Background(), tok)
 	for _, p := range protocols {
 		for _, sh := range []shape{unary, serverStream} {
@@ -767,7 +773,8 @@ func TestStreamDeadlinesKeepServerWriteTimeout(t *testing.T) {
 	var cp http.Protocols
 	cp.SetUnencryptedHTTP2(true)
 	hc := &http.Client{Transport: headerTransport{&http.Transport{Protocols: &cp}}}
-	tok, _ := shortToken(t, time.Hour)
+	claims, _ := expiringClaims(time.Hour)
+	tok := mint(t, tokenSpec{Claims: claims})
 	ctx, cancel := context.WithCancel(withBearer(context.Background(), tok))
 	defer cancel()
 	start := time.Now()
@@ -808,7 +815,7 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 				s := startLife(t, ic, &lifeSvc{silent: silent, tick: 20 * time.Millisecond})
 				c := claimsAt(time.Now(), time.Hour)
 				c["jti"] = "stream-" + p.name + fmt.Sprint(silent)
-				tok := mintHS256(t, c, nil)
+				tok := mint(t, tokenSpec{Claims: c})
 				ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 10*time.Second)
 				defer cancel()
 				stream := openStream(t, ctx, s.client(p))
@@ -817,7 +824,7 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 						t.Fatal(err)
 					}
 				})
-				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
+				wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			})
 		}
 	}
@@ -851,7 +858,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 			ctx, _ := shortCall(t, time.Hour, 10*time.Second)
 			stream := openStream(t, ctx, s.client(protocols[0]))
 			err := drainAfter(t, stream, func() { down.Store(true) })
-			wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
+			wantReason(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 		})
 	}
 
@@ -861,7 +868,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	s := startLife(t, off, &lifeSvc{silent: true})
 	c := claimsAt(time.Now(), time.Hour)
 	c["jti"] = "kept"
-	ctx, cancel := context.WithCancel(withBearer(context.Background(), mintHS256(t, c, nil)))
+	ctx, cancel := context.WithCancel(withBearer(context.Background(), mint(t, tokenSpec{Claims: c})))
 	defer cancel()
 	stream := openStream(t, ctx, s.client(protocols[0]))
 	_ = store.RevokeToken(context.Background(), &connectjwt.Claims{ID: "kept", Identity: "x", ExpiresAt: time.Now().Add(time.Hour)})
@@ -925,7 +932,7 @@ func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
 			t.Parallel()
 			c := claimsAt(time.Now(), time.Hour)
 			c["jti"] = "blocked-" + p.name
-			ctx, cancel := context.WithTimeout(withBearer(context.Background(), mintHS256(t, c, nil)), 10*time.Second)
+			ctx, cancel := context.WithTimeout(withBearer(context.Background(), mint(t, tokenSpec{Claims: c})), 10*time.Second)
 			defer cancel()
 			st := openChat(ctx, t, s.client(p))
 			// Silent from now on: the handler waits in Receive.
@@ -944,7 +951,7 @@ func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
 			if rescued.Load() {
 				t.Fatalf("stream outlived its revocation by 3 s (err %v)", err)
 			}
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			if late := time.Since(revoked); late > 2*every+time.Second {
 				t.Errorf("ended %v after the revocation", late)
 			}
@@ -1000,7 +1007,8 @@ func TestStreamContextReleasesBlockedRead(t *testing.T) {
 			if tc.h2 {
 				client = h2client
 			}
-			tok, exp := shortToken(t, 500*time.Millisecond)
+			claims, exp := expiringClaims(500 * time.Millisecond)
+			tok := mint(t, tokenSpec{Claims: claims})
 			body, silent := io.Pipe()
 			defer silent.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

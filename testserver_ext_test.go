@@ -2,12 +2,6 @@ package connectjwt_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -20,113 +14,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/connectjwt/connectjwt"
 	examplev1 "github.com/connectjwt/connectjwt/example/gen/example/v1"
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
-	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
-
-// ---------------------------------------------------------------------------
-// Keys and token minting, with golang-jwt directly (no Issuer involved).
-
-const (
-	testIssuer   = "https://issuer.test"
-	testAudience = "api.test"
-	testSubject  = "alice"
-	anonymous    = "<anonymous>" // identity the test service reports without claims
-)
-
-type testKeySet struct {
-	hs256, hs384, hs512 []byte
-	otherHS256          []byte
-	rsa                 *rsa.PrivateKey
-	ec256               *ecdsa.PrivateKey
-	ec384               *ecdsa.PrivateKey
-	ed                  ed25519.PrivateKey
-}
-
-var testKeys = sync.OnceValue(func() *testKeySet {
-	must := func(err error) {
-		if err != nil {
-			panic(err)
-		}
-	}
-	k := &testKeySet{
-		hs256:      []byte("0123456789abcdef0123456789abcdef"),
-		hs384:      []byte(strings.Repeat("h384-key", 6)),
-		hs512:      []byte(strings.Repeat("h512-key", 8)),
-		otherHS256: []byte("fedcba9876543210fedcba9876543210"),
-	}
-	var err error
-	k.rsa, err = rsa.GenerateKey(rand.Reader, 2048)
-	must(err)
-	k.ec256, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(err)
-	k.ec384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	must(err)
-	_, k.ed, err = ed25519.GenerateKey(rand.Reader)
-	must(err)
-	return k
-})
-
-// claimsAt returns the claims of a valid access token for the test issuer and
-// audience, issued at now and expiring after ttl.
-func claimsAt(now time.Time, ttl time.Duration) jwt.MapClaims {
-	return jwt.MapClaims{
-		"sub": testSubject,
-		"iss": testIssuer,
-		"aud": testAudience,
-		"iat": now.Unix(),
-		"exp": now.Add(ttl).Unix(),
-	}
-}
-
-// mint signs claims with golang-jwt. The typ header is "at+jwt" unless
-// header overrides it; a nil value in header deletes that member.
-func mint(t testing.TB, method jwt.SigningMethod, key any, claims jwt.MapClaims, header map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(method, claims)
-	tok.Header["typ"] = "at+jwt"
-	for k, v := range header {
-		if v == nil {
-			delete(tok.Header, k)
-		} else {
-			tok.Header[k] = v
-		}
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatalf("mint: %v", err)
-	}
-	return s
-}
-
-// mintHS256 is mint with the shared HS256 secret.
-func mintHS256(t testing.TB, claims jwt.MapClaims, header map[string]any) string {
-	t.Helper()
-	return mint(t, jwt.SigningMethodHS256, testKeys().hs256, claims, header)
-}
-
-// signRaw builds a token from raw header and payload JSON bytes (so tests can
-// send duplicate names, invalid UTF-8 and the like) and MACs it with secret
-// under HS256.
-func signRaw(t testing.TB, header, payload []byte, secret []byte) string {
-	t.Helper()
-	return signSegments(t, b64(header), b64(payload), secret)
-}
-
-func signSegments(t testing.TB, h, p string, secret []byte) string {
-	t.Helper()
-	sig, err := jwt.SigningMethodHS256.Sign(h+"."+p, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h + "." + p + "." + b64(sig)
-}
-
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // ---------------------------------------------------------------------------
 // The service under test.
@@ -453,26 +345,6 @@ func call(ctx context.Context, c examplev1connect.ProtectedServiceClient, sh sha
 		return ids, nil
 	}
 	panic("unknown shape")
-}
-
-// wantAuthError checks that err is a *connect.Error with code and an
-// AuthError detail with reason, and returns the detail.
-func wantAuthError(t testing.TB, err error, code connect.Code, reason connectjwt.Reason) *connectjwtv1.AuthError {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("call succeeded, want %v / %v", code, reason)
-	}
-	if got := connect.CodeOf(err); got != code {
-		t.Fatalf("code = %v, want %v (err: %v)", got, code, err)
-	}
-	ae, ok := connectjwt.AuthErrorOf(err)
-	if !ok {
-		t.Fatalf("no AuthError detail in %v", err)
-	}
-	if connectjwt.Reason(ae.GetReason()) != reason {
-		t.Fatalf("reason = %v, want %v (err: %v)", ae.GetReason(), reason, err)
-	}
-	return ae
 }
 
 // wantIdentities checks a successful call's replies all carry want.

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -137,7 +136,7 @@ func TestAlgorithmRoundTrips(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok := mint(t, tt.method, tt.sign, jwt.MapClaims{"sub": "bob", "exp": now.Add(time.Hour).Unix()}, nil)
+			tok := mint(t, tokenSpec{Method: tt.method, Key: tt.sign, Claims: jwt.MapClaims{"sub": "bob", "exp": now.Add(time.Hour).Unix()}})
 			c, err := v.Validate(context.Background(), tok)
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
@@ -177,20 +176,20 @@ func TestAlgorithmConfusion(t *testing.T) {
 		token  string
 		reason connectjwt.Reason
 	}{
-		{"HS512 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS512, k.hs256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"HS384 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS384, k.hs256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"alg none", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"alg none with signature", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "none", claims), connectjwt.ReasonInvalidAlgorithm},
-		{"alg NONE", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "NONE", claims), connectjwt.ReasonInvalidAlgorithm},
-		{"alg hs256 lower case", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "hs256", claims), connectjwt.ReasonInvalidAlgorithm},
-		{"RSA public key PEM as HMAC secret, RS256 only", []connectjwt.ValidatorOption{rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"RSA public key PEM as HMAC secret, HS256 and RS256", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwt.ReasonInvalidSignature},
-		{"RSA DER as HMAC secret", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), claims, nil), connectjwt.ReasonInvalidSignature},
-		{"PS256 token with RS256 key", []connectjwt.ValidatorOption{rsKey}, mint(t, jwt.SigningMethodPS256, k.rsa, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"ES384 token with ES256 key", []connectjwt.ValidatorOption{esKey}, mint(t, jwt.SigningMethodES384, k.ec384, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"ES256 token from another key", []connectjwt.ValidatorOption{esKey}, mint(t, jwt.SigningMethodES256, mustEC(t), claims, nil), connectjwt.ReasonInvalidSignature},
-		{"unknown kid", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS256, k.hs256, claims, map[string]any{"kid": "other"}), connectjwt.ReasonInvalidSignature},
-		{"WithAlgorithms excludes", []connectjwt.ValidatorOption{hsKey, rsKey, connectjwt.WithAlgorithms("RS256", "HS256")}, mint(t, jwt.SigningMethodES256, k.ec256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
+		{"HS512 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS512, Key: k.hs256, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"HS384 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS384, Key: k.hs256, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"alg none", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodNone, Key: jwt.UnsafeAllowNoneSignatureType, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"alg none with signature", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{RawHeader: fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, "none"), Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"alg NONE", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{RawHeader: fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, "NONE"), Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"alg hs256 lower case", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{RawHeader: fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, "hs256"), Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"RSA public key PEM as HMAC secret, RS256 only", []connectjwt.ValidatorOption{rsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pemBytes, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"RSA public key PEM as HMAC secret, HS256 and RS256", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pemBytes, Claims: claims}), connectjwt.ReasonInvalidSignature},
+		{"RSA DER as HMAC secret", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), Claims: claims}), connectjwt.ReasonInvalidSignature},
+		{"PS256 token with RS256 key", []connectjwt.ValidatorOption{rsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodPS256, Key: k.rsa, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"ES384 token with ES256 key", []connectjwt.ValidatorOption{esKey}, mint(t, tokenSpec{Method: jwt.SigningMethodES384, Key: k.ec384, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"ES256 token from another key", []connectjwt.ValidatorOption{esKey}, mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: mustEC(t), Claims: claims}), connectjwt.ReasonInvalidSignature},
+		{"unknown kid", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.hs256, Claims: claims, Header: map[string]any{"kid": "other"}}), connectjwt.ReasonInvalidSignature},
+		{"WithAlgorithms excludes", []connectjwt.ValidatorOption{hsKey, rsKey, connectjwt.WithAlgorithms("RS256", "HS256")}, mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: k.ec256, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,16 +220,6 @@ func mustEC(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-// signRawAlg MACs claims with the HS256 secret but writes alg into the header.
-func signRawAlg(t testing.TB, alg string, claims jwt.MapClaims) string {
-	t.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signRaw(t, []byte(fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, alg)), payload, testKeys().hs256)
-}
-
 // TestClaimsAndEncoding checks how hand-built tokens (all correctly MAC'd
 // with the HS256 secret) are classified, with a fixed clock.
 func TestClaimsAndEncoding(t *testing.T) {
@@ -238,7 +227,9 @@ func TestClaimsAndEncoding(t *testing.T) {
 	n := now.Unix()
 	secret := testKeys().hs256
 	const hdr = `{"alg":"HS256","typ":"at+jwt"}`
-	raw := func(header, payload string) string { return signRaw(t, []byte(header), []byte(payload), secret) }
+	raw := func(header, payload string) string {
+		return mint(t, tokenSpec{Key: secret, RawHeader: header, RawPayload: payload})
+	}
 	pl := func(extra string) string {
 		return fmt.Sprintf(`{"sub":"alice","exp":%d%s}`, n+60, extra)
 	}
@@ -266,7 +257,7 @@ func TestClaimsAndEncoding(t *testing.T) {
 		hdrOdd = strings.Replace(hdrOdd, `{`, `{ `, 1)
 	}
 	hOddSeg := b64([]byte(hdrOdd))
-	validTok := signSegments(t, hSeg, pSeg, secret)
+	validTok := mint(t, tokenSpec{Key: secret, SigningInput: hSeg + "." + pSeg})
 	sig := validTok[strings.LastIndexByte(validTok, '.')+1:]
 
 	type tc struct {
@@ -322,9 +313,9 @@ func TestClaimsAndEncoding(t *testing.T) {
 		{name: "alg missing", token: raw(`{"typ":"at+jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
 		{name: "alg not a string", token: raw(`{"alg":["HS256"],"typ":"at+jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
 		{name: "typ refresh", token: raw(`{"alg":"HS256","typ":"refresh+jwt"}`, pl(``)), wantErr: connectjwt.ErrWrongTokenType},
-		{name: "non-canonical signature", token: signSegments(t, hSeg, pSeg, secret)[:len(validTok)-len(sig)] + nonCanonical(sig), wantErr: connectjwt.ErrMalformed},
-		{name: "non-canonical payload", token: signSegments(t, hSeg, nonCanonical(pSeg), secret), wantErr: connectjwt.ErrMalformed},
-		{name: "non-canonical header", token: signSegments(t, nonCanonical(hOddSeg), pSeg, secret), wantErr: connectjwt.ErrMalformed},
+		{name: "non-canonical signature", token: mint(t, tokenSpec{Key: secret, SigningInput: hSeg + "." + pSeg})[:len(validTok)-len(sig)] + nonCanonical(sig), wantErr: connectjwt.ErrMalformed},
+		{name: "non-canonical payload", token: mint(t, tokenSpec{Key: secret, SigningInput: hSeg + "." + nonCanonical(pSeg)}), wantErr: connectjwt.ErrMalformed},
+		{name: "non-canonical header", token: mint(t, tokenSpec{Key: secret, SigningInput: nonCanonical(hOddSeg) + "." + pSeg}), wantErr: connectjwt.ErrMalformed},
 		{name: "invalid UTF-8 in payload", token: raw(hdr, fmt.Sprintf(`{"sub":"al`+"\xff"+`ice","exp":%d}`, n+60)), wantErr: connectjwt.ErrMalformed},
 		{name: "invalid UTF-8 in other claim", token: raw(hdr, pl(`,"name":"`+"\xc3\x28"+`"`)), wantErr: connectjwt.ErrMalformed},
 		{name: "invalid UTF-8 in header", token: raw(`{"alg":"HS256","typ":"at+jwt","x":"`+"\xff"+`"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
@@ -403,7 +394,7 @@ func TestLeewayBoundaries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.claims["sub"] = "alice"
-			tok := mintHS256(t, tt.claims, nil)
+			tok := mint(t, tokenSpec{Claims: tt.claims})
 			v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)),
 				connectjwt.WithClock(func() time.Time { return now }), connectjwt.WithLeeway(tt.leeway))
 			if err != nil {
@@ -436,8 +427,8 @@ func TestValidateRefreshAndTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	access := mintHS256(t, claims, nil)
-	refresh := mintHS256(t, claims, map[string]any{"typ": "refresh+jwt"})
+	access := mint(t, tokenSpec{Claims: claims})
+	refresh := mint(t, tokenSpec{Claims: claims, Header: map[string]any{"typ": "refresh+jwt"}})
 	if _, err := v.Validate(context.Background(), refresh); !errors.Is(err, connectjwt.ErrWrongTokenType) {
 		t.Errorf("refresh as access: %v", err)
 	}
@@ -470,7 +461,7 @@ func TestBlocklistErrorCause(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = v.Validate(context.Background(), mintHS256(t, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix()}, nil))
+	_, err = v.Validate(context.Background(), mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix()}}))
 	if !errors.Is(err, connectjwt.ErrUnavailable) || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
 		t.Fatalf("err = %v", err)
 	}
@@ -504,15 +495,8 @@ func TestVerifyTriesEveryCandidateKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
-			tok.Header["typ"] = "at+jwt"
-			if kid != "" {
-				tok.Header["kid"] = kid
-			}
-			signed, err := tok.SignedString(k2)
-			if err != nil {
-				t.Fatal(err)
-			}
+			signed := mint(t, tokenSpec{Signer: connectjwt.Key{ID: kid, Algorithm: "RS256", Material: k2},
+				Claims: jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}})
 			if c, err := v.Validate(context.Background(), signed); err != nil || c.Identity != "alice" {
 				t.Errorf("token signed by the second key: %v", err)
 			}
@@ -545,13 +529,7 @@ func TestCaseDifferingClaimNames(t *testing.T) {
 			for i := range extra {
 				claims[fmt.Sprintf("extra%02d", i)] = i
 			}
-			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-			tok.Header["typ"] = "at+jwt"
-			signed, err := tok.SignedString(secret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := v.Validate(context.Background(), signed)
+			c, err := v.Validate(context.Background(), mint(t, tokenSpec{Key: secret, Claims: claims}))
 			if err != nil {
 				t.Errorf("%q beside its fold, %d more members: %v", collide, extra, err)
 				continue

@@ -1,0 +1,200 @@
+package connectjwt_test
+
+// Keys, token minting and the failure-reason check shared by the black-box
+// tests. Tokens are minted with golang-jwt directly (no Issuer involved), so
+// a test controls every byte the validator sees.
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"maps"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/connectjwt/connectjwt"
+	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
+)
+
+const (
+	testIssuer   = "https://issuer.test"
+	testAudience = "api.test"
+	testSubject  = "alice"
+	anonymous    = "<anonymous>" // identity the test service reports without claims
+)
+
+type testKeySet struct {
+	hs256, hs384, hs512 []byte
+	otherHS256          []byte
+	rsa                 *rsa.PrivateKey
+	ec256               *ecdsa.PrivateKey
+	ec384               *ecdsa.PrivateKey
+	ed                  ed25519.PrivateKey
+}
+
+var testKeys = sync.OnceValue(func() *testKeySet {
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	k := &testKeySet{
+		hs256:      []byte("0123456789abcdef0123456789abcdef"),
+		hs384:      []byte(strings.Repeat("h384-key", 6)),
+		hs512:      []byte(strings.Repeat("h512-key", 8)),
+		otherHS256: []byte("fedcba9876543210fedcba9876543210"),
+	}
+	var err error
+	k.rsa, err = rsa.GenerateKey(rand.Reader, 2048)
+	must(err)
+	k.ec256, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	k.ec384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	must(err)
+	_, k.ed, err = ed25519.GenerateKey(rand.Reader)
+	must(err)
+	return k
+})
+
+// claimsAt returns the claims of a valid access token for the test issuer and
+// audience, issued at now and expiring after ttl.
+func claimsAt(now time.Time, ttl time.Duration) jwt.MapClaims {
+	return jwt.MapClaims{
+		"sub": testSubject,
+		"iss": testIssuer,
+		"aud": testAudience,
+		"iat": now.Unix(),
+		"exp": now.Add(ttl).Unix(),
+	}
+}
+
+// tokenSpec describes a token for mint. Method and Key default to HS256 with
+// the shared secret; the other fields say what is signed.
+type tokenSpec struct {
+	Method jwt.SigningMethod // HS256 if nil
+	Key    any               // testKeys().hs256 if nil
+	// Signer, when set, is the key to sign with: its Algorithm and Material
+	// replace Method and Key, and its ID (if any) becomes the kid.
+	Signer connectjwt.Key
+	Claims jwt.MapClaims // the payload, unless RawPayload is set
+	// Header is merged over {"alg": Method, "typ": "at+jwt"}: set "kid" or
+	// "typ" here; a nil value deletes that member.
+	Header map[string]any
+	// RawHeader and RawPayload are JSON text signed as written, so that
+	// duplicate names, odd types and invalid UTF-8 survive. RawHeader
+	// replaces Header (and the alg it would carry); RawPayload replaces
+	// Claims (with neither, the payload is empty).
+	RawHeader, RawPayload string
+	// SigningInput, when set, is the encoded "header.payload" signed as is
+	// (for non-canonical base64); it replaces all of the above.
+	SigningInput string
+}
+
+// mint signs the token spec describes. It is the one way the black-box
+// tests make a token without an Issuer.
+func mint(t testing.TB, spec tokenSpec) string {
+	t.Helper()
+	method, key := spec.Method, spec.Key
+	if spec.Signer.Material != nil {
+		method, key = jwt.GetSigningMethod(spec.Signer.Algorithm), spec.Signer.Material
+		if spec.Signer.ID != "" {
+			spec.Header = maps.Clone(spec.Header)
+			if spec.Header == nil {
+				spec.Header = map[string]any{}
+			}
+			spec.Header["kid"] = spec.Signer.ID
+		}
+	}
+	if method == nil {
+		method = jwt.SigningMethodHS256
+	}
+	if key == nil {
+		key = testKeys().hs256
+	}
+	in := spec.SigningInput
+	if in == "" {
+		header := []byte(spec.RawHeader)
+		if spec.RawHeader == "" {
+			h := map[string]any{"alg": method.Alg(), "typ": "at+jwt"}
+			for k, v := range spec.Header {
+				if v == nil {
+					delete(h, k)
+				} else {
+					h[k] = v
+				}
+			}
+			header = mustJSON(t, h)
+		}
+		payload := []byte(spec.RawPayload)
+		if spec.RawPayload == "" && spec.Claims != nil {
+			payload = mustJSON(t, spec.Claims)
+		}
+		in = b64(header) + "." + b64(payload)
+	}
+	sig, err := method.Sign(in, key)
+	if err != nil {
+		t.Fatalf("mint %s: %v", method.Alg(), err)
+	}
+	return in + "." + b64(sig)
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// fromValidator is the code wantReason expects of an error that did not
+// come over the wire: a Validator's *connectjwt.Failure.
+const fromValidator connect.Code = 0
+
+// wantReason checks that err is a failure for reason. An error from the
+// wire must have code and carry the AuthError detail naming reason, which
+// wantReason returns; with code fromValidator, err must be a
+// *connectjwt.Failure with that reason, or nil when reason is
+// ReasonUnspecified (and wantReason returns nil).
+func wantReason(t testing.TB, err error, code connect.Code, reason connectjwt.Reason) *connectjwtv1.AuthError {
+	t.Helper()
+	if code == fromValidator && reason == connectjwt.ReasonUnspecified {
+		if err != nil {
+			t.Fatalf("err = %v, want none", err)
+		}
+		return nil
+	}
+	if err == nil {
+		t.Fatalf("no error, want %v / %v", code, reason)
+	}
+	if code == fromValidator {
+		var f *connectjwt.Failure
+		if !errors.As(err, &f) || f.Reason != reason {
+			t.Fatalf("reason = %v, want %v (err: %v)", connectjwt.ReasonOf(err), reason, err)
+		}
+		return nil
+	}
+	if got := connect.CodeOf(err); got != code {
+		t.Fatalf("code = %v, want %v (err: %v)", got, code, err)
+	}
+	ae, ok := connectjwt.AuthErrorOf(err)
+	if !ok {
+		t.Fatalf("no AuthError detail in %v", err)
+	}
+	if connectjwt.Reason(ae.GetReason()) != reason {
+		t.Fatalf("reason = %v, want %v (err: %v)", ae.GetReason(), reason, err)
+	}
+	return ae
+}
