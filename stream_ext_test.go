@@ -613,7 +613,7 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 		got <- seen{ctx.Err(), f.Claims != nil && f.Claims.Identity == testSubject, f.Procedure}
 		return nil
 	}))
-	claims, _ := expiringClaims(200*time.Millisecond)
+	claims, _ := expiringClaims(200 * time.Millisecond)
 	tok := mint(t, tokenSpec{Claims: claims})
 	conn := newFakeConn(tok)
 	defer close(conn.closed)
