@@ -68,11 +68,11 @@ func atkJWK(pub *rsa.PublicKey) map[string]any {
 	}
 }
 
-func atkJSON(t testing.TB, v any) string {
-	t.Helper()
+func atkJSON(tb testing.TB, v any) string {
+	tb.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return string(b)
 }
@@ -107,7 +107,7 @@ type atkCase struct {
 }
 
 // atkCases builds the table for a fixed clock now.
-func atkCases(t testing.TB, now time.Time) []atkCase {
+func atkCases(tb testing.TB, now time.Time) []atkCase {
 	k := testKeys()
 	atk := atkAttacker()
 	n := now.Unix()
@@ -137,17 +137,17 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		for _, d := range drop {
 			delete(m, d)
 		}
-		s := atkJSON(t, m)
+		s := atkJSON(tb, m)
 		return s[:len(s)-1] + extra + "}"
 	}
 	hs := func(header, pl string) string {
-		return mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.hs256, RawHeader: header, RawPayload: pl})
+		return mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.hs256, RawHeader: header, RawPayload: pl})
 	}
 	hsTok := func(extra string) string { return hs(hdr("HS256", atkKidHS, ""), payload(extra)) }
 	bearer := func(tok string) []string { return []string{"Bearer " + tok} }
 	valid := hsTok("")
 	parts := strings.Split(valid, ".")
-	pem := publicPEM(t, &k.rsa.PublicKey)
+	pem := publicPEM(tb, &k.rsa.PublicKey)
 
 	// A payload whose base64url has unused trailing bits, and its
 	// non-canonical spelling (same bytes decoded).
@@ -162,7 +162,7 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 	macSegs := func(h, p string) string {
 		sig, err := jwt.SigningMethodHS256.Sign(h+"."+p, k.hs256)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		return h + "." + p + "." + b64(sig)
 	}
@@ -182,25 +182,25 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		// A valid token whose header line is at most 8 KiB.
 		tok := hsTok(`,"pad":"` + strings.Repeat("x", 5800) + `"`)
 		if len("Bearer "+tok) > connectjwt.DefaultMaxTokenBytes {
-			t.Fatalf("large control token is %d bytes", len(tok))
+			tb.Fatalf("large control token is %d bytes", len(tok))
 		}
 		return tok
 	}()
 	rawReq := func(authLines string) string {
 		return authLines
 	}
-	jwkHeader := atkJSON(t, map[string]any{"alg": "RS256", "typ": "at+jwt", "jwk": atkJWK(&atk.rsa.PublicKey)})
-	jwkHeaderKid := atkJSON(t, map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": atkKidRS, "jwk": atkJWK(&atk.rsa.PublicKey)})
-	x5c := base64.StdEncoding.EncodeToString(x509PKIX(t, &atk.rsa.PublicKey))
+	jwkHeader := atkJSON(tb, map[string]any{"alg": "RS256", "typ": "at+jwt", "jwk": atkJWK(&atk.rsa.PublicKey)})
+	jwkHeaderKid := atkJSON(tb, map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": atkKidRS, "jwk": atkJWK(&atk.rsa.PublicKey)})
+	x5c := base64.StdEncoding.EncodeToString(x509PKIX(tb, &atk.rsa.PublicKey))
 
 	return []atkCase{
 		// Valid controls.
 		{name: "valid HS256 with kid", values: bearer(valid), wantID: testSubject},
 		{name: "valid HS256 without kid", values: bearer(hs(hdr("HS256", "", ""), payload(""))), wantID: testSubject},
-		{name: "valid RS256", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", atkKidRS, ""), RawPayload: payload("")})), wantID: testSubject},
-		{name: "valid RS256 without kid", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", "", ""), RawPayload: payload("")})), wantID: testSubject},
-		{name: "valid ES256", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: k.ec256, RawHeader: hdr("ES256", atkKidES, ""), RawPayload: payload("")})), wantID: testSubject},
-		{name: "valid EdDSA", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: k.ed, RawHeader: hdr("EdDSA", atkKidED, ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid RS256", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", atkKidRS, ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid RS256 without kid", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", "", ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid ES256", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodES256, Key: k.ec256, RawHeader: hdr("ES256", atkKidES, ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid EdDSA", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: k.ed, RawHeader: hdr("EdDSA", atkKidED, ""), RawPayload: payload("")})), wantID: testSubject},
 		{name: "valid aud array", values: bearer(hs(hdr("HS256", atkKidHS, ""), payloadWithout(fmt.Sprintf(`,"aud":["other",%q]`, testAudience), "aud"))), wantID: testSubject},
 		{name: "valid scope string", values: bearer(hsTok(`,"scope":"read write"`)), wantID: testSubject},
 		{name: "valid scp array", values: bearer(hsTok(`,"scp":["read","write"]`)), wantID: testSubject},
@@ -225,12 +225,12 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		{name: "alg nOnE", values: bearer(b64([]byte(`{"alg":"nOnE","typ":"at+jwt"}`)) + "." + parts[1] + "."), want: badAlg},
 		{name: "alg empty string", values: bearer(hs(`{"alg":"","typ":"at+jwt"}`, payload(""))), want: malformed},
 		{name: "alg hs256 lower case", values: bearer(hs(`{"alg":"hs256","typ":"at+jwt"}`, payload(""))), want: badAlg},
-		{name: "alg unlisted PS256", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodPS256, Key: k.rsa, RawHeader: hdr("PS256", atkKidRS, ""), RawPayload: payload("")})), want: badAlg},
-		{name: "alg unlisted HS384", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS384, Key: k.hs384, RawHeader: hdr("HS384", "", ""), RawPayload: payload("")})), want: badAlg},
-		{name: "HS512 MAC'd with the HS256 secret", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS512, Key: k.hs256, RawHeader: hdr("HS512", atkKidHS, ""), RawPayload: payload("")})), want: badAlg},
-		{name: "HS256 with RSA public key PEM, RS256-only server", server: atkRSOnly, values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", "", ""), RawPayload: payload("")})), want: badAlg},
-		{name: "HS256 with RSA public key PEM, no kid", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", "", ""), RawPayload: payload("")})), want: badSig},
-		{name: "HS256 with RSA public key PEM, kid of the RSA key", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", atkKidRS, ""), RawPayload: payload("")})), want: badSig},
+		{name: "alg unlisted PS256", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodPS256, Key: k.rsa, RawHeader: hdr("PS256", atkKidRS, ""), RawPayload: payload("")})), want: badAlg},
+		{name: "alg unlisted HS384", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS384, Key: k.hs384, RawHeader: hdr("HS384", "", ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS512 MAC'd with the HS256 secret", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS512, Key: k.hs256, RawHeader: hdr("HS512", atkKidHS, ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS256 with RSA public key PEM, RS256-only server", server: atkRSOnly, values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", "", ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS256 with RSA public key PEM, no kid", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", "", ""), RawPayload: payload("")})), want: badSig},
+		{name: "HS256 with RSA public key PEM, kid of the RSA key", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", atkKidRS, ""), RawPayload: payload("")})), want: badSig},
 
 		// kid.
 		{name: "kid unknown", values: bearer(hs(hdr("HS256", "hs-2", ""), payload(""))), want: badSig},
@@ -238,17 +238,17 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		{name: "kid SQL injection", values: bearer(hs(hdr("HS256", "x' UNION SELECT 'secret", ""), payload(""))), want: badSig},
 		{name: "kid huge", values: bearer(hs(hdr("HS256", strings.Repeat("k", 4000), ""), payload(""))), want: malformed},
 		{name: "kid not a string", values: bearer(hs(`{"alg":"HS256","typ":"at+jwt","kid":1}`, payload(""))), want: malformed},
-		{name: "kid of another algorithm's key", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", atkKidHS, ""), RawPayload: payload("")})), want: badSig},
-		{name: "kid of the ES256 key on an EdDSA token", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: k.ed, RawHeader: hdr("EdDSA", atkKidES, ""), RawPayload: payload("")})), want: badSig},
+		{name: "kid of another algorithm's key", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", atkKidHS, ""), RawPayload: payload("")})), want: badSig},
+		{name: "kid of the ES256 key on an EdDSA token", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: k.ed, RawHeader: hdr("EdDSA", atkKidES, ""), RawPayload: payload("")})), want: badSig},
 
 		// Key URLs and embedded keys are never used.
-		{name: "jwk attacker key embedded", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: jwkHeader, RawPayload: payload("")})), want: badSig},
-		{name: "jwk attacker key with our kid", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: jwkHeaderKid, RawPayload: payload("")})), want: badSig},
-		{name: "jku attacker key set", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: atk.ec, RawHeader: hdr("ES256", "", `,"jku":"https://evil.test/jwks.json"`), RawPayload: payload("")})), want: badSig},
-		{name: "x5u attacker certificate", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: hdr("RS256", "", `,"x5u":"https://evil.test/cert.pem"`), RawPayload: payload("")})), want: badSig},
-		{name: "x5c attacker certificate", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: hdr("RS256", "", `,"x5c":["`+x5c+`"]`), RawPayload: payload("")})), want: badSig},
-		{name: "signature from another ES256 key", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: atk.ec, RawHeader: hdr("ES256", atkKidES, ""), RawPayload: payload("")})), want: badSig},
-		{name: "signature from another HS256 secret", values: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, RawHeader: hdr("HS256", atkKidHS, ""), RawPayload: payload("")})), want: badSig},
+		{name: "jwk attacker key embedded", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: jwkHeader, RawPayload: payload("")})), want: badSig},
+		{name: "jwk attacker key with our kid", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: jwkHeaderKid, RawPayload: payload("")})), want: badSig},
+		{name: "jku attacker key set", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodES256, Key: atk.ec, RawHeader: hdr("ES256", "", `,"jku":"https://evil.test/jwks.json"`), RawPayload: payload("")})), want: badSig},
+		{name: "x5u attacker certificate", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: hdr("RS256", "", `,"x5u":"https://evil.test/cert.pem"`), RawPayload: payload("")})), want: badSig},
+		{name: "x5c attacker certificate", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: hdr("RS256", "", `,"x5c":["`+x5c+`"]`), RawPayload: payload("")})), want: badSig},
+		{name: "signature from another ES256 key", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodES256, Key: atk.ec, RawHeader: hdr("ES256", atkKidES, ""), RawPayload: payload("")})), want: badSig},
+		{name: "signature from another HS256 secret", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, RawHeader: hdr("HS256", atkKidHS, ""), RawPayload: payload("")})), want: badSig},
 		{name: "signature of another token", values: bearer(swapSignature(hsTok(`,"admin":true`), valid)), want: badSig},
 		{name: "empty signature", values: bearer(parts[0] + "." + parts[1] + "."), want: badSig},
 		{name: "forged expired token is a bad signature", values: bearer(swapSignature(hs(hdr("HS256", atkKidHS, ""), payloadWithout(fmt.Sprintf(`,"exp":%d`, n-10), "exp")), valid)), want: badSig},
@@ -356,23 +356,23 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 
 // x509PKIX returns the DER SubjectPublicKeyInfo of pub (a stand-in for an
 // attacker's certificate in x5c).
-func x509PKIX(t testing.TB, pub any) []byte {
-	t.Helper()
-	p := publicPEM(t, pub)
+func x509PKIX(tb testing.TB, pub any) []byte {
+	tb.Helper()
+	p := publicPEM(tb, pub)
 	s := string(p)
 	s = s[strings.Index(s, "\n")+1:]
 	s = s[:strings.Index(s, "-----END")]
 	der, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(s, "\n", ""))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return der
 }
 
 // atkSecrets are strings that must never appear in an error: key material.
-func atkSecrets(t testing.TB) []string {
+func atkSecrets(tb testing.TB) []string {
 	k := testKeys()
-	pem := string(publicPEM(t, &k.rsa.PublicKey))
+	pem := string(publicPEM(tb, &k.rsa.PublicKey))
 	return []string{
 		string(k.hs256), b64(k.hs256), base64.StdEncoding.EncodeToString(k.hs256),
 		string(k.otherHS256),

@@ -13,6 +13,7 @@ import (
 
 // atkStartServers starts one server per configuration, all on a fixed clock.
 func atkStartServers(t *testing.T, now time.Time) [atkServers]*testServer {
+	t.Helper()
 	k := testKeys()
 	clock := connectjwt.WithClock(func() time.Time { return now })
 	key := func(id, alg string, m any) connectjwt.Option {
@@ -39,6 +40,7 @@ func atkStartServers(t *testing.T, now time.Time) [atkServers]*testServer {
 // atkRunRaw sends one Connect unary request over a plain HTTP/1.1
 // connection with the case's raw header lines.
 func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
+	t.Helper()
 	before := s.svc.calls.Load()
 	status, body, header := rawHTTP1(t, s.URL, examplev1connect.ProtectedServiceProtectedProcedure, tc.raw)
 	if tc.rawStatus != 0 {

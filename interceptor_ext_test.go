@@ -51,8 +51,8 @@ func TestValidTokenPasses(t *testing.T) {
 		"typ application/at+jwt": mint(t, tokenSpec{Claims: claimsAt(now, time.Hour), Header: map[string]any{"typ": "application/AT+JWT"}}),
 		"aud array":              mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{"other", testAudience}, "exp": now.Add(time.Hour).Unix()}}),
 	}
-	forEach(t, func(t *testing.T) *connectjwt.Interceptor { return newInterceptor(t) },
-		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	forEach(t, func(t *testing.T) *connectjwt.Interceptor { t.Helper(); return newInterceptor(t) },
+		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			for name, tok := range tokens {
 				before, anonBefore := s.svc.calls.Load(), s.svc.anonCalls.Load()
 				ids, err := call(withBearer(context.Background(), tok), c, sh)
@@ -107,6 +107,7 @@ func tokenFailureCases(t *testing.T) []failureCase {
 		{
 			name: "expired", header: bearer(mint(t, tokenSpec{Claims: expired})), code: unauth, reason: connectjwt.ReasonExpired,
 			check: func(t *testing.T, ae *connectjwtv1.AuthError) {
+				t.Helper()
 				if ae.GetExpiredAt() == nil || !ae.GetExpiredAt().AsTime().Equal(expiredAt) {
 					t.Errorf("ExpiredAt = %v, want %v", ae.GetExpiredAt().AsTime(), expiredAt)
 				}
@@ -115,6 +116,7 @@ func tokenFailureCases(t *testing.T) []failureCase {
 		{
 			name: "not yet valid", header: bearer(mint(t, tokenSpec{Claims: notYet})), code: unauth, reason: connectjwt.ReasonNotYetValid,
 			check: func(t *testing.T, ae *connectjwtv1.AuthError) {
+				t.Helper()
 				if ae.GetNotBefore().AsTime().Unix() != nbf {
 					t.Errorf("NotBefore = %v, want %v", ae.GetNotBefore().AsTime(), time.Unix(nbf, 0))
 				}
@@ -145,8 +147,8 @@ func swapSignature(tok, other string) string {
 func TestTokenFailures(t *testing.T) {
 	t.Parallel()
 	cases := tokenFailureCases(t)
-	forEach(t, func(t *testing.T) *connectjwt.Interceptor { return newInterceptor(t) },
-		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	forEach(t, func(t *testing.T) *connectjwt.Interceptor { t.Helper(); return newInterceptor(t) },
+		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			for _, tc := range cases {
 				ctx := context.Background()
 				if tc.header != "" {
@@ -213,6 +215,7 @@ func TestCustomLoaders(t *testing.T) {
 		last = seen{f.Reason, f.Claims, f.Procedure}
 	}
 	newIC := func(t *testing.T) *connectjwt.Interceptor {
+		t.Helper()
 		return newInterceptor(t,
 			connectjwt.WithExpiredTokenLoader(func(_ context.Context, f *connectjwt.Failure) *connect.Error {
 				record(f)
@@ -248,7 +251,7 @@ func TestCustomLoaders(t *testing.T) {
 		{"missing", "", connect.CodeUnauthenticated, "Missing Authorization Header",
 			&examplev1.ExpiredTokenError{Status: 401, Title: "Missing", Detail: "no header"}, connectjwt.ReasonMissing, false},
 	}
-	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		for _, tc := range cases {
 			_, err := call(withBearer(context.Background(), tc.token), c, sh)
 			var ce *connect.Error
@@ -290,6 +293,7 @@ func TestCustomLoaders(t *testing.T) {
 func TestLoaderReturningNilStillRejects(t *testing.T) {
 	t.Parallel()
 	newIC := func(t *testing.T) *connectjwt.Interceptor {
+		t.Helper()
 		nilLoader := func(context.Context, *connectjwt.Failure) *connect.Error { return nil }
 		return newInterceptor(t,
 			connectjwt.WithInvalidTokenLoader(nilLoader),
@@ -305,7 +309,7 @@ func TestLoaderReturningNilStillRejects(t *testing.T) {
 		{mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}), connectjwt.ReasonExpired},
 		{mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)}), connectjwt.ReasonInvalidSignature},
 	}
-	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		for _, tc := range cases {
 			before := s.svc.calls.Load()
 			_, err := call(withBearer(context.Background(), tc.token), c, sh)
@@ -327,8 +331,9 @@ func TestPublicProcedures(t *testing.T) {
 		"garbage": "garbage",
 	}
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+		t.Helper()
 		return newInterceptor(t, connectjwt.WithPublicProcedures(allProcedures...))
-	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		for name, tok := range tokens {
 			ids, err := call(withBearer(context.Background(), tok), c, sh)
 			if err != nil {
@@ -348,8 +353,9 @@ func TestOptionalProcedures(t *testing.T) {
 	badSig := mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)})
 	refresh := mint(t, tokenSpec{Claims: claimsAt(now, time.Hour), Header: map[string]any{"typ": "refresh+jwt"}})
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+		t.Helper()
 		return newInterceptor(t, connectjwt.WithOptionalProcedures(allProcedures...))
-	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		ids, err := call(context.Background(), c, sh)
 		wantIdentities(t, ids, err, anonymous)
 
@@ -384,12 +390,13 @@ func TestProcedurePolicies(t *testing.T) {
 	t.Run("scopes", func(t *testing.T) {
 		t.Parallel()
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+			t.Helper()
 			var opts []connectjwt.ValidatorOption
 			for _, p := range allProcedures {
 				opts = append(opts, connectjwt.WithProcedurePolicy(p, connectjwt.Policy{Scopes: []string{"read", "write"}}))
 			}
 			return newInterceptor(t, opts)
-		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"scope": "read"})), c, sh)
 			ae := wantReason(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
 			if !slices.Equal(ae.GetMissingScopes(), []string{"write"}) {
@@ -413,12 +420,13 @@ func TestProcedurePolicies(t *testing.T) {
 	t.Run("fresh", func(t *testing.T) {
 		t.Parallel()
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+			t.Helper()
 			var opts []connectjwt.ValidatorOption
 			for _, p := range allProcedures {
 				opts = append(opts, connectjwt.WithProcedurePolicy(p, connectjwt.Policy{Fresh: true}))
 			}
 			return newInterceptor(t, opts)
-		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			for _, tok := range []string{tokenWith(nil), tokenWith(jwt.MapClaims{"fresh": false})} {
 				_, err := call(withBearer(context.Background(), tok), c, sh)
 				wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonFreshTokenRequired)
@@ -433,6 +441,7 @@ func TestProcedurePolicies(t *testing.T) {
 		const cause = "mallory-is-banned-internal-detail"
 		var procs sync.Map
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+			t.Helper()
 			return newInterceptor(t, connectjwt.WithClaimsCheck(func(ctx context.Context, procedure string, c *connectjwt.Claims) error {
 				procs.Store(procedure, true)
 				if c.Identity == "mallory" {
@@ -440,7 +449,7 @@ func TestProcedurePolicies(t *testing.T) {
 				}
 				return nil
 			}))
-		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"sub": "mallory"})), c, sh)
 			wantReason(t, err, connect.CodePermissionDenied, connectjwt.ReasonAccessDenied)
 			if strings.Contains(err.Error(), cause) {
@@ -458,6 +467,7 @@ func TestProcedurePolicies(t *testing.T) {
 		t.Parallel()
 		const storeDetail = "redis-10.0.0.7-refused"
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+			t.Helper()
 			return newInterceptor(t, connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(_ context.Context, c *connectjwt.Claims) (bool, error) {
 				switch c.ID {
 				case "revoked":
@@ -467,7 +477,7 @@ func TestProcedurePolicies(t *testing.T) {
 				}
 				return false, nil
 			})))
-		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"jti": "revoked"})), c, sh)
 			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			_, err = call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"jti": "boom"})), c, sh)
@@ -512,6 +522,7 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 	garbage := []byte("\xff\xff\xff\xff not a protobuf message \x00")
 	url := "/example.v1.ProtectedService/Protected"
 	post := func(t *testing.T, s *testServer, client *http.Client, auth string) (int, string, http.Header) {
+		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, s.URL+url, bytes.NewReader(garbage))
 		if err != nil {
 			t.Fatal(err)

@@ -40,12 +40,12 @@ var observerSecret = bytes.Repeat([]byte("k"), 32)
 
 // observedValidator returns an issuer and a validator of its tokens that
 // reports to o (none when o is nil), both on the clock now.
-func observedValidator(t testing.TB, o Observer, now func() time.Time) (*Issuer, *Validator) {
-	t.Helper()
+func observedValidator(tb testing.TB, o Observer, now func() time.Time) (*Issuer, *Validator) {
+	tb.Helper()
 	common := WithOptions(WithKey(HMACKey(observerSecret)), WithIssuer("https://issuer.test"), WithClock(now))
 	is, err := NewIssuer(common)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	opts := []ValidatorOption{common}
 	if o != nil {
@@ -53,7 +53,7 @@ func observedValidator(t testing.TB, o Observer, now func() time.Time) (*Issuer,
 	}
 	v, err := NewValidator(opts...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return is, v
 }

@@ -18,23 +18,23 @@ import (
 // rawHTTP1 sends a POST with a JSON body "{}" and the given extra header
 // lines (each ending in \r\n) on a fresh TCP connection, and returns the
 // status, body and headers.
-func rawHTTP1(t testing.TB, baseURL, path, headerLines string) (int, []byte, http.Header) {
-	t.Helper()
+func rawHTTP1(tb testing.TB, baseURL, path, headerLines string) (int, []byte, http.Header) {
+	tb.Helper()
 	addr := strings.TrimPrefix(baseURL, "http://")
 	conn, err := net.DialTimeout("tcp", addr, callTimeout)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(callTimeout))
 	req := "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n" +
 		headerLines + "\r\n{}"
 	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
@@ -43,8 +43,8 @@ func rawHTTP1(t testing.TB, baseURL, path, headerLines string) (int, []byte, htt
 
 // connectBodyAuthError decodes the AuthError detail of a Connect unary
 // error body.
-func connectBodyAuthError(t testing.TB, status int, body []byte) *connectjwtv1.AuthError {
-	t.Helper()
+func connectBodyAuthError(tb testing.TB, status int, body []byte) *connectjwtv1.AuthError {
+	tb.Helper()
 	var e struct {
 		Code    string `json:"code"`
 		Details []struct {
@@ -53,7 +53,7 @@ func connectBodyAuthError(t testing.TB, status int, body []byte) *connectjwtv1.A
 		} `json:"details"`
 	}
 	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("status %d, body %q is not a Connect error", status, body)
+		tb.Fatalf("status %d, body %q is not a Connect error", status, body)
 	}
 	for _, d := range e.Details {
 		if d.Type != "connectjwt.v1.AuthError" {
@@ -61,14 +61,14 @@ func connectBodyAuthError(t testing.TB, status int, body []byte) *connectjwtv1.A
 		}
 		b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(d.Value, "="))
 		if err != nil {
-			t.Fatalf("detail value: %v", err)
+			tb.Fatalf("detail value: %v", err)
 		}
 		ae := &connectjwtv1.AuthError{}
 		if err := proto.Unmarshal(b, ae); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		return ae
 	}
-	t.Fatalf("status %d, no AuthError in %q", status, body)
+	tb.Fatalf("status %d, no AuthError in %q", status, body)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 )
 
 func newRotatingFixture(t *testing.T, issuerOpts []connectjwt.IssuerOption, svcOpts ...connectjwt.AuthServiceOption) (*sessionFixture, *connectjwt.MemoryStore) {
+	t.Helper()
 	store := connectjwt.NewMemoryStore()
 	fx := newSessionFixture(t, store, issuerOpts, func(is *connectjwt.Issuer, login connectjwt.Authenticator) *connectjwt.AuthService {
 		return connectjwt.NewAuthService(is, login, svcOpts...)

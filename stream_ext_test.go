@@ -156,12 +156,12 @@ func expiringClaims(ttl time.Duration) (jwt.MapClaims, time.Time) {
 // shortCall returns the context of a call that carries a token expiring in
 // ttl (exp), bounded at limit so that a stream outliving its token cannot
 // hang the test.
-func shortCall(t testing.TB, ttl, limit time.Duration) (context.Context, time.Time) {
-	t.Helper()
+func shortCall(tb testing.TB, ttl, limit time.Duration) (context.Context, time.Time) {
+	tb.Helper()
 	claims, exp := expiringClaims(ttl)
-	tok := mint(t, tokenSpec{Claims: claims})
+	tok := mint(tb, tokenSpec{Claims: claims})
 	ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), limit)
-	t.Cleanup(cancel)
+	tb.Cleanup(cancel)
 	return ctx, exp
 }
 

@@ -145,8 +145,8 @@ func (m mountMode) String() string {
 
 // startServer serves a testService protected by ic on 127.0.0.1 over HTTP/1.1
 // and h2c.
-func startServer(t testing.TB, ic *connectjwt.Interceptor, mode mountMode, svc *testService) *testServer {
-	t.Helper()
+func startServer(tb testing.TB, ic *connectjwt.Interceptor, mode mountMode, svc *testService) *testServer {
+	tb.Helper()
 	if svc == nil {
 		svc = &testService{}
 	}
@@ -168,7 +168,7 @@ func startServer(t testing.TB, ic *connectjwt.Interceptor, mode mountMode, svc *
 		srv.Listener.Close()
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		srv.Listener = l
 	}
@@ -178,12 +178,12 @@ func startServer(t testing.TB, ic *connectjwt.Interceptor, mode mountMode, svc *
 	srv.Config.Protocols = &p
 	srv.Config.ReadHeaderTimeout = 10 * time.Second
 	srv.Start()
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 
 	var cp http.Protocols
 	cp.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{Protocols: &cp}
-	t.Cleanup(tr.CloseIdleConnections)
+	tb.Cleanup(tr.CloseIdleConnections)
 	return &testServer{
 		URL:  srv.URL,
 		svc:  svc,
@@ -348,17 +348,17 @@ func call(ctx context.Context, c examplev1connect.ProtectedServiceClient, sh sha
 }
 
 // wantIdentities checks a successful call's replies all carry want.
-func wantIdentities(t testing.TB, ids []string, err error, want string) {
-	t.Helper()
+func wantIdentities(tb testing.TB, ids []string, err error, want string) {
+	tb.Helper()
 	if err != nil {
-		t.Fatalf("call failed: %v", err)
+		tb.Fatalf("call failed: %v", err)
 	}
 	if len(ids) == 0 {
-		t.Fatal("no replies")
+		tb.Fatal("no replies")
 	}
 	for _, id := range ids {
 		if id != want {
-			t.Fatalf("identity = %q, want %q", id, want)
+			tb.Fatalf("identity = %q, want %q", id, want)
 		}
 	}
 }
@@ -366,20 +366,20 @@ func wantIdentities(t testing.TB, ids []string, err error, want string) {
 // newInterceptor builds an interceptor with the shared HS256 key, the test
 // issuer and audience, plus opts: each a connectjwt.ValidatorOption or a
 // connectjwt.InterceptorOption (or a slice of either).
-func newInterceptor(t testing.TB, opts ...any) *connectjwt.Interceptor {
-	t.Helper()
-	vopts, iopts := splitOptions(t, opts)
+func newInterceptor(tb testing.TB, opts ...any) *connectjwt.Interceptor {
+	tb.Helper()
+	vopts, iopts := splitOptions(tb, opts)
 	vopts = append([]connectjwt.ValidatorOption{
 		connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)),
 		connectjwt.WithIssuer(testIssuer),
 		connectjwt.WithAudience(testAudience),
 	}, vopts...)
-	return buildInterceptor(t, vopts, iopts)
+	return buildInterceptor(tb, vopts, iopts)
 }
 
 // splitOptions sorts test options into validator and interceptor options.
-func splitOptions(t testing.TB, opts []any) ([]connectjwt.ValidatorOption, []connectjwt.InterceptorOption) {
-	t.Helper()
+func splitOptions(tb testing.TB, opts []any) ([]connectjwt.ValidatorOption, []connectjwt.InterceptorOption) {
+	tb.Helper()
 	var vopts []connectjwt.ValidatorOption
 	var iopts []connectjwt.InterceptorOption
 	for _, o := range opts {
@@ -398,7 +398,7 @@ func splitOptions(t testing.TB, opts []any) ([]connectjwt.ValidatorOption, []con
 			iopts = append(iopts, o...)
 		case nil:
 		default:
-			t.Fatalf("not an option: %T", o)
+			tb.Fatalf("not an option: %T", o)
 		}
 	}
 	return vopts, iopts
@@ -406,9 +406,9 @@ func splitOptions(t testing.TB, opts []any) ([]connectjwt.ValidatorOption, []con
 
 // interceptorFor is NewValidator with the validator options among opts and
 // NewInterceptor with the rest.
-func interceptorFor(t testing.TB, opts ...any) (*connectjwt.Interceptor, error) {
-	t.Helper()
-	vopts, iopts := splitOptions(t, opts)
+func interceptorFor(tb testing.TB, opts ...any) (*connectjwt.Interceptor, error) {
+	tb.Helper()
+	vopts, iopts := splitOptions(tb, opts)
 	v, err := connectjwt.NewValidator(vopts...)
 	if err != nil {
 		return nil, err
@@ -417,11 +417,11 @@ func interceptorFor(t testing.TB, opts ...any) (*connectjwt.Interceptor, error) 
 }
 
 // buildInterceptor builds a validator from vopts and an interceptor on it.
-func buildInterceptor(t testing.TB, vopts []connectjwt.ValidatorOption, iopts []connectjwt.InterceptorOption) *connectjwt.Interceptor {
-	t.Helper()
+func buildInterceptor(tb testing.TB, vopts []connectjwt.ValidatorOption, iopts []connectjwt.InterceptorOption) *connectjwt.Interceptor {
+	tb.Helper()
 	v, err := connectjwt.NewValidator(vopts...)
 	if err != nil {
-		t.Fatalf("NewValidator: %v", err)
+		tb.Fatalf("NewValidator: %v", err)
 	}
 	return connectjwt.NewInterceptor(v, iopts...)
 }

@@ -102,8 +102,8 @@ type tokenSpec struct {
 
 // mint signs the token spec describes. It is the one way the black-box
 // tests make a token without an Issuer.
-func mint(t testing.TB, spec tokenSpec) string {
-	t.Helper()
+func mint(tb testing.TB, spec tokenSpec) string {
+	tb.Helper()
 	method, key := spec.Method, spec.Key
 	if spec.Signer.Material != nil {
 		method, key = jwt.GetSigningMethod(spec.Signer.Algorithm), spec.Signer.Material
@@ -133,26 +133,26 @@ func mint(t testing.TB, spec tokenSpec) string {
 					h[k] = v
 				}
 			}
-			header = mustJSON(t, h)
+			header = mustJSON(tb, h)
 		}
 		payload := []byte(spec.RawPayload)
 		if spec.RawPayload == "" && spec.Claims != nil {
-			payload = mustJSON(t, spec.Claims)
+			payload = mustJSON(tb, spec.Claims)
 		}
 		in = b64(header) + "." + b64(payload)
 	}
 	sig, err := method.Sign(in, key)
 	if err != nil {
-		t.Fatalf("mint %s: %v", method.Alg(), err)
+		tb.Fatalf("mint %s: %v", method.Alg(), err)
 	}
 	return in + "." + b64(sig)
 }
 
-func mustJSON(t testing.TB, v any) []byte {
-	t.Helper()
+func mustJSON(tb testing.TB, v any) []byte {
+	tb.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return b
 }
@@ -168,33 +168,33 @@ const fromValidator connect.Code = 0
 // wantReason returns; with code fromValidator, err must be a
 // *connectjwt.Failure with that reason, or nil when reason is
 // ReasonUnspecified (and wantReason returns nil).
-func wantReason(t testing.TB, err error, code connect.Code, reason connectjwt.Reason) *connectjwtv1.AuthError {
-	t.Helper()
+func wantReason(tb testing.TB, err error, code connect.Code, reason connectjwt.Reason) *connectjwtv1.AuthError {
+	tb.Helper()
 	if code == fromValidator && reason == connectjwt.ReasonUnspecified {
 		if err != nil {
-			t.Fatalf("err = %v, want none", err)
+			tb.Fatalf("err = %v, want none", err)
 		}
 		return nil
 	}
 	if err == nil {
-		t.Fatalf("no error, want %v / %v", code, reason)
+		tb.Fatalf("no error, want %v / %v", code, reason)
 	}
 	if code == fromValidator {
 		var f *connectjwt.Failure
 		if !errors.As(err, &f) || f.Reason != reason {
-			t.Fatalf("reason = %v, want %v (err: %v)", connectjwt.ReasonOf(err), reason, err)
+			tb.Fatalf("reason = %v, want %v (err: %v)", connectjwt.ReasonOf(err), reason, err)
 		}
 		return nil
 	}
 	if got := connect.CodeOf(err); got != code {
-		t.Fatalf("code = %v, want %v (err: %v)", got, code, err)
+		tb.Fatalf("code = %v, want %v (err: %v)", got, code, err)
 	}
 	ae, ok := connectjwt.AuthErrorOf(err)
 	if !ok {
-		t.Fatalf("no AuthError detail in %v", err)
+		tb.Fatalf("no AuthError detail in %v", err)
 	}
 	if connectjwt.Reason(ae.GetReason()) != reason {
-		t.Fatalf("reason = %v, want %v (err: %v)", ae.GetReason(), reason, err)
+		tb.Fatalf("reason = %v, want %v (err: %v)", ae.GetReason(), reason, err)
 	}
 	return ae
 }

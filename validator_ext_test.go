@@ -103,11 +103,11 @@ func TestConstructionErrors(t *testing.T) {
 	}
 }
 
-func publicPEM(t testing.TB, pub any) []byte {
-	t.Helper()
+func publicPEM(tb testing.TB, pub any) []byte {
+	tb.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
@@ -212,10 +212,10 @@ func TestAlgorithmConfusion(t *testing.T) {
 	}
 }
 
-func mustEC(t testing.TB) *ecdsa.PrivateKey {
+func mustEC(tb testing.TB) *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(testKeys().ec256.Curve, rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return k
 }
