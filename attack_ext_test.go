@@ -696,7 +696,7 @@ func TestAttackExemptionsAndOrder(t *testing.T) {
 	// Case and path variants of the public procedure are not it (the
 	// router does not serve them, and nothing is exempted by prefix).
 	for _, path := range []string{"/example.v1.ProtectedService/protected", "/example.v1.protectedservice/Protected", "/example.v1.ProtectedService/Protected/x", "/example.v1.ProtectedService/ProtectedX"} {
-		res, err := s.http.Post(s.URL+path, "application/json", strings.NewReader("{}"))
+		res, err := send(s.http, http.MethodPost, s.URL+path, "application/json", strings.NewReader("{}"))
 		if err != nil {
 			t.Fatal(err)
 		}

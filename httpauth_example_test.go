@@ -38,7 +38,7 @@ func ExampleNewHTTPMiddleware() {
 	defer stop()
 
 	get := func(token string) {
-		req, _ := http.NewRequest(http.MethodGet, base+"/whoami", nil)
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/whoami", nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}

@@ -161,7 +161,7 @@ func TestHTTPMiddleware(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, base+tt.path, nil)
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base+tt.path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +277,7 @@ func TestHTTPMiddlewarePublicPathObserved(t *testing.T) {
 	}
 	srv := httptest.NewServer(m.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/static/app.js")
+	resp, err := send(srv.Client(), http.MethodGet, srv.URL+"/static/app.js", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

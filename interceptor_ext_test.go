@@ -523,7 +523,7 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 	url := "/example.v1.ProtectedService/Protected"
 	post := func(t *testing.T, s *testServer, client *http.Client, auth string) (int, string, http.Header) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, s.URL+url, bytes.NewReader(garbage))
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.URL+url, bytes.NewReader(garbage))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -631,7 +631,7 @@ func TestWWWAuthenticate(t *testing.T) {
 		for _, tc := range cases {
 			s := servers[tc.ic]
 			// Plain HTTP: the Connect unary response header.
-			req, _ := http.NewRequest(http.MethodPost, s.URL+scopeProc, strings.NewReader("{}"))
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, s.URL+scopeProc, strings.NewReader("{}"))
 			req.Header.Set("Content-Type", "application/json")
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)

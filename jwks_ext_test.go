@@ -129,7 +129,7 @@ func publishedJWKS(t *testing.T, keys ...connectjwt.Key) []byte {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	is.JWKSHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+	is.JWKSHandler().ServeHTTP(rec, httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/.well-known/jwks.json", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("JWKS handler: %d", rec.Code)
 	}
@@ -360,7 +360,7 @@ func TestJWKSOutageAndRecovery(t *testing.T) {
 
 // A key server that accepts but never answers costs a request MaxWait.
 func TestJWKSSlowKeyServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +498,7 @@ func TestJWKSHandler(t *testing.T) {
 	}
 	srv := httptest.NewServer(is.JWKSHandler())
 	defer srv.Close()
-	res, err := http.Get(srv.URL)
+	res, err := send(nil, http.MethodGet, srv.URL, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,19 +537,19 @@ func TestJWKSHandler(t *testing.T) {
 		t.Errorf("Ed25519 key %v", ed)
 	}
 
-	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL, nil)
 	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNotModified {
 		t.Errorf("If-None-Match: %v %v", res, err)
 	} else {
 		res.Body.Close()
 	}
-	if res, err := http.Head(srv.URL); err != nil || res.StatusCode != 200 || res.ContentLength <= 0 {
+	if res, err := send(nil, http.MethodHead, srv.URL, "", nil); err != nil || res.StatusCode != 200 || res.ContentLength <= 0 {
 		t.Errorf("HEAD: %v %v", res, err)
 	} else {
 		res.Body.Close()
 	}
-	if res, err := http.Post(srv.URL, "text/plain", strings.NewReader("x")); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
+	if res, err := send(nil, http.MethodPost, srv.URL, "text/plain", strings.NewReader("x")); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %v %v", res, err)
 	} else {
 		res.Body.Close()

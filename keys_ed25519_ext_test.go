@@ -93,7 +93,7 @@ func TestEd25519AlgorithmName(t *testing.T) {
 	// verifies the token.
 	srv := httptest.NewServer(is.JWKSHandler())
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
+	resp, err := send(nil, http.MethodGet, srv.URL, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

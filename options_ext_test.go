@@ -1,6 +1,7 @@
 package connectjwt_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,7 +50,7 @@ func TestOptionPlacementIsTyped(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(pkg, "main.go"), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(goTool, "build", "-gcflags=-e", "-o", os.DevNull, "./"+filepath.ToSlash(pkg)).CombinedOutput()
+		out, err := exec.CommandContext(context.Background(), goTool, "build", "-gcflags=-e", "-o", os.DevNull, "./"+filepath.ToSlash(pkg)).CombinedOutput()
 		return string(out), err
 	}
 	const header = "package main\n\nimport (\n\t\"time\"\n\n\t\"github.com/connectjwt/connectjwt\"\n)\n\nvar _ = time.Second\n\n"

@@ -2,6 +2,7 @@ package connectjwt_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -21,7 +22,7 @@ import (
 func rawHTTP1(tb testing.TB, baseURL, path, headerLines string) (int, []byte, http.Header) {
 	tb.Helper()
 	addr := strings.TrimPrefix(baseURL, "http://")
-	conn, err := net.DialTimeout("tcp", addr, callTimeout)
+	conn, err := (&net.Dialer{Timeout: callTimeout}).DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}

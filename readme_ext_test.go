@@ -2,6 +2,7 @@ package connectjwt_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"go/ast"
 	"go/importer"
@@ -175,7 +176,7 @@ func exportData(t *testing.T, dir string, files []*ast.File) map[string]string {
 			}
 		}
 	}
-	cmd := exec.Command(goTool, append([]string{"list", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}"}, pkgs...)...)
+	cmd := exec.CommandContext(context.Background(), goTool, append([]string{"list", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}"}, pkgs...)...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -761,7 +761,7 @@ func TestStreamDeadlinesPassCallsThrough(t *testing.T) {
 func TestStreamDeadlinesKeepServerWriteTimeout(t *testing.T) {
 	ic := newInterceptor(t)
 	svc, inner := newFlood(ic)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

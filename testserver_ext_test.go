@@ -166,7 +166,7 @@ func startServer(tb testing.TB, ic *connectjwt.Interceptor, mode mountMode, svc 
 	srv := httptest.NewUnstartedServer(mux)
 	if host, _, _ := net.SplitHostPort(srv.Listener.Addr().String()); host != "127.0.0.1" {
 		srv.Listener.Close()
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -429,7 +429,7 @@ func buildInterceptor(tb testing.TB, vopts []connectjwt.ValidatorOption, iopts [
 // serve starts mux on a loopback port with HTTP/1.1 and h2c and returns its
 // base URL, an HTTP/2 client and a function that stops it.
 func serve(mux *http.ServeMux) (string, *http.Client, func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
 	}
@@ -442,4 +442,20 @@ func serve(mux *http.ServeMux) (string, *http.Client, func()) {
 	cp.SetUnencryptedHTTP2(true)
 	client := &http.Client{Transport: &http.Transport{Protocols: &cp}}
 	return "http://" + ln.Addr().String(), client, func() { _ = srv.Close() }
+}
+
+// send makes a plain HTTP request on client (http.DefaultClient if nil),
+// with contentType when it is not empty.
+func send(client *http.Client, method, url, contentType string, body io.Reader) (*http.Response, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return client.Do(req)
 }

@@ -67,7 +67,7 @@ func TestAttackWWWAuthenticateByProtocol(t *testing.T) {
 
 	// Raw gRPC: neither the response headers nor the trailers name it.
 	for _, auth := range []string{"", "Bearer " + expiredTok, "Bearer a.b"} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL+proc, strings.NewReader("\x00\x00\x00\x00\x00"))
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, s.URL+proc, strings.NewReader("\x00\x00\x00\x00\x00"))
 		req.Header.Set("Content-Type", "application/grpc")
 		req.Header.Set("Te", "trailers")
 		if auth != "" {
@@ -94,7 +94,7 @@ func TestAttackWWWAuthenticateByProtocol(t *testing.T) {
 	// Raw gRPC-web: the challenge is in the response headers (a
 	// trailers-only response) or the body trailers block.
 	for _, tc := range []struct{ auth, want string }{{"", "Bearer"}, {"Bearer " + expiredTok, `Bearer error="invalid_token"`}} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL+proc, strings.NewReader("\x00\x00\x00\x00\x00"))
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, s.URL+proc, strings.NewReader("\x00\x00\x00\x00\x00"))
 		req.Header.Set("Content-Type", "application/grpc-web+proto")
 		if tc.auth != "" {
 			req.Header.Set("Authorization", tc.auth)
