@@ -41,7 +41,7 @@ const (
 )
 
 // atkAttacker holds keys the server has never seen.
-var atkAttacker = sync.OnceValue(func() struct {
+var atkAttacker = sync.OnceValue(func() struct { //nolint:gochecknoglobals // keys generated once per test binary: RSA generation is too slow to repeat per test
 	rsa *rsa.PrivateKey
 	ec  *ecdsa.PrivateKey
 } {
@@ -404,7 +404,7 @@ func TestAttackVectors(t *testing.T) {
 	servers := atkStartServers(t, now)
 	secrets := atkSecrets(t)
 
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		// Sequential: the handler call counter is per server.
 		t.Run(p.name, func(t *testing.T) {
 			for _, tc := range cases {
@@ -679,7 +679,7 @@ func TestAttackExemptionsAndOrder(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	s := serveOn(t, mux)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		c := examplev1connect.NewProtectedServiceClient(s.http, s.URL, p.opts...)
 		// The public procedure needs nothing.
 		if ids, err := call(context.Background(), c, unary); err != nil || ids[0] != anonymous {

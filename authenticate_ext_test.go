@@ -199,7 +199,7 @@ func TestNewInterceptorNilValidatorFailsClosed(t *testing.T) {
 	t.Parallel()
 	ic := connectjwt.NewInterceptor(nil)
 	s := startServer(t, ic, mountGate, nil)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		_, err := call(context.Background(), s.client(p), unary)
 		if err == nil {
 			t.Errorf("%v: a nil-validator interceptor admitted a call", p)

@@ -18,14 +18,19 @@ import (
 	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
 )
 
-// wireProtocols are the client options for each protocol a server speaks.
-var wireProtocols = []struct {
+// wireProtocols returns the client options for each protocol a server speaks.
+func wireProtocols() []struct {
 	name string
 	opts []connect.ClientOption
-}{
-	{"connect", nil},
-	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
-	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+} {
+	return []struct {
+		name string
+		opts []connect.ClientOption
+	}{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+		{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+	}
 }
 
 // authFixture is a server with AuthService (test/test) and a greeter behind
@@ -88,7 +93,7 @@ func newAuthFixture(t *testing.T, interceptorOpts ...any) *authFixture {
 
 func TestAuthServiceLoginAndRefresh(t *testing.T) {
 	fx := newAuthFixture(t)
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -18,7 +18,7 @@ import (
 )
 
 func TestSessionRefreshesOnceAndRetries(t *testing.T) {
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			fx := newAuthFixture(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -130,7 +130,7 @@ func TestClientInterceptorStreams(t *testing.T) {
 	url, httpClient, stop := serve(mux)
 	defer stop()
 	token, _, _ := issuer.CreateAccessToken(context.Background(), "carol")
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -178,7 +178,7 @@ func (w refreshWatch) Refresh(ctx context.Context, req *connect.Request[connectj
 // SetTokens brings them; without them it returns the conflict and keeps
 // its tokens.
 func TestSessionRefreshConflict(t *testing.T) {
-	for _, p := range wireProtocols {
+	for _, p := range wireProtocols() {
 		t.Run(p.name, func(t *testing.T) {
 			fx, _ := newRotatingFixture(t, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -88,7 +88,7 @@ func TestReasonOfReceivedError(t *testing.T) {
 	t.Parallel()
 	ic := newInterceptor(t)
 	s := startServer(t, ic, mountGate, nil)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		_, err := call(context.Background(), s.client(p), unary)
 		if got := connectjwt.ReasonOf(err); got != connectjwt.ReasonMissing {
 			t.Errorf("%v: ReasonOf = %v, want missing (err %v)", p, got, err)

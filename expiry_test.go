@@ -39,7 +39,7 @@ func (s *fakeStream) ResponseTrailer() http.Header { return nil }
 // leaves it Canceled with no failure; the call's own cancellation passes
 // through with its cause.
 func TestStreamContextCause(t *testing.T) {
-	v, err := NewValidator(WithKey(HMACKey(cacheTestSecret)), WithLeeway(time.Second))
+	v, err := NewValidator(WithKey(HMACKey(cacheTestSecret())), WithLeeway(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestStreamContextCause(t *testing.T) {
 // custom context this replaced).
 func TestStreamAllocations(t *testing.T) {
 	clock := newTestClock()
-	shared := WithOptions(WithKey(HMACKey(cacheTestSecret)), WithClock(clock.now), WithIssuer("https://iss.test"))
+	shared := WithOptions(WithKey(HMACKey(cacheTestSecret())), WithClock(clock.now), WithIssuer("https://iss.test"))
 	is, err := NewIssuer(shared)
 	if err != nil {
 		t.Fatal(err)

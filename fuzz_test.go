@@ -36,13 +36,22 @@ import (
 // The fuzz fixture: fixed keys and a fixed clock, so every valid token is
 // deterministic (HS256 and Ed25519 signatures are) and the seed corpus
 // stays valid forever.
-var (
-	fuzzNow      = time.Unix(1_700_000_000, 0)
-	fuzzSecret   = []byte("fuzz-secret-fuzz-secret-fuzz-sec") // 32 bytes
-	fuzzEdSeed   = bytes.Repeat([]byte{7}, ed25519.SeedSize)
+const (
 	fuzzIssuer   = "https://issuer.fuzz"
 	fuzzAudience = "api.fuzz"
 )
+
+func fuzzNow() time.Time {
+	return time.Unix(1_700_000_000, 0)
+}
+
+func fuzzSecret() []byte {
+	return []byte("fuzz-secret-fuzz-secret-fuzz-sec") // 32 bytes
+}
+
+func fuzzEdSeed() []byte {
+	return bytes.Repeat([]byte{7}, ed25519.SeedSize)
+}
 
 type fuzzFixture struct {
 	v      *Validator
@@ -55,20 +64,20 @@ type fuzzFixture struct {
 	invalid []string // signed but refused
 }
 
-var fuzzSetup = sync.OnceValues(func() (*fuzzFixture, error) {
-	ed := ed25519.NewKeyFromSeed(fuzzEdSeed)
+var fuzzSetup = sync.OnceValues(func() (*fuzzFixture, error) { //nolint:gochecknoglobals // built once: every fuzz input runs against the same fixture
+	ed := ed25519.NewKeyFromSeed(fuzzEdSeed())
 	v, err := NewValidator(
-		WithKey(Key{ID: "hs", Algorithm: "HS256", Material: fuzzSecret}),
+		WithKey(Key{ID: "hs", Algorithm: "HS256", Material: fuzzSecret()}),
 		WithKey(Key{ID: "ed", Algorithm: "EdDSA", Material: ed.Public().(ed25519.PublicKey)}),
 		WithIssuer(fuzzIssuer), WithAudience(fuzzAudience),
 		WithLeeway(10*time.Second),
-		WithClock(func() time.Time { return fuzzNow }),
+		WithClock(func() time.Time { return fuzzNow() }),
 	)
 	if err != nil {
 		return nil, err
 	}
 	fx := &fuzzFixture{v: v, tokens: map[string]bool{}, signed: map[string]bool{}}
-	n := fuzzNow.Unix()
+	n := fuzzNow().Unix()
 	claims := []jwt.MapClaims{
 		{"sub": "alice", "iss": fuzzIssuer, "aud": fuzzAudience, "iat": n, "exp": n + 600},
 		{"sub": "bob", "iss": fuzzIssuer, "aud": []string{"x", fuzzAudience}, "exp": n + 1, "nbf": n - 5, "scope": "read write", "jti": "j1"},
@@ -79,7 +88,7 @@ var fuzzSetup = sync.OnceValues(func() (*fuzzFixture, error) {
 			method jwt.SigningMethod
 			key    any
 			kid    string
-		}{{jwt.SigningMethodHS256, fuzzSecret, "hs"}, {jwt.SigningMethodEdDSA, ed, "ed"}} {
+		}{{jwt.SigningMethodHS256, fuzzSecret(), "hs"}, {jwt.SigningMethodEdDSA, ed, "ed"}} {
 			tok := jwt.NewWithClaims(m.method, c)
 			tok.Header["typ"] = "at+jwt"
 			if i != 1 {
@@ -105,7 +114,7 @@ var fuzzSetup = sync.OnceValues(func() (*fuzzFixture, error) {
 	} {
 		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, extra.claims)
 		tok.Header["typ"] = extra.typ
-		s, err := tok.SignedString(fuzzSecret)
+		s, err := tok.SignedString(fuzzSecret())
 		if err != nil {
 			return nil, err
 		}
@@ -125,15 +134,17 @@ func fuzzFix(tb testing.TB) *fuzzFixture {
 }
 
 // fuzzReasons are the reasons Validate may return without a blocklist.
-var fuzzReasons = map[Reason]error{
-	ReasonMissing:          ErrMissing,
-	ReasonMalformed:        ErrMalformed,
-	ReasonInvalidAlgorithm: ErrInvalidAlgorithm,
-	ReasonInvalidSignature: ErrInvalidSignature,
-	ReasonWrongTokenType:   ErrWrongTokenType,
-	ReasonInvalidClaims:    ErrInvalidClaims,
-	ReasonExpired:          ErrExpired,
-	ReasonNotYetValid:      ErrNotYetValid,
+func fuzzReasons() map[Reason]error {
+	return map[Reason]error{
+		ReasonMissing:          ErrMissing,
+		ReasonMalformed:        ErrMalformed,
+		ReasonInvalidAlgorithm: ErrInvalidAlgorithm,
+		ReasonInvalidSignature: ErrInvalidSignature,
+		ReasonWrongTokenType:   ErrWrongTokenType,
+		ReasonInvalidClaims:    ErrInvalidClaims,
+		ReasonExpired:          ErrExpired,
+		ReasonNotYetValid:      ErrNotYetValid,
+	}
 }
 
 // checkFailure checks the contract of every error Validate returns.
@@ -143,7 +154,7 @@ func checkFailure(t *testing.T, err error, token string) *Failure {
 	if !errors.As(err, &f) {
 		t.Fatalf("error %T %v is not a *Failure", err, err)
 	}
-	sentinel, known := fuzzReasons[f.Reason]
+	sentinel, known := fuzzReasons()[f.Reason]
 	if !known {
 		t.Fatalf("unexpected reason %v (%v)", f.Reason, err)
 	}
@@ -158,7 +169,7 @@ func checkFailure(t *testing.T, err error, token string) *Failure {
 		}
 	}
 	msg := err.Error()
-	if strings.Contains(msg, string(fuzzSecret)) {
+	if strings.Contains(msg, string(fuzzSecret())) {
 		t.Fatalf("message leaks the secret: %q", msg)
 	}
 	for _, part := range strings.Split(token, ".") {
@@ -352,7 +363,7 @@ func FuzzValidate(f *testing.F) {
 		if !fx.tokens[token] {
 			t.Fatalf("accepted a token that is not byte-identical to a valid one: %q", token)
 		}
-		if c.Identity == "" || !fuzzNow.Before(c.ExpiresAt.Add(10*time.Second)) {
+		if c.Identity == "" || !fuzzNow().Before(c.ExpiresAt.Add(10*time.Second)) {
 			t.Fatalf("accepted claims %+v", c)
 		}
 		if _, err := fx.v.ValidateRefresh(ctx, token); ReasonOf(err) != ReasonWrongTokenType {
@@ -401,7 +412,7 @@ func FuzzValidateSigned(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, header, payload []byte) {
 		in := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
-		sig, err := jwt.SigningMethodHS256.Sign(in, fuzzSecret)
+		sig, err := jwt.SigningMethodHS256.Sign(in, fuzzSecret())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -448,13 +459,13 @@ func FuzzValidateSigned(f *testing.F) {
 			t.Fatalf("accepted aud %#v", pl["aud"])
 		}
 		exp, ok := referenceNumericDate(pl["exp"])
-		if !ok || !(float64(fuzzNow.Unix()) < exp+10) {
-			t.Fatalf("accepted exp %#v at %v", pl["exp"], fuzzNow.Unix())
+		if !ok || !(float64(fuzzNow().Unix()) < exp+10) {
+			t.Fatalf("accepted exp %#v at %v", pl["exp"], fuzzNow().Unix())
 		}
 		for _, name := range []string{"nbf", "iat"} {
 			if v, present := pl[name]; present {
 				d, ok := referenceNumericDate(v)
-				if !ok || d > float64(fuzzNow.Unix())+10 {
+				if !ok || d > float64(fuzzNow().Unix())+10 {
 					t.Fatalf("accepted %s %#v", name, v)
 				}
 			}

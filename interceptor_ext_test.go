@@ -26,17 +26,19 @@ import (
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
-var modes = []mountMode{mountGate, mountInterceptor}
+func modes() []mountMode {
+	return []mountMode{mountGate, mountInterceptor}
+}
 
 // forEach runs f for every mount mode, protocol and RPC shape, each as a
 // subtest on one server per mode.
 func forEach(t *testing.T, newIC func(t *testing.T) *connectjwt.Interceptor, f func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape)) {
 	t.Helper()
-	for _, m := range modes {
+	for _, m := range modes() {
 		s := startServer(t, newIC(t), m, nil)
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			c := s.client(p)
-			for _, sh := range shapes {
+			for _, sh := range shapes() {
 				t.Run(fmt.Sprintf("%s/%s/%s", m, p.name, sh), func(t *testing.T) { f(t, s, c, sh) })
 			}
 		}
@@ -188,7 +190,9 @@ func TestTokenFailures(t *testing.T) {
 
 // expiredTokenDetail is the custom detail of the loader tests: the body the
 // flask-jwt-simple docs return from their expired_token_loader.
-var expiredTokenDetail = &examplev1.ExpiredTokenError{Status: 401, Title: "Expired JWT", Detail: "The JWT has expired"}
+func expiredTokenDetail() *examplev1.ExpiredTokenError {
+	return &examplev1.ExpiredTokenError{Status: 401, Title: "Expired JWT", Detail: "The JWT has expired"}
+}
 
 func loaderError(code connect.Code, msg string, detail proto.Message) *connect.Error {
 	e := connect.NewError(code, errors.New(msg))
@@ -219,7 +223,7 @@ func TestCustomLoaders(t *testing.T) {
 		return newInterceptor(t,
 			connectjwt.WithExpiredTokenLoader(func(_ context.Context, f *connectjwt.Failure) *connect.Error {
 				record(f)
-				return loaderError(connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail)
+				return loaderError(connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail())
 			}),
 			connectjwt.WithInvalidTokenLoader(func(_ context.Context, f *connectjwt.Failure) *connect.Error {
 				record(f)
@@ -245,7 +249,7 @@ func TestCustomLoaders(t *testing.T) {
 		reason     connectjwt.Reason
 		wantClaims bool
 	}{
-		{"expired", expiredTok, connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail, connectjwt.ReasonExpired, true},
+		{"expired", expiredTok, connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail(), connectjwt.ReasonExpired, true},
 		{"invalid", badSig, connect.CodeInvalidArgument, "Bad JWT",
 			&examplev1.ExpiredTokenError{Status: 422, Title: "Invalid JWT", Detail: "REASON_INVALID_SIGNATURE"}, connectjwt.ReasonInvalidSignature, false},
 		{"missing", "", connect.CodeUnauthenticated, "Missing Authorization Header",
@@ -332,7 +336,7 @@ func TestPublicProcedures(t *testing.T) {
 	}
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor {
 		t.Helper()
-		return newInterceptor(t, connectjwt.WithPublicProcedures(allProcedures...))
+		return newInterceptor(t, connectjwt.WithPublicProcedures(allProcedures()...))
 	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		for name, tok := range tokens {
 			ids, err := call(withBearer(context.Background(), tok), c, sh)
@@ -354,7 +358,7 @@ func TestOptionalProcedures(t *testing.T) {
 	refresh := mint(t, tokenSpec{Claims: claimsAt(now, time.Hour), Header: map[string]any{"typ": "refresh+jwt"}})
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor {
 		t.Helper()
-		return newInterceptor(t, connectjwt.WithOptionalProcedures(allProcedures...))
+		return newInterceptor(t, connectjwt.WithOptionalProcedures(allProcedures()...))
 	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		ids, err := call(context.Background(), c, sh)
 		wantIdentities(t, ids, err, anonymous)
@@ -392,7 +396,7 @@ func TestProcedurePolicies(t *testing.T) {
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
 			t.Helper()
 			var opts []connectjwt.ValidatorOption
-			for _, p := range allProcedures {
+			for _, p := range allProcedures() {
 				opts = append(opts, connectjwt.WithProcedurePolicy(p, connectjwt.Policy{Scopes: []string{"read", "write"}}))
 			}
 			return newInterceptor(t, opts)
@@ -422,7 +426,7 @@ func TestProcedurePolicies(t *testing.T) {
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
 			t.Helper()
 			var opts []connectjwt.ValidatorOption
-			for _, p := range allProcedures {
+			for _, p := range allProcedures() {
 				opts = append(opts, connectjwt.WithProcedurePolicy(p, connectjwt.Policy{Fresh: true}))
 			}
 			return newInterceptor(t, opts)
@@ -509,7 +513,7 @@ func TestUnavailableFailureKeepsCause(t *testing.T) {
 			return nil
 		}))
 	s := startServer(t, ic, mountGate, nil)
-	_, err := call(withBearer(context.Background(), mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})), s.client(protocols[0]), unary)
+	_, err := call(withBearer(context.Background(), mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})), s.client(protocols()[0]), unary)
 	wantReason(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 	if cause := <-causes; !errors.Is(cause, storeErr) {
 		t.Errorf("Failure.Cause = %v, want the blocklist's error", cause)
@@ -583,15 +587,15 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 func TestTokenValidatedOnce(t *testing.T) {
 	t.Parallel()
 	tok := mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})
-	for _, m := range modes {
+	for _, m := range modes() {
 		var checks atomic.Int64
 		ic := newInterceptor(t, connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
 			checks.Add(1)
 			return false, nil
 		})))
 		s := startServer(t, ic, m, nil)
-		for _, p := range protocols {
-			for _, sh := range shapes {
+		for _, p := range protocols() {
+			for _, sh := range shapes() {
 				before := checks.Load()
 				ids, err := call(withBearer(context.Background(), tok), s.client(p), sh)
 				wantIdentities(t, ids, err, testSubject)
@@ -623,7 +627,7 @@ func TestWWWAuthenticate(t *testing.T) {
 		{"bad signature", ic, "Bearer " + mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)}), `Bearer error="invalid_token"`, 401},
 		{"insufficient scope", icScope, "Bearer " + mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)}), `Bearer error="insufficient_scope"`, 403},
 	}
-	for _, m := range modes {
+	for _, m := range modes() {
 		servers := map[*connectjwt.Interceptor]*testServer{
 			ic:      startServer(t, ic, m, nil),
 			icScope: startServer(t, icScope, m, nil),
@@ -649,7 +653,7 @@ func TestWWWAuthenticate(t *testing.T) {
 				t.Errorf("%s/%s: %d WWW-Authenticate headers", m, tc.name, len(vs))
 			}
 			// Connect and gRPC-web clients see it in the error metadata.
-			for _, p := range []protocol{protocols[0], protocols[2]} {
+			for _, p := range []protocol{protocols()[0], protocols()[2]} {
 				ctx := context.Background()
 				if tc.auth != "" {
 					ctx = withHeaders(ctx, http.Header{"Authorization": {tc.auth}})
@@ -695,7 +699,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			t.Errorf("the handler received a client message %v after the token expired", last.Sub(exp))
 		}
 	}
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name+"/server-stream", func(t *testing.T) {
 			t.Parallel()
 			c := startServer(t, ic, mountGate, &testService{streamWait: tick}).client(p)

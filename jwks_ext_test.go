@@ -37,7 +37,7 @@ const (
 )
 
 // jwksKeys are generated once: RSA is slow.
-var jwksKeys = sync.OnceValue(func() (k struct {
+var jwksKeys = sync.OnceValue(func() (k struct { //nolint:gochecknoglobals // keys generated once per test binary: RSA generation is too slow to repeat per test
 	rsa           *rsa.PrivateKey
 	ec1, ec2, ec3 *ecdsa.PrivateKey
 	ed            ed25519.PrivateKey
@@ -665,7 +665,7 @@ func TestJWKSInterceptorUnavailable(t *testing.T) {
 		req.Header().Set("Authorization", "Bearer "+token)
 		return client.Protected(ctx, req)
 	}
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name+"/down", func(t *testing.T) {
 			_, err := call(proto.opts)
 			if connect.CodeOf(err) != connect.CodeUnavailable || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
@@ -674,7 +674,7 @@ func TestJWKSInterceptorUnavailable(t *testing.T) {
 		})
 	}
 	jwks.setMode("")
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name+"/up", func(t *testing.T) {
 			eventually(t, func() error {
 				res, err := call(proto.opts)

@@ -75,7 +75,7 @@ func TestLoadMixedTraffic(t *testing.T) {
 				defer wg.Done()
 				srvIdx := c % len(servers)
 				s := servers[srvIdx]
-				p := protocols[c%len(protocols)]
+				p := protocols()[c%len(protocols())]
 				client := s.client(p)
 				for i := range callsPerClient {
 					if ctx.Err() != nil {

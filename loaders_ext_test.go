@@ -34,7 +34,7 @@ func TestLoaderNilMeansDefault(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ic := newInterceptor(t, tc.opts)
 			s := startServer(t, ic, mountGate, nil)
-			_, err := call(withBearer(context.Background(), expired), s.client(protocols[0]), unary)
+			_, err := call(withBearer(context.Background(), expired), s.client(protocols()[0]), unary)
 			var ce *connect.Error
 			if !errors.As(err, &ce) || ce.Message() != tc.msg || connect.CodeOf(err) != connect.CodeUnauthenticated {
 				t.Errorf("error = %v, want message %q", err, tc.msg)
@@ -103,7 +103,7 @@ func TestEveryLoaderFires(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, newInterceptor(t, loaders, tc.opts), mountGate, nil)
-			for _, p := range protocols {
+			for _, p := range protocols() {
 				ctx := context.Background()
 				if tc.token != "" {
 					ctx = withBearer(ctx, tc.token)

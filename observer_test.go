@@ -36,13 +36,15 @@ type nopObserver struct{}
 func (nopObserver) ObserveDecision(context.Context, Decision) {}
 func (nopObserver) ObserveEvent(context.Context, Event)       {}
 
-var observerSecret = bytes.Repeat([]byte("k"), 32)
+func observerSecret() []byte {
+	return bytes.Repeat([]byte("k"), 32)
+}
 
 // observedValidator returns an issuer and a validator of its tokens that
 // reports to o (none when o is nil), both on the clock now.
 func observedValidator(tb testing.TB, o Observer, now func() time.Time) (*Issuer, *Validator) {
 	tb.Helper()
-	common := WithOptions(WithKey(HMACKey(observerSecret)), WithIssuer("https://issuer.test"), WithClock(now))
+	common := WithOptions(WithKey(HMACKey(observerSecret())), WithIssuer("https://issuer.test"), WithClock(now))
 	is, err := NewIssuer(common)
 	if err != nil {
 		tb.Fatal(err)
@@ -207,7 +209,7 @@ func TestSlogObserver(t *testing.T) {
 			}
 		}
 	}
-	if strings.Contains(out, string(observerSecret)) {
+	if strings.Contains(out, string(observerSecret())) {
 		t.Fatal("log output contains the key")
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -12,19 +12,21 @@ import (
 
 // misplacedOptions are options given to a constructor they do not apply to;
 // each must be a compile error that names the option.
-var misplacedOptions = []struct{ call, option string }{
-	{`connectjwt.NewIssuer(connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
-	{`connectjwt.NewIssuer(connectjwt.WithPublicProcedures("/a.v1.S/M"))`, "WithPublicProcedures"},
-	{`connectjwt.NewIssuer(connectjwt.WithJWKS("https://i", "https://i/jwks"))`, "WithJWKS"},
-	{`connectjwt.NewIssuer(connectjwt.WithCacheSize(0))`, "WithCacheSize"},
-	{`connectjwt.NewIssuer(connectjwt.WithExpiredTokenLoader(nil))`, "WithExpiredTokenLoader"},
-	{`connectjwt.NewValidator(connectjwt.WithTokenLifetimes(time.Minute, time.Hour))`, "WithTokenLifetimes"},
-	{`connectjwt.NewValidator(connectjwt.WithExtraClaims(nil))`, "WithExtraClaims"},
-	{`connectjwt.NewValidator(connectjwt.WithUnauthorizedLoader(nil))`, "WithUnauthorizedLoader"},
-	{`connectjwt.NewInterceptor(nil, connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
-	{`connectjwt.NewInterceptor(nil, connectjwt.WithKey(connectjwt.HMACKey(nil)))`, "WithKey"},
-	{`connectjwt.WithOptions(connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
-	{`connectjwt.WithOptions(connectjwt.WithTokenLifetimes(time.Minute, time.Hour))`, "WithTokenLifetimes"},
+func misplacedOptions() []struct{ call, option string } {
+	return []struct{ call, option string }{
+		{`connectjwt.NewIssuer(connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
+		{`connectjwt.NewIssuer(connectjwt.WithPublicProcedures("/a.v1.S/M"))`, "WithPublicProcedures"},
+		{`connectjwt.NewIssuer(connectjwt.WithJWKS("https://i", "https://i/jwks"))`, "WithJWKS"},
+		{`connectjwt.NewIssuer(connectjwt.WithCacheSize(0))`, "WithCacheSize"},
+		{`connectjwt.NewIssuer(connectjwt.WithExpiredTokenLoader(nil))`, "WithExpiredTokenLoader"},
+		{`connectjwt.NewValidator(connectjwt.WithTokenLifetimes(time.Minute, time.Hour))`, "WithTokenLifetimes"},
+		{`connectjwt.NewValidator(connectjwt.WithExtraClaims(nil))`, "WithExtraClaims"},
+		{`connectjwt.NewValidator(connectjwt.WithUnauthorizedLoader(nil))`, "WithUnauthorizedLoader"},
+		{`connectjwt.NewInterceptor(nil, connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
+		{`connectjwt.NewInterceptor(nil, connectjwt.WithKey(connectjwt.HMACKey(nil)))`, "WithKey"},
+		{`connectjwt.WithOptions(connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
+		{`connectjwt.WithOptions(connectjwt.WithTokenLifetimes(time.Minute, time.Hour))`, "WithTokenLifetimes"},
+	}
 }
 
 // A misplaced option does not compile; shared options compile in both
@@ -57,7 +59,7 @@ func TestOptionPlacementIsTyped(t *testing.T) {
 
 	var bad strings.Builder
 	bad.WriteString(header)
-	for i, m := range misplacedOptions {
+	for i, m := range misplacedOptions() {
 		fmt.Fprintf(&bad, "func f%d() { ignore(%s) }\n", i, m.call)
 	}
 	bad.WriteString("func ignore(...any) {}\n\nfunc main() {}\n")
@@ -66,7 +68,7 @@ func TestOptionPlacementIsTyped(t *testing.T) {
 		t.Fatalf("misplaced options compiled:\n%s", bad.String())
 	}
 	lines := strings.Split(out, "\n")
-	for i, m := range misplacedOptions {
+	for i, m := range misplacedOptions() {
 		line := strings.Count(header, "\n") + i + 1
 		found := false
 		for _, l := range lines {

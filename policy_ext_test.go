@@ -63,18 +63,20 @@ func (policyServer) Contradictory(ctx context.Context, _ *connect.Request[policy
 }
 
 // scopesOf gives each test identity its scope claim.
-var scopesOf = map[string]string{
-	"nobody": "",
-	"base":   "base",
-	"reader": "read base",
-	"writer": "read write",
-	"x":      "x",
+func scopesOf() map[string]string {
+	return map[string]string{
+		"nobody": "",
+		"base":   "base",
+		"reader": "read base",
+		"writer": "read write",
+		"x":      "x",
+	}
 }
 
 func TestPolicyFromProtoOptions(t *testing.T) {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
 	issuer, err := connectjwt.NewIssuer(key, connectjwt.WithExtraClaims(func(_ context.Context, id string) (map[string]any, error) {
-		return map[string]any{"scope": scopesOf[id]}, nil
+		return map[string]any{"scope": scopesOf()[id]}, nil
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +152,7 @@ func TestPolicyFromProtoOptions(t *testing.T) {
 		{"Contradictory", token("nobody", true), scope, "", []string{"x"}},
 		{"Contradictory", token("x", true), ok, "x", nil},
 	}
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		for _, tc := range tests {
 			t.Run(proto.name+"/"+tc.method+"/"+tc.identity+string(tc.want.String()[7:]), func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

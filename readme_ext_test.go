@@ -96,10 +96,12 @@ type readmeWrapper struct {
 	body    bool
 }
 
-var readmeWrappers = map[string]readmeWrapper{
-	"body":               {dir: ".", prelude: readmeRootPrelude, body: true},
-	"decl":               {dir: ".", prelude: readmeRootPrelude},
-	"body in redisstore": {dir: "redisstore", prelude: readmeRedisPrelude, body: true},
+func readmeWrappers() map[string]readmeWrapper {
+	return map[string]readmeWrapper{
+		"body":               {dir: ".", prelude: readmeRootPrelude, body: true},
+		"decl":               {dir: ".", prelude: readmeRootPrelude},
+		"body in redisstore": {dir: "redisstore", prelude: readmeRedisPrelude, body: true},
+	}
 }
 
 type readmeBlock struct {
@@ -125,7 +127,7 @@ func readmeBlocks(t *testing.T, md string) []readmeBlock {
 				wrapper = m[1]
 			}
 		}
-		if _, ok := readmeWrappers[wrapper]; !ok {
+		if _, ok := readmeWrappers()[wrapper]; !ok {
 			t.Errorf("README.md:%d: a go block needs <!-- readme-check: body|decl|body in redisstore --> on the line before, got %q", i+1, lines[max(i-1, 0)])
 		}
 		j := i + 1
@@ -141,7 +143,7 @@ func readmeBlocks(t *testing.T, md string) []readmeBlock {
 // readmeSource wraps a block; it returns the file and the line of the file
 // where the block starts.
 func readmeSource(b readmeBlock) (string, int) {
-	w := readmeWrappers[b.wrapper]
+	w := readmeWrappers()[b.wrapper]
 	src := w.prelude + "\n"
 	if w.body {
 		src += "func _() {\n"
@@ -210,7 +212,7 @@ func checkReadme(t *testing.T, md string) []string {
 	byDir := map[string][]parsed{}
 	var problems []string
 	for i, b := range blocks {
-		if _, ok := readmeWrappers[b.wrapper]; !ok {
+		if _, ok := readmeWrappers()[b.wrapper]; !ok {
 			continue
 		}
 		src, start := readmeSource(b)
@@ -219,7 +221,7 @@ func checkReadme(t *testing.T, md string) []string {
 			problems = append(problems, fmt.Sprintf("README.md:%d: does not parse: %v", b.line, err))
 			continue
 		}
-		dir := readmeWrappers[b.wrapper].dir
+		dir := readmeWrappers()[b.wrapper].dir
 		byDir[dir] = append(byDir[dir], parsed{b, f, start})
 	}
 	for dir, ps := range byDir {

@@ -86,7 +86,7 @@ func revocationFixture(t *testing.T, store connectjwt.RevocationStore) (string, 
 }
 
 func TestLogoutAndRevoke(t *testing.T) {
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
@@ -192,7 +192,7 @@ func (failingStore) RevokeIdentity(context.Context, string, time.Time, time.Time
 // retryable unavailable, not unauthenticated.
 func TestRevocationStoreDownFailsClosed(t *testing.T) {
 	url, httpClient := revocationFixture(t, failingStore{})
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -33,7 +33,7 @@ func (fx *sessionFixture) call(ctx context.Context, opts []connect.ClientOption,
 // those of the honest holder; another login of the same user is untouched.
 func TestSessionReuseRevokesFamily(t *testing.T) {
 	fx, _ := newRotatingFixture(t, nil)
-	for _, p := range wireProtocols {
+	for _, p := range wireProtocols() {
 		t.Run(p.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -98,7 +98,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 				pairs := make([]*connectjwtv1.TokenPair, tabs)
 				errs := make([]error, tabs)
 				for i := range tabs {
-					wg.Go(func() { pairs[i], errs[i] = fx.refresh(ctx, wireProtocols[i%3].opts, pair.GetRefreshToken()) })
+					wg.Go(func() { pairs[i], errs[i] = fx.refresh(ctx, wireProtocols()[i%3].opts, pair.GetRefreshToken()) })
 				}
 				wg.Wait()
 				var winner *connectjwtv1.TokenPair

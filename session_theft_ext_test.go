@@ -102,7 +102,7 @@ func TestSessionStolenRefreshChainEndsAtLogout(t *testing.T) {
 		func(is *connectjwt.Issuer, login connectjwt.Authenticator) *connectjwt.AuthService {
 			return connectjwt.NewAuthService(is, login)
 		})
-	for _, p := range wireProtocols {
+	for _, p := range wireProtocols() {
 		t.Run(p.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

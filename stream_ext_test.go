@@ -246,7 +246,7 @@ func TestStreamSilentBidiClientEndsAtExpiry(t *testing.T) {
 		svc := &lifeSvc{}
 		s := startLife(t, newInterceptor(t), svc)
 		var wg sync.WaitGroup
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			wg.Add(1)
 			t.Run(p.name, func(t *testing.T) {
 				t.Parallel()
@@ -291,7 +291,7 @@ func TestStreamSilentClientWithoutStreamDeadlines(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	s := serveOn(t, mux)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, exp := shortCall(t, 500*time.Millisecond, 8*time.Second)
@@ -315,7 +315,7 @@ func TestStreamSilentClientStreamEndsAtExpiry(t *testing.T) {
 	t.Parallel()
 	svc := &lifeSvc{}
 	s := startLife(t, newInterceptor(t), svc)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, exp := shortCall(t, time.Second, 8*time.Second)
@@ -342,7 +342,7 @@ func TestStreamServerStreamEndsAtExpiry(t *testing.T) {
 	for _, silent := range []bool{true, false} {
 		svc := &lifeSvc{silent: silent, tick: 100 * time.Millisecond}
 		s := startLife(t, newInterceptor(t), svc)
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			name := p.name + "/sending"
 			if silent {
 				name = p.name + "/silent"
@@ -377,7 +377,7 @@ func TestStreamLeeway(t *testing.T) {
 	const leeway = time.Second
 	svc := &lifeSvc{tick: 50 * time.Millisecond}
 	s := startLife(t, newInterceptor(t, connectjwt.WithLeeway(leeway)), svc)
-	p := protocols[0]
+	p := protocols()[0]
 	ctx, exp := shortCall(t, 500*time.Millisecond, 8*time.Second)
 	st, err := s.client(p).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 1000}))
 	if err != nil {
@@ -543,7 +543,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 		var wg sync.WaitGroup
 		var expired atomic.Int64
 		const perProtocol = 8
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			for range perProtocol {
 				wg.Add(1)
 				go func() {
@@ -583,7 +583,7 @@ func TestStreamControlValidTokenStreams(t *testing.T) {
 	svc := &lifeSvc{tick: time.Millisecond}
 	s := startLife(t, newInterceptor(t), svc)
 	tok := mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": testAudience, "exp": time.Now().Add(time.Hour).Unix()}})
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		st, err := s.client(p).ProtectedStream(withBearer(context.Background(), tok), connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 3}))
 		if err != nil {
 			t.Fatal(err)
@@ -672,13 +672,13 @@ func TestStreamDeadlinesReleaseBlockedSend(t *testing.T) {
 		client func(*testServer) *http.Client
 	}
 	var cases []transport
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		cases = append(cases, transport{"h2/" + p.name, p, func(s *testServer) *http.Client { return s.http }})
 	}
-	cases = append(cases, transport{"http1/connect", protocols[0], func(*testServer) *http.Client { return http1 }})
+	cases = append(cases, transport{"http1/connect", protocols()[0], func(*testServer) *http.Client { return http1 }})
 	// Media types are case-insensitive; connect-go serves this one.
 	shouting := &http.Client{Transport: headerTransport{&contentTypeTransport{"Application/Connect+proto", http.DefaultTransport}}}
-	cases = append(cases, transport{"http1/connect, Application/Connect+proto", protocols[0], func(*testServer) *http.Client { return shouting }})
+	cases = append(cases, transport{"http1/connect, Application/Connect+proto", protocols()[0], func(*testServer) *http.Client { return shouting }})
 	for _, withDeadlines := range []bool{true, false} {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("middleware=%v/%s", withDeadlines, tc.name), func(t *testing.T) {
@@ -742,7 +742,7 @@ func TestStreamDeadlinesPassCallsThrough(t *testing.T) {
 	claims, _ := expiringClaims(time.Hour)
 	tok := mint(t, tokenSpec{Claims: claims})
 	ctx := withBearer(context.Background(), tok)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		for _, sh := range []shape{unary, serverStream} {
 			ids, err := call(ctx, s.client(p), sh)
 			if err != nil {
@@ -806,7 +806,7 @@ func (t *contentTypeTransport) RoundTrip(r *http.Request) (*http.Response, error
 // handler is waiting on the context (silent) or sending (ticking), on
 // every protocol.
 func TestStreamRevocationEndsOpenStream(t *testing.T) {
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		for _, silent := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/silent=%v", p.name, silent), func(t *testing.T) {
 				t.Parallel()
@@ -856,7 +856,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 			ic := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(50*time.Millisecond))
 			s := startLife(t, ic, &lifeSvc{silent: true})
 			ctx, _ := shortCall(t, time.Hour, 10*time.Second)
-			stream := openStream(t, ctx, s.client(protocols[0]))
+			stream := openStream(t, ctx, s.client(protocols()[0]))
 			err := drainAfter(t, stream, func() { down.Store(true) })
 			wantReason(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 		})
@@ -870,7 +870,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	c["jti"] = "kept"
 	ctx, cancel := context.WithCancel(withBearer(context.Background(), mint(t, tokenSpec{Claims: c})))
 	defer cancel()
-	stream := openStream(t, ctx, s.client(protocols[0]))
+	stream := openStream(t, ctx, s.client(protocols()[0]))
 	_ = store.RevokeToken(context.Background(), &connectjwt.Claims{ID: "kept", Identity: "x", ExpiresAt: time.Now().Add(time.Hour)})
 	ended := make(chan error, 1)
 	go func() {
@@ -927,7 +927,7 @@ func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
 	store := connectjwt.NewMemoryStore()
 	svc := &lifeSvc{}
 	s := startLife(t, newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(every)), svc)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			c := claimsAt(time.Now(), time.Hour)

@@ -229,10 +229,12 @@ type protocol struct {
 	opts []connect.ClientOption
 }
 
-var protocols = []protocol{
-	{"connect", nil},
-	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
-	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+func protocols() []protocol {
+	return []protocol{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+		{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+	}
 }
 
 func (s *testServer) client(p protocol) examplev1connect.ProtectedServiceClient {
@@ -249,7 +251,9 @@ const (
 	bidiStream
 )
 
-var shapes = []shape{unary, serverStream, clientStream, bidiStream}
+func shapes() []shape {
+	return []shape{unary, serverStream, clientStream, bidiStream}
+}
 
 func (s shape) String() string {
 	return [...]string{"unary", "server-stream", "client-stream", "bidi"}[s]
@@ -264,11 +268,13 @@ func (s shape) procedure() string {
 	}[s]
 }
 
-var allProcedures = []string{
-	examplev1connect.ProtectedServiceProtectedProcedure,
-	examplev1connect.ProtectedServiceProtectedStreamProcedure,
-	examplev1connect.ProtectedServiceCollectProcedure,
-	examplev1connect.ProtectedServiceChatProcedure,
+func allProcedures() []string {
+	return []string{
+		examplev1connect.ProtectedServiceProtectedProcedure,
+		examplev1connect.ProtectedServiceProtectedStreamProcedure,
+		examplev1connect.ProtectedServiceCollectProcedure,
+		examplev1connect.ProtectedServiceChatProcedure,
+	}
 }
 
 // callTimeout bounds every RPC a test makes.

@@ -55,7 +55,7 @@ func TestLoginThrottledByDefault(t *testing.T) {
 	url, httpClient := throttleFixture(t, connectjwt.WithLoginLimiter(limiter))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for i, p := range wireProtocols {
+	for i, p := range wireProtocols() {
 		c := connectjwtv1connect.NewAuthServiceClient(httpClient, url, p.opts...)
 		for _, user := range []string{"test", fmt.Sprint("nobody", i)} {
 			for n := 1; n <= connectjwt.DefaultLoginFailuresPerUsername+1; n++ {

@@ -42,7 +42,7 @@ type testKeySet struct {
 	ed                  ed25519.PrivateKey
 }
 
-var testKeys = sync.OnceValue(func() *testKeySet {
+var testKeys = sync.OnceValue(func() *testKeySet { //nolint:gochecknoglobals // keys generated once per test binary: RSA generation is too slow to repeat per test
 	must := func(err error) {
 		if err != nil {
 			panic(err)

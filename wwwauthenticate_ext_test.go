@@ -41,7 +41,7 @@ func TestAttackWWWAuthenticateByProtocol(t *testing.T) {
 		{"expired on a bidi stream", "Bearer " + expiredTok, bidiStream, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonExpired},
 	}
 	for _, tc := range cases {
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
 				ctx := context.Background()
 				if tc.auth != "" {
