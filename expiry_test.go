@@ -148,7 +148,7 @@ func TestStreamContextEndsWhenHandlerPanics(t *testing.T) {
 		}()
 		_ = ic.untilExpiry(context.Background(), &fakeStream{}, claims, func(ctx context.Context, _ connect.StreamingHandlerConn) error {
 			hctx = ctx
-			panic("boom")
+			panic("boom") //nolint:forbidigo // the handler panics on purpose: the test checks the stream context still ends
 		})
 	}()
 	waitDone(t, hctx, 5*time.Second)

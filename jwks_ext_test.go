@@ -42,18 +42,13 @@ var jwksKeys = sync.OnceValue(func() (k struct { //nolint:gochecknoglobals // ke
 	ec1, ec2, ec3 *ecdsa.PrivateKey
 	ed            ed25519.PrivateKey
 }) {
-	var err error
-	if k.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-		panic(err)
-	}
+	// Key generation from crypto/rand cannot fail (a failing rand.Reader
+	// crashes the program since Go 1.24), so the errors are always nil.
+	k.rsa, _ = rsa.GenerateKey(rand.Reader, 2048)
 	for _, p := range []**ecdsa.PrivateKey{&k.ec1, &k.ec2, &k.ec3} {
-		if *p, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			panic(err)
-		}
+		*p, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	}
-	if _, k.ed, err = ed25519.GenerateKey(rand.Reader); err != nil {
-		panic(err)
-	}
+	_, k.ed, _ = ed25519.GenerateKey(rand.Reader)
 	return k
 })
 

@@ -843,7 +843,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	}{
 		{"errors", func() (bool, error) { return false, errors.New("store down") }},
 		{"hangs", func() (bool, error) { <-released; return false, nil }},
-		{"panics", func() (bool, error) { panic("store bug") }},
+		{"panics", func() (bool, error) { panic("store bug") }}, //nolint:forbidigo // a store that panics, on purpose
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var down atomic.Bool

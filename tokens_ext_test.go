@@ -43,26 +43,18 @@ type testKeySet struct {
 }
 
 var testKeys = sync.OnceValue(func() *testKeySet { //nolint:gochecknoglobals // keys generated once per test binary: RSA generation is too slow to repeat per test
-	must := func(err error) {
-		if err != nil {
-			panic(err)
-		}
-	}
 	k := &testKeySet{
 		hs256:      []byte("0123456789abcdef0123456789abcdef"),
 		hs384:      []byte(strings.Repeat("h384-key", 6)),
 		hs512:      []byte(strings.Repeat("h512-key", 8)),
 		otherHS256: []byte("fedcba9876543210fedcba9876543210"),
 	}
-	var err error
-	k.rsa, err = rsa.GenerateKey(rand.Reader, 2048)
-	must(err)
-	k.ec256, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(err)
-	k.ec384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	must(err)
-	_, k.ed, err = ed25519.GenerateKey(rand.Reader)
-	must(err)
+	// Key generation from crypto/rand cannot fail (a failing rand.Reader
+	// crashes the program since Go 1.24), so the errors are always nil.
+	k.rsa, _ = rsa.GenerateKey(rand.Reader, 2048)
+	k.ec256, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k.ec384, _ = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	_, k.ed, _ = ed25519.GenerateKey(rand.Reader)
 	return k
 })
 
