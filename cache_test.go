@@ -384,7 +384,7 @@ func checkCacheIndex(t *testing.T, c *tokenCache, size int) {
 	inList := 0
 	for el := c.lru.Front(); el != nil; el = el.Next() {
 		inList++
-		if e := el.Value.(*cacheEntry); c.entries[e.token] != el {
+		if e, ok := el.Value.(*cacheEntry); !ok || c.entries[e.token] != el {
 			t.Errorf("list entry %d is not in the map", inList)
 		}
 	}

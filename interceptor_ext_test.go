@@ -84,7 +84,8 @@ func tokenFailureCases(t *testing.T) []failureCase {
 	k := testKeys()
 	now := time.Now()
 	expired := claimsAt(now.Add(-2*time.Hour), time.Hour)
-	expiredAt := time.Unix(expired["exp"].(int64), 0)
+	exp, _ := expired["exp"].(int64)
+	expiredAt := time.Unix(exp, 0)
 	notYet := claimsAt(now, time.Hour)
 	nbf := now.Add(time.Hour).Unix()
 	notYet["nbf"] = nbf
@@ -642,7 +643,7 @@ func TestWWWAuthenticate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, res.Body)
+			_, _ = io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			if res.StatusCode != tc.scode || res.Header.Get("Www-Authenticate") != tc.want {
 				t.Errorf("%s/%s: status %d WWW-Authenticate %q, want %d %q", m, tc.name, res.StatusCode, res.Header.Get("Www-Authenticate"), tc.scode, tc.want)
@@ -739,7 +740,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			c := s.client(p)
 			ctx, exp := shortCall(t, ttl, 6*time.Second)
 			st := c.Chat(ctx)
-			defer st.CloseResponse()
+			defer func() { _ = st.CloseResponse() }()
 			n := 0
 			var err error
 			for ; n < 20; n++ {
@@ -762,7 +763,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			c := s.client(p)
 			ctx, exp := shortCall(t, ttl, 6*time.Second)
 			st := c.Chat(ctx)
-			defer st.CloseResponse()
+			defer func() { _ = st.CloseResponse() }()
 			if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
 				t.Fatal(err)
 			}
@@ -777,7 +778,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			var closedByClient atomic.Bool
 			stop := time.AfterFunc(time.Until(exp.Add(2500*time.Millisecond)), func() {
 				closedByClient.Store(true)
-				st.CloseRequest()
+				_ = st.CloseRequest()
 			})
 			defer stop.Stop()
 			_, err := st.Receive()

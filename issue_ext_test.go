@@ -161,7 +161,11 @@ func TestIssuerClaims(t *testing.T) {
 func TestIssuerErrors(t *testing.T) {
 	ctx := context.Background()
 	secret := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
-	pub := signingKeys(t)["ES256"].Material.(*ecdsa.PrivateKey).Public()
+	priv, ok := signingKeys(t)["ES256"].Material.(*ecdsa.PrivateKey)
+	if !ok {
+		t.Fatal("the ES256 signing key is not an *ecdsa.PrivateKey")
+	}
+	pub := priv.Public()
 	for _, tc := range []struct {
 		name string
 		opts []connectjwt.IssuerOption

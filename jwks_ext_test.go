@@ -81,7 +81,7 @@ func newJWKSServer(t *testing.T, keys ...connectjwt.Key) *jwksServer {
 			}
 		default:
 			w.Header().Set("Content-Type", "application/jwk-set+json")
-			w.Write(body)
+			_, _ = w.Write(body)
 		}
 	}))
 	t.Cleanup(s.srv.Close)
@@ -435,7 +435,10 @@ func TestJWKSIgnoresSymmetricAndMisboundKeys(t *testing.T) {
 		{"kty": "EC", "kid": "enc", "use": "enc", "crv": "P-256", "x": b64(k.ec1.X.FillBytes(make([]byte, 32))), "y": b64(k.ec1.Y.FillBytes(make([]byte, 32)))},
 		{"kty": "EC", "kid": "wrap", "key_ops": []string{"wrapKey"}, "crv": "P-256", "x": b64(k.ec2.X.FillBytes(make([]byte, 32))), "y": b64(k.ec2.Y.FillBytes(make([]byte, 32)))},
 	}}
-	body, _ := json.Marshal(set)
+	body, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := newJWKSServer(t)
 	srv.setBody(body)
 	v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
@@ -689,7 +692,7 @@ func TestJWKSRedirectDowngradeRefused(t *testing.T) {
 	var hits atomic.Int32
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		w.Write([]byte(`{"keys":[]}`))
+		_, _ = w.Write([]byte(`{"keys":[]}`))
 	}))
 	defer plain.Close()
 	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -697,7 +700,11 @@ func TestJWKSRedirectDowngradeRefused(t *testing.T) {
 	}))
 	defer secure.Close()
 	client := secure.Client()
-	tr := client.Transport.(*http.Transport).Clone()
+	base, ok := client.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport %T", client.Transport)
+	}
+	tr := base.Clone()
 	var d net.Dialer
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if addr == "keys.example.test:80" {

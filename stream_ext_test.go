@@ -433,7 +433,11 @@ func (c *fakeConn) Receive(msg any) error {
 		if m == nil {
 			return io.EOF
 		}
-		proto.Merge(msg.(proto.Message), m)
+		dst, ok := msg.(proto.Message)
+		if !ok {
+			return fmt.Errorf("receive into %T", msg)
+		}
+		proto.Merge(dst, m)
 		c.writes.Add(1)
 		return nil
 	case <-c.closed:
@@ -479,7 +483,14 @@ func TestStreamExpiringConnContract(t *testing.T) {
 
 	// A non-proto pointer message (a custom codec) is received too.
 	type plain struct{ N int }
-	pc := &plainConn{fakeConn: newFakeConn(tok), recv: func(msg any) error { *(msg.(*plain)) = plain{N: 7}; return nil }}
+	pc := &plainConn{fakeConn: newFakeConn(tok), recv: func(msg any) error {
+		p, ok := msg.(*plain)
+		if !ok {
+			return fmt.Errorf("receive into %T", msg)
+		}
+		*p = plain{N: 7}
+		return nil
+	}}
 	if err := ic.WrapStreamingHandler(func(ctx context.Context, sc connect.StreamingHandlerConn) error {
 		var p plain
 		if err := sc.Receive(&p); err != nil || p.N != 7 {
@@ -550,7 +561,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 					defer wg.Done()
 					ctx, exp := shortCall(t, 700*time.Millisecond, 8*time.Second)
 					st := s.client(p).Chat(ctx)
-					defer st.CloseResponse()
+					defer func() { _ = st.CloseResponse() }()
 					if st.Send(&examplev1.ChatRequest{Text: "x"}) != nil {
 						return
 					}
@@ -820,7 +831,7 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 				defer cancel()
 				stream := openStream(t, ctx, s.client(p))
 				err := drainAfter(t, stream, func() {
-					if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: "x", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+					if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: fmt.Sprint(c["jti"]), Identity: "x", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 						t.Fatal(err)
 					}
 				})
@@ -884,7 +895,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	cancel()
-	<-ended
+	_ = <-ended // ended by the cancellation; only the timing above matters
 }
 
 // openStream starts ProtectedStream (asking for endless messages) and
@@ -937,7 +948,7 @@ func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
 			st := openChat(ctx, t, s.client(p))
 			// Silent from now on: the handler waits in Receive.
 			revoked := time.Now()
-			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: fmt.Sprint(c["jti"]), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 			// Safety net, as in TestStreamSilentBidiClientEndsAtExpiry.

@@ -330,7 +330,7 @@ func call(ctx context.Context, c examplev1connect.ProtectedServiceClient, sh sha
 		return []string{res.Msg.GetIdentity()}, nil
 	case bidiStream:
 		st := c.Chat(ctx)
-		defer st.CloseResponse()
+		defer func() { _ = st.CloseResponse() }()
 		var ids []string
 		for _, w := range []string{"x", "y"} {
 			_ = st.Send(&examplev1.ChatRequest{Text: w}) // may return nil or io.EOF on rejection

@@ -59,7 +59,7 @@ func TestConstructionErrors(t *testing.T) {
 		{name: "EC key with EdDSA", opts: []connectjwt.ValidatorOption{key("EdDSA", k.ec256)}},
 		{name: "Ed25519 key with ES256", opts: []connectjwt.ValidatorOption{key("ES256", k.ed)}},
 		{name: "Ed25519 key with HS256", opts: []connectjwt.ValidatorOption{key("HS256", k.ed.Public())}},
-		{name: "Ed25519 short public key", opts: []connectjwt.ValidatorOption{key("EdDSA", ed25519.PublicKey(k.ed.Public().(ed25519.PublicKey)[:16]))}},
+		{name: "Ed25519 short public key", opts: []connectjwt.ValidatorOption{key("EdDSA", ed25519.PublicKey(k.ed[ed25519.SeedSize:ed25519.SeedSize+16]))}},
 		{name: "nil material", opts: []connectjwt.ValidatorOption{key("HS256", nil)}},
 		{name: "key ID too long", opts: []connectjwt.ValidatorOption{connectjwt.WithKey(connectjwt.Key{ID: strings.Repeat("k", 257), Algorithm: "HS256", Material: k.hs256})}},
 		{name: "leeway negative", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithLeeway(-time.Second)}},
