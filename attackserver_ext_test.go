@@ -68,7 +68,7 @@ func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
 		t.Fatalf("reason %v, want %v (body %q)", ae.GetReason(), tc.want, body)
 	}
 	var lines []string
-	for _, l := range strings.Split(tc.raw, "\n") {
+	for l := range strings.SplitSeq(tc.raw, "\n") {
 		lines = append(lines, strings.TrimPrefix(strings.TrimSpace(l), "Authorization:"))
 	}
 	texts := []string{string(body)}

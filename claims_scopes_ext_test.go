@@ -3,6 +3,7 @@ package connectjwt_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -23,9 +24,7 @@ func TestScopeClaimShapes(t *testing.T) {
 	}
 	sign := func(extra jwt.MapClaims) string {
 		claims := jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}
-		for k, v := range extra {
-			claims[k] = v
-		}
+		maps.Copy(claims, extra)
 		return mint(t, tokenSpec{Key: secret, Claims: claims})
 	}
 	for _, tc := range []struct {

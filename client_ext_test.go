@@ -163,6 +163,7 @@ func TestClientInterceptorStreams(t *testing.T) {
 // returned.
 type refreshWatch struct {
 	connectjwtv1connect.AuthServiceClient
+
 	errs chan error
 }
 

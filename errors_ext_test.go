@@ -93,8 +93,7 @@ func TestReasonOfReceivedError(t *testing.T) {
 		if got := connectjwt.ReasonOf(err); got != connectjwt.ReasonMissing {
 			t.Errorf("%v: ReasonOf = %v, want missing (err %v)", p, got, err)
 		}
-		var f *connectjwt.Failure
-		if errors.As(err, &f) {
+		if _, ok := errors.AsType[*connectjwt.Failure](err); ok {
 			t.Fatalf("%v: a client error wraps a Failure; the test would not read the wire detail", p)
 		}
 		if ae, ok := connectjwt.AuthErrorOf(err); !ok || ae.GetMessage() == "" {

@@ -71,7 +71,7 @@ func TestStreamContextCause(t *testing.T) {
 	ctx, cancel = v.streamContext(parent, live, "/p")
 	defer cancel()
 	cancelParent(gone)
-	if ctx.Err() != context.Canceled || context.Cause(ctx) != gone {
+	if ctx.Err() != context.Canceled || !errors.Is(context.Cause(ctx), gone) {
 		t.Errorf("parent cancelled: Err %v, Cause %v", ctx.Err(), context.Cause(ctx))
 	}
 }
@@ -98,8 +98,7 @@ func TestStreamAllocations(t *testing.T) {
 	}
 	s := &fakeStream{}
 	// A call's context can be cancelled, like the HTTP request's.
-	call, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	call := t.Context()
 	ctx, err := ic.authenticate(call, s.Spec(), s.Peer(), http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {
 		t.Fatal(err)

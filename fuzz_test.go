@@ -173,7 +173,7 @@ func checkFailure(t *testing.T, err error, token string) *Failure {
 	if strings.Contains(msg, string(fuzzSecret())) {
 		t.Fatalf("message leaks the secret: %q", msg)
 	}
-	for _, part := range strings.Split(token, ".") {
+	for part := range strings.SplitSeq(token, ".") {
 		if len(part) >= 16 && strings.Contains(msg, part) {
 			t.Fatalf("message %q contains a piece of the token", msg)
 		}
@@ -310,7 +310,7 @@ func referenceCompactJWS(tok string) bool {
 }
 
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if s[i] >= 0x80 {
 			return false
 		}

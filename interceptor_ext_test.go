@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -175,7 +176,7 @@ func TestTokenFailures(t *testing.T) {
 						t.Errorf("AuthError.Message %q, error message %q", ae.GetMessage(), ce.Message())
 					}
 					if tok := strings.TrimPrefix(tc.header, "Bearer "); strings.Count(tok, ".") == 2 {
-						for _, part := range strings.Split(tok, ".") {
+						for part := range strings.SplitSeq(tok, ".") {
 							if len(part) > 8 && strings.Contains(err.Error(), part) {
 								t.Errorf("error %q leaks the token", err)
 							}
@@ -384,9 +385,7 @@ func TestProcedurePolicies(t *testing.T) {
 	now := time.Now()
 	tokenWith := func(extra jwt.MapClaims) string {
 		c := claimsAt(now, time.Hour)
-		for k, v := range extra {
-			c[k] = v
-		}
+		maps.Copy(c, extra)
 		return mint(t, tokenSpec{Claims: c})
 	}
 

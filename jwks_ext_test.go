@@ -508,7 +508,7 @@ func TestJWKSHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/jwk-set+json" ||
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/jwk-set+json" ||
 		res.Header.Get("Cache-Control") != "public, max-age=300" || res.Header.Get("ETag") == "" {
 		t.Errorf("response %d, headers %v", res.StatusCode, res.Header)
 	}
@@ -542,7 +542,7 @@ func TestJWKSHandler(t *testing.T) {
 	} else {
 		res.Body.Close()
 	}
-	if res, err := send(nil, http.MethodHead, srv.URL, "", nil); err != nil || res.StatusCode != 200 || res.ContentLength <= 0 {
+	if res, err := send(nil, http.MethodHead, srv.URL, "", nil); err != nil || res.StatusCode != http.StatusOK || res.ContentLength <= 0 {
 		t.Errorf("HEAD: %v %v", res, err)
 	} else {
 		res.Body.Close()

@@ -70,9 +70,7 @@ func TestLoadMixedTraffic(t *testing.T) {
 		accepted := make([]int64, len(servers))
 		var wg sync.WaitGroup
 		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				srvIdx := c % len(servers)
 				s := servers[srvIdx]
 				p := protocols()[c%len(protocols())]
@@ -115,7 +113,7 @@ func TestLoadMixedTraffic(t *testing.T) {
 					}
 					mu.Unlock()
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		if ctx.Err() != nil {

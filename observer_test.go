@@ -203,7 +203,7 @@ func TestSlogObserver(t *testing.T) {
 
 	out := buf.String()
 	for _, token := range []string{tok, forged, refresh, garbage} {
-		for _, seg := range strings.Split(token, ".") {
+		for seg := range strings.SplitSeq(token, ".") {
 			if strings.Contains(out, seg) {
 				t.Fatalf("log output contains token text %q:\n%s", seg, out)
 			}

@@ -3,6 +3,7 @@ package connectjwt_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/importer"
@@ -187,7 +188,7 @@ func exportData(t *testing.T, dir string, files []*ast.File) map[string]string {
 		t.Fatalf("go list in %s: %v\n%s", dir, err, stderr.String())
 	}
 	exports := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for l := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		if path, file, ok := strings.Cut(l, "\t"); ok && file != "" {
 			exports[path] = file
 		}
@@ -240,7 +241,8 @@ func checkReadme(t *testing.T, md string) []string {
 		for _, p := range ps {
 			// One package per block: blocks may declare the same names.
 			conf := types.Config{Importer: imp, Error: func(err error) {
-				te, ok := err.(types.Error)
+				var te types.Error
+				ok := errors.As(err, &te)
 				if ok && te.Soft && strings.Contains(te.Msg, "and not used") {
 					return
 				}

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ import (
 // lifeSvc is a ProtectedService whose stream handlers report when they end.
 type lifeSvc struct {
 	examplev1connect.UnimplementedProtectedServiceHandler
+
 	active atomic.Int64
 	// silent: ProtectedStream sends one message, then waits for its
 	// context without sending.
@@ -537,6 +539,7 @@ func TestStreamExpiringConnContract(t *testing.T) {
 
 type plainConn struct {
 	*fakeConn
+
 	recv func(any) error
 }
 
@@ -556,9 +559,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 		const perProtocol = 8
 		for _, p := range protocols() {
 			for range perProtocol {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					ctx, exp := shortCall(t, 700*time.Millisecond, 8*time.Second)
 					st := s.client(p).Chat(ctx)
 					defer func() { _ = st.CloseResponse() }()
@@ -575,7 +576,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 					if connectjwt.ReasonOf(err) == connectjwt.ReasonExpired && time.Since(exp) < 1500*time.Millisecond {
 						expired.Add(1)
 					}
-				}()
+				})
 			}
 		}
 		wg.Wait()
@@ -645,13 +646,14 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 // when the handler returned.
 type floodSvc struct {
 	examplev1connect.UnimplementedProtectedServiceHandler
+
 	done chan time.Time
 }
 
 func (s *floodSvc) ProtectedStream(_ context.Context, _ *connect.Request[examplev1.ProtectedStreamRequest], st *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
 	defer func() { s.done <- time.Now() }()
 	msg := &examplev1.ProtectedStreamResponse{Hello: strings.Repeat("x", 256<<10)}
-	for i := 0; i < 1000; i++ { // ~256 MB at most: far more than any buffer
+	for range 1000 { // ~256 MB at most: far more than any buffer
 		if err := st.Send(msg); err != nil {
 			return err
 		}
@@ -825,7 +827,7 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 				ic := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(100*time.Millisecond))
 				s := startLife(t, ic, &lifeSvc{silent: silent, tick: 20 * time.Millisecond})
 				c := claimsAt(time.Now(), time.Hour)
-				c["jti"] = "stream-" + p.name + fmt.Sprint(silent)
+				c["jti"] = "stream-" + p.name + strconv.FormatBool(silent)
 				tok := mint(t, tokenSpec{Claims: c})
 				ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 10*time.Second)
 				defer cancel()
@@ -895,7 +897,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	cancel()
-	_ = <-ended // ended by the cancellation; only the timing above matters
+	<-ended // ended by the cancellation; only the timing above matters
 }
 
 // openStream starts ProtectedStream (asking for endless messages) and

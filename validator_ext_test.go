@@ -359,7 +359,7 @@ func TestClaimsAndEncoding(t *testing.T) {
 			if want := connectjwt.ReasonOf(tt.wantErr); connectjwt.ReasonOf(err) != want {
 				t.Errorf("ReasonOf = %v, want %v", connectjwt.ReasonOf(err), want)
 			}
-			for _, part := range strings.Split(tt.token, ".") {
+			for part := range strings.SplitSeq(tt.token, ".") {
 				if len(part) > 4 && strings.Contains(err.Error(), part) {
 					t.Errorf("error %q leaks the token", err)
 				}

@@ -128,7 +128,7 @@ func grpcWebTrailer(body []byte, name string) string {
 		if flags&0x80 == 0 {
 			continue
 		}
-		for _, line := range strings.Split(string(frame), "\r\n") {
+		for line := range strings.SplitSeq(string(frame), "\r\n") {
 			k, v, ok := strings.Cut(line, ":")
 			if ok && strings.EqualFold(strings.TrimSpace(k), name) {
 				return strings.TrimSpace(v)
