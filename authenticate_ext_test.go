@@ -41,7 +41,7 @@ func newAuthnFixture(t *testing.T, opts ...connectjwt.ValidatorOption) *authnFix
 		if id == "reader" {
 			return map[string]any{"scope": "read"}, nil
 		}
-		return nil, nil
+		return map[string]any{}, nil
 	}))
 	if err != nil {
 		t.Fatal(err)

@@ -184,7 +184,7 @@ func TestSessionRefreshConflict(t *testing.T) {
 			fx, _ := newRotatingFixture(t, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			pair := fx.login(t, ctx, p.opts)
+			pair := fx.login(ctx, t, p.opts)
 			winner, err := fx.refresh(ctx, p.opts, pair.GetRefreshToken())
 			if err != nil {
 				t.Fatal(err)

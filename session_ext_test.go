@@ -37,8 +37,8 @@ func TestSessionReuseRevokesFamily(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			first := fx.login(t, ctx, p.opts)
-			other := fx.login(t, ctx, p.opts) // another device
+			first := fx.login(ctx, t, p.opts)
+			other := fx.login(ctx, t, p.opts) // another device
 			second, err := fx.refresh(ctx, p.opts, first.GetRefreshToken())
 			if err != nil {
 				t.Fatal(err)
@@ -92,7 +92,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			for round := range 5 {
-				pair := fx.login(t, ctx, nil)
+				pair := fx.login(ctx, t, nil)
 				const tabs = 4
 				var wg sync.WaitGroup
 				pairs := make([]*connectjwtv1.TokenPair, tabs)
@@ -133,7 +133,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 func TestSessionGraceWindowEnds(t *testing.T) {
 	fx, _ := newRotatingFixture(t, nil, connectjwt.WithRefreshReuseGrace(30*time.Second))
 	ctx := context.Background()
-	pair := fx.login(t, ctx, nil)
+	pair := fx.login(ctx, t, nil)
 	next, err := fx.refresh(ctx, nil, pair.GetRefreshToken())
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fx, _ := newRotatingFixture(t, append([]connectjwt.IssuerOption{connectjwt.WithTokenLifetimes(15*time.Minute, time.Hour)}, tc.opts...))
 			ctx := context.Background()
-			pair := fx.login(t, ctx, nil)
+			pair := fx.login(ctx, t, nil)
 			end := time.Unix(fx.now().Unix(), 0).Add(tc.lifetime)
 			refreshes := 0
 			for {

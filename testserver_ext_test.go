@@ -151,12 +151,9 @@ func startServer(tb testing.TB, ic *connectjwt.Interceptor, mode mountMode, svc 
 	if svc == nil {
 		svc = &testService{}
 	}
-	var opt connect.HandlerOption
-	switch mode {
-	case mountGate:
+	var opt connect.HandlerOption = connect.WithInterceptors(ic)
+	if mode == mountGate {
 		opt = ic.HandlerOption()
-	default:
-		opt = connect.WithInterceptors(ic)
 	}
 	path, h := examplev1connect.NewProtectedServiceHandler(svc, opt)
 	mux := http.NewServeMux()
