@@ -104,6 +104,7 @@ type atkCase struct {
 
 // atkCases builds the table for a fixed clock now.
 func atkCases(tb testing.TB, now time.Time) []atkCase {
+	tb.Helper()
 	k := testKeys()
 	atk := atkAttacker()
 	n := now.Unix()
@@ -367,6 +368,7 @@ func x509PKIX(tb testing.TB, pub any) []byte {
 
 // atkSecrets are strings that must never appear in an error: key material.
 func atkSecrets(tb testing.TB) []string {
+	tb.Helper()
 	k := testKeys()
 	pem := string(publicPEM(tb, &k.rsa.PublicKey))
 	return []string{

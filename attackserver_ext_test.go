@@ -56,7 +56,8 @@ func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
 	}
 	if tc.want == connectjwt.ReasonUnspecified {
 		var res struct {
-			Hello, Identity string
+			Hello    string `json:"hello"`
+			Identity string `json:"identity"`
 		}
 		if status != http.StatusOK || json.Unmarshal(body, &res) != nil || res.Identity != tc.wantID {
 			t.Fatalf("status %d body %q, want 200 with identity %q", status, body, tc.wantID)

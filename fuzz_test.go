@@ -206,7 +206,7 @@ func FuzzTokenFromHeader(f *testing.F) {
 	f.Add("Bearer "+strings.Repeat("A", 9000)+".B.C", "", uint8(1))
 
 	f.Fuzz(func(t *testing.T, v1, v2 string, lines uint8) {
-		const max = DefaultMaxTokenBytes
+		const maxBytes = DefaultMaxTokenBytes
 		h := http.Header{}
 		switch lines % 3 {
 		case 1:
@@ -214,8 +214,8 @@ func FuzzTokenFromHeader(f *testing.F) {
 		case 2:
 			h["Authorization"] = []string{v1, v2}
 		}
-		tok, err := tokenFromHeader(h["Authorization"], "Authorization", "Bearer", max)
-		want, wantErr := referenceTokenFromHeader(h["Authorization"], max)
+		tok, err := tokenFromHeader(h["Authorization"], "Authorization", "Bearer", maxBytes)
+		want, wantErr := referenceTokenFromHeader(h["Authorization"], maxBytes)
 		if (err == nil) != (wantErr == nil) || tok != want {
 			t.Fatalf("tokenFromHeader(%q) = %q, %v; reference %q, %v", h["Authorization"], tok, err, want, wantErr)
 		}
@@ -226,7 +226,7 @@ func FuzzTokenFromHeader(f *testing.F) {
 			if len(v1) >= 16 && strings.Contains(err.Error(), v1) {
 				t.Fatalf("error %q contains the header value", err)
 			}
-		} else if !strings.HasSuffix(strings.TrimRight(v1, " \t"), tok) || len(tok) > max {
+		} else if !strings.HasSuffix(strings.TrimRight(v1, " \t"), tok) || len(tok) > maxBytes {
 			t.Fatalf("token %q is not the end of %q", tok, v1)
 		}
 
@@ -256,12 +256,12 @@ func FuzzTokenFromHeader(f *testing.F) {
 }
 
 // referenceTokenFromHeader is the documented header grammar written
-// independently: exactly one line, at most max bytes, an empty value or
+// independently: exactly one line, at most maxBytes bytes, an empty value or
 // another scheme is missing, "Bearer" (ASCII case-insensitive) then one or
 // more spaces then the token. It returns the token and, separately, whether
 // the token is a compact JWS ([A-Za-z0-9_-], exactly two dots, header and
 // payload non-empty), which the validator checks next.
-func referenceTokenFromHeader(values []string, max int) (string, error) {
+func referenceTokenFromHeader(values []string, maxBytes int) (string, error) {
 	if len(values) == 0 {
 		return "", ErrMissing
 	}
@@ -272,7 +272,7 @@ func referenceTokenFromHeader(values []string, max int) (string, error) {
 	if v == "" {
 		return "", ErrMissing
 	}
-	if len(v) > max {
+	if len(v) > maxBytes {
 		return "", ErrMalformed
 	}
 	if len(v) < 6 || strings.ToLower(v[:6]) != "bearer" || !isASCII(v[:6]) {

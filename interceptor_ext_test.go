@@ -82,6 +82,7 @@ type failureCase struct {
 }
 
 func tokenFailureCases(t *testing.T) []failureCase {
+	t.Helper()
 	k := testKeys()
 	now := time.Now()
 	expired := claimsAt(now.Add(-2*time.Hour), time.Hour)

@@ -36,7 +36,9 @@ func selfSigned(t *testing.T, key *ecdsa.PrivateKey) []byte {
 // jwkOf returns the JWK an issuer publishes for k, as a map to alter.
 func jwkOf(t *testing.T, k connectjwt.Key) map[string]any {
 	t.Helper()
-	var set struct{ Keys []map[string]any }
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
 	if err := json.Unmarshal(publishedJWKS(t, k), &set); err != nil || len(set.Keys) != 1 {
 		t.Fatalf("published set: %v", err)
 	}

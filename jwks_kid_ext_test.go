@@ -78,7 +78,7 @@ func TestJWKSRotationDuringKIDFlood(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	// Fetches: the first, at most one per interval since.
-	if n, max := srv.hits.Load(), 2+int32(elapsed/interval); n > max {
-		t.Errorf("%d fetches in %v, want at most %d", n, elapsed, max)
+	if n, most := srv.hits.Load(), 2+int32(elapsed/interval); n > most {
+		t.Errorf("%d fetches in %v, want at most %d", n, elapsed, most)
 	}
 }

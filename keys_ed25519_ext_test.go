@@ -98,7 +98,9 @@ func TestEd25519AlgorithmName(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var set struct{ Keys []map[string]any }
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) != 1 || set.Keys[0]["alg"] != "Ed25519" || set.Keys[0]["crv"] != "Ed25519" {
 		t.Fatalf("published set %v: %v", set, err)
 	}

@@ -39,7 +39,7 @@ func TestOptionPlacementIsTyped(t *testing.T) {
 	}
 	// Inside the module, so the package resolves without network; testdata
 	// keeps it out of ./... patterns.
-	dir, err := os.MkdirTemp("testdata", "compilecheck")
+	dir, err := os.MkdirTemp("testdata", "compilecheck") //nolint:usetesting // inside the module on purpose (see above); t.TempDir is not
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func TestPolicyFromProtoOptions(t *testing.T) {
 	}
 	for _, proto := range wireProtocols() {
 		for _, tc := range tests {
-			t.Run(proto.name+"/"+tc.method+"/"+tc.identity+string(tc.want.String()[7:]), func(t *testing.T) {
+			t.Run(proto.name+"/"+tc.method+"/"+tc.identity+tc.want.String()[7:], func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				opts := proto.opts

@@ -13,7 +13,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -97,14 +96,11 @@ type tokenSpec struct {
 func mint(tb testing.TB, spec tokenSpec) string {
 	tb.Helper()
 	method, key := spec.Method, spec.Key
+	header := map[string]any{}
 	if spec.Signer.Material != nil {
 		method, key = jwt.GetSigningMethod(spec.Signer.Algorithm), spec.Signer.Material
 		if spec.Signer.ID != "" {
-			spec.Header = maps.Clone(spec.Header)
-			if spec.Header == nil {
-				spec.Header = map[string]any{}
-			}
-			spec.Header["kid"] = spec.Signer.ID
+			header["kid"] = spec.Signer.ID
 		}
 	}
 	if method == nil {
@@ -113,25 +109,17 @@ func mint(tb testing.TB, spec tokenSpec) string {
 	if key == nil {
 		key = testKeys().hs256
 	}
+	header["alg"], header["typ"] = method.Alg(), "at+jwt"
+	for k, v := range spec.Header {
+		if v == nil {
+			delete(header, k)
+		} else {
+			header[k] = v
+		}
+	}
 	in := spec.SigningInput
 	if in == "" {
-		header := []byte(spec.RawHeader)
-		if spec.RawHeader == "" {
-			h := map[string]any{"alg": method.Alg(), "typ": "at+jwt"}
-			for k, v := range spec.Header {
-				if v == nil {
-					delete(h, k)
-				} else {
-					h[k] = v
-				}
-			}
-			header = mustJSON(tb, h)
-		}
-		payload := []byte(spec.RawPayload)
-		if spec.RawPayload == "" && spec.Claims != nil {
-			payload = mustJSON(tb, spec.Claims)
-		}
-		in = b64(header) + "." + b64(payload)
+		in = b64(spec.raw(tb, spec.RawHeader, header)) + "." + b64(spec.raw(tb, spec.RawPayload, spec.Claims))
 	}
 	sig, err := method.Sign(in, key)
 	if err != nil {
@@ -140,8 +128,12 @@ func mint(tb testing.TB, spec tokenSpec) string {
 	return in + "." + b64(sig)
 }
 
-func mustJSON(tb testing.TB, v any) []byte {
+// raw returns text if it is set, else v in JSON (nothing for a nil map).
+func (tokenSpec) raw(tb testing.TB, text string, v map[string]any) []byte {
 	tb.Helper()
+	if text != "" || v == nil {
+		return []byte(text)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		tb.Fatal(err)

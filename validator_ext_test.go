@@ -213,6 +213,7 @@ func TestAlgorithmConfusion(t *testing.T) {
 }
 
 func mustEC(tb testing.TB) *ecdsa.PrivateKey {
+	tb.Helper()
 	k, err := ecdsa.GenerateKey(testKeys().ec256.Curve, rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
