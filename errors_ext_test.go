@@ -199,3 +199,14 @@ func TestAuthServiceRefusesUncheckedStore(t *testing.T) {
 		t.Errorf("Protected after the refused Logout: %v", err)
 	}
 }
+
+// The error helpers given nil fail closed: no detail, and a malformed-token
+// error rather than none.
+func TestErrorHelpersOnNil(t *testing.T) {
+	if ae, ok := connectjwt.AuthErrorOf(nil); ok || ae != nil {
+		t.Errorf("AuthErrorOf(nil) = %v, %v", ae, ok)
+	}
+	if got := connectjwt.DefaultError(nil); connectjwt.ReasonOf(got) != connectjwt.ReasonMalformed {
+		t.Errorf("DefaultError(nil) = %v", got)
+	}
+}
