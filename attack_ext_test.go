@@ -620,25 +620,14 @@ func TestAttackECDSAMalleabilityDenyListKeyedOnJTI(t *testing.T) {
 func TestAttackVectorsDirect(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(time.Now().Unix(), 0)
-	k := testKeys()
-	clock := connectjwt.WithClock(func() time.Time { return now })
-	key := func(id, alg string, m any) connectjwt.Option {
-		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
-	}
-	hsKey := key(atkKidHS, "HS256", k.hs256)
-	mk := func(opts ...connectjwt.ValidatorOption) *connectjwt.Validator {
-		v, err := connectjwt.NewValidator(append([]connectjwt.ValidatorOption{clock}, opts...)...)
+	var vs [atkServers]*connectjwt.Validator
+	for i, opts := range atkConfigs(now) {
+		v, err := connectjwt.NewValidator(opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return v
+		vs[i] = v
 	}
-	var vs [atkServers]*connectjwt.Validator
-	vs[atkMain] = mk(hsKey, key(atkKidRS, "RS256", &k.rsa.PublicKey), key(atkKidES, "ES256", &k.ec256.PublicKey),
-		key(atkKidED, "EdDSA", k.ed.Public()), connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience))
-	vs[atkNoAud] = mk(hsKey, connectjwt.WithIssuer(testIssuer))
-	vs[atkLeeway] = mk(hsKey, connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience), connectjwt.WithLeeway(30*time.Second))
-	vs[atkRSOnly] = mk(key(atkKidRS, "RS256", &k.rsa.PublicKey), connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience))
 	for _, tc := range atkCases(t, now) {
 		if tc.raw != "" {
 			continue

@@ -11,29 +11,32 @@ import (
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
 )
 
+// atkConfigs returns the validator options of each server configuration,
+// all on the fixed clock now.
+func atkConfigs(now time.Time) [atkServers][]connectjwt.ValidatorOption {
+	k := testKeys()
+	key := func(id, alg string, m any) connectjwt.ValidatorOption {
+		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
+	}
+	clock := connectjwt.WithClock(func() time.Time { return now })
+	hsKey := key(atkKidHS, "HS256", k.hs256)
+	iss, aud := connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)
+	var c [atkServers][]connectjwt.ValidatorOption
+	c[atkMain] = []connectjwt.ValidatorOption{clock, hsKey, key(atkKidRS, "RS256", &k.rsa.PublicKey),
+		key(atkKidES, "ES256", &k.ec256.PublicKey), key(atkKidED, "EdDSA", k.ed.Public()), iss, aud}
+	c[atkNoAud] = []connectjwt.ValidatorOption{clock, hsKey, iss}
+	c[atkLeeway] = []connectjwt.ValidatorOption{clock, hsKey, iss, aud, connectjwt.WithLeeway(30 * time.Second)}
+	c[atkRSOnly] = []connectjwt.ValidatorOption{clock, key(atkKidRS, "RS256", &k.rsa.PublicKey), iss, aud}
+	return c
+}
+
 // atkStartServers starts one server per configuration, all on a fixed clock.
 func atkStartServers(t *testing.T, now time.Time) [atkServers]*testServer {
 	t.Helper()
-	k := testKeys()
-	clock := connectjwt.WithClock(func() time.Time { return now })
-	key := func(id, alg string, m any) connectjwt.Option {
-		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
-	}
-	hsKey := key(atkKidHS, "HS256", k.hs256)
-	build := func(opts ...connectjwt.ValidatorOption) *connectjwt.Interceptor {
-		return buildInterceptor(t, append([]connectjwt.ValidatorOption{clock}, opts...), nil)
-	}
 	var s [atkServers]*testServer
-	s[atkMain] = startServer(t, build(hsKey,
-		key(atkKidRS, "RS256", &k.rsa.PublicKey),
-		key(atkKidES, "ES256", &k.ec256.PublicKey),
-		key(atkKidED, "EdDSA", k.ed.Public()),
-		connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)), mountGate, nil)
-	s[atkNoAud] = startServer(t, build(hsKey, connectjwt.WithIssuer(testIssuer)), mountGate, nil)
-	s[atkLeeway] = startServer(t, build(hsKey, connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience),
-		connectjwt.WithLeeway(30*time.Second)), mountGate, nil)
-	s[atkRSOnly] = startServer(t, build(key(atkKidRS, "RS256", &k.rsa.PublicKey),
-		connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)), mountGate, nil)
+	for i, opts := range atkConfigs(now) {
+		s[i] = startServer(t, buildInterceptor(t, opts, nil), mountGate, nil)
+	}
 	return s
 }
 
