@@ -39,7 +39,9 @@ func newTestClock() *testClock {
 func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-var cacheTestSecret = bytes.Repeat([]byte("k"), 32)
+func cacheTestSecret() []byte {
+	return bytes.Repeat([]byte("k"), 32)
+}
 
 // cacheFixture is a validator with counted verifications and an issuer of
 // tokens it accepts, on one clock.
@@ -53,7 +55,7 @@ type cacheFixture struct {
 func newCacheFixture(t *testing.T, opts ...ValidatorOption) *cacheFixture {
 	t.Helper()
 	clock := newTestClock()
-	shared := WithOptions(WithKey(HMACKey(cacheTestSecret)), WithClock(clock.now), WithIssuer("https://iss.test"))
+	shared := WithOptions(WithKey(HMACKey(cacheTestSecret())), WithClock(clock.now), WithIssuer("https://iss.test"))
 	is, err := NewIssuer(shared, WithTokenLifetimes(time.Hour, 24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +72,7 @@ func newCacheFixture(t *testing.T, opts ...ValidatorOption) *cacheFixture {
 // newHMACValidator returns a validator with the cache tests' HMAC key.
 func newHMACValidator(t *testing.T) *Validator {
 	t.Helper()
-	v, err := NewValidator(WithKey(HMACKey(cacheTestSecret)))
+	v, err := NewValidator(WithKey(HMACKey(cacheTestSecret())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,7 @@ func TestCacheOff(t *testing.T) {
 }
 
 func TestCacheOptionErrors(t *testing.T) {
-	key := WithKey(HMACKey(cacheTestSecret))
+	key := WithKey(HMACKey(cacheTestSecret()))
 	for _, n := range []int{-1, maxCacheSize + 1} {
 		if _, err := NewValidator(key, WithCacheSize(n)); err == nil {
 			t.Errorf("WithCacheSize(%d): no error", n)
@@ -382,7 +384,7 @@ func checkCacheIndex(t *testing.T, c *tokenCache, size int) {
 	inList := 0
 	for el := c.lru.Front(); el != nil; el = el.Next() {
 		inList++
-		if e := el.Value.(*cacheEntry); c.entries[e.token] != el {
+		if e, ok := el.Value.(*cacheEntry); !ok || c.entries[e.token] != el {
 			t.Errorf("list entry %d is not in the map", inList)
 		}
 	}

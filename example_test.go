@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -24,24 +23,6 @@ type greeter struct {
 func (greeter) Protected(ctx context.Context, _ *connect.Request[examplev1.ProtectedRequest]) (*connect.Response[examplev1.ProtectedResponse], error) {
 	identity, _ := connectjwt.IdentityFromContext(ctx) // Flask's get_jwt_identity()
 	return connect.NewResponse(&examplev1.ProtectedResponse{Hello: "world", Identity: identity}), nil
-}
-
-// serve starts mux on a loopback port with HTTP/1.1 and h2c and returns its
-// base URL, an HTTP/2 client and a function that stops it.
-func serve(mux *http.ServeMux) (string, *http.Client, func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	var cp http.Protocols
-	cp.SetUnencryptedHTTP2(true)
-	client := &http.Client{Transport: &http.Transport{Protocols: &cp}}
-	return "http://" + ln.Addr().String(), client, func() { _ = srv.Close() }
 }
 
 // The whole flow: one set of shared options builds the issuer and the

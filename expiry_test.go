@@ -11,7 +11,7 @@ import (
 )
 
 // waitDone fails the test unless ctx is done within d.
-func waitDone(t *testing.T, ctx context.Context, d time.Duration) {
+func waitDone(ctx context.Context, t *testing.T, d time.Duration) {
 	t.Helper()
 	select {
 	case <-ctx.Done():
@@ -39,7 +39,7 @@ func (s *fakeStream) ResponseTrailer() http.Header { return nil }
 // leaves it Canceled with no failure; the call's own cancellation passes
 // through with its cause.
 func TestStreamContextCause(t *testing.T) {
-	v, err := NewValidator(WithKey(HMACKey(cacheTestSecret)), WithLeeway(time.Second))
+	v, err := NewValidator(WithKey(HMACKey(cacheTestSecret())), WithLeeway(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestStreamContextCause(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("ended early: %v", ctx.Err())
 	}
-	waitDone(t, ctx, 5*time.Second)
+	waitDone(ctx, t, 5*time.Second)
 	var f *Failure
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) || !errors.As(context.Cause(ctx), &f) || !errors.Is(f, ErrExpired) || f.Procedure != "/p" {
 		t.Errorf("Err %v, Cause %v", ctx.Err(), context.Cause(ctx))
@@ -62,7 +62,7 @@ func TestStreamContextCause(t *testing.T) {
 	live := &Claims{Identity: "alice", ExpiresAt: time.Now().Add(time.Hour)}
 	ctx, cancel = v.streamContext(context.Background(), live, "/p")
 	cancel()
-	if ctx.Err() != context.Canceled || errors.As(context.Cause(ctx), &f) {
+	if !errors.Is(ctx.Err(), context.Canceled) || errors.As(context.Cause(ctx), &f) {
 		t.Errorf("returned in time: Err %v, Cause %v", ctx.Err(), context.Cause(ctx))
 	}
 
@@ -71,7 +71,7 @@ func TestStreamContextCause(t *testing.T) {
 	ctx, cancel = v.streamContext(parent, live, "/p")
 	defer cancel()
 	cancelParent(gone)
-	if ctx.Err() != context.Canceled || context.Cause(ctx) != gone {
+	if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(context.Cause(ctx), gone) {
 		t.Errorf("parent cancelled: Err %v, Cause %v", ctx.Err(), context.Cause(ctx))
 	}
 }
@@ -82,7 +82,7 @@ func TestStreamContextCause(t *testing.T) {
 // custom context this replaced).
 func TestStreamAllocations(t *testing.T) {
 	clock := newTestClock()
-	shared := WithOptions(WithKey(HMACKey(cacheTestSecret)), WithClock(clock.now), WithIssuer("https://iss.test"))
+	shared := WithOptions(WithKey(HMACKey(cacheTestSecret())), WithClock(clock.now), WithIssuer("https://iss.test"))
 	is, err := NewIssuer(shared)
 	if err != nil {
 		t.Fatal(err)
@@ -98,8 +98,7 @@ func TestStreamAllocations(t *testing.T) {
 	}
 	s := &fakeStream{}
 	// A call's context can be cancelled, like the HTTP request's.
-	call, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	call := t.Context()
 	ctx, err := ic.authenticate(call, s.Spec(), s.Peer(), http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +138,7 @@ func TestStreamAllocations(t *testing.T) {
 func TestStreamContextEndsWhenHandlerPanics(t *testing.T) {
 	ic := NewInterceptor(newHMACValidator(t))
 	claims := &Claims{Identity: "alice", ExpiresAt: time.Now().Add(time.Hour)}
-	var hctx context.Context
+	ctxs := make(chan context.Context, 1)
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -147,12 +146,13 @@ func TestStreamContextEndsWhenHandlerPanics(t *testing.T) {
 			}
 		}()
 		_ = ic.untilExpiry(context.Background(), &fakeStream{}, claims, func(ctx context.Context, _ connect.StreamingHandlerConn) error {
-			hctx = ctx
-			panic("boom")
+			ctxs <- ctx
+			panic("boom") //nolint:forbidigo // the handler panics on purpose: the test checks the stream context still ends
 		})
 	}()
-	waitDone(t, hctx, 5*time.Second)
-	if err := hctx.Err(); err != context.Canceled {
+	hctx := <-ctxs
+	waitDone(hctx, t, 5*time.Second)
+	if err := hctx.Err(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Err = %v, want context.Canceled", err)
 	}
 }

@@ -16,12 +16,19 @@ func MemoryStoreSizes(m *MemoryStore) (tokens, identities, sessions, redeemed, h
 }
 
 // SetLoginLimiterClock sets the clock of a limiter from NewLoginLimiter.
-func SetLoginLimiterClock(l LoginLimiter, now func() time.Time) { l.(*memoryLimiter).now = now }
+func SetLoginLimiterClock(l LoginLimiter, now func() time.Time) {
+	if m, ok := l.(*memoryLimiter); ok {
+		m.now = now
+	}
+}
 
 // LoginLimiterSize returns how many keys a limiter from NewLoginLimiter
 // holds.
 func LoginLimiterSize(l LoginLimiter) int {
-	m := l.(*memoryLimiter)
+	m, ok := l.(*memoryLimiter)
+	if !ok {
+		return -1
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.entries)

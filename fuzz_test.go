@@ -36,13 +36,22 @@ import (
 // The fuzz fixture: fixed keys and a fixed clock, so every valid token is
 // deterministic (HS256 and Ed25519 signatures are) and the seed corpus
 // stays valid forever.
-var (
-	fuzzNow      = time.Unix(1_700_000_000, 0)
-	fuzzSecret   = []byte("fuzz-secret-fuzz-secret-fuzz-sec") // 32 bytes
-	fuzzEdSeed   = bytes.Repeat([]byte{7}, ed25519.SeedSize)
+const (
 	fuzzIssuer   = "https://issuer.fuzz"
 	fuzzAudience = "api.fuzz"
 )
+
+func fuzzNow() time.Time {
+	return time.Unix(1_700_000_000, 0)
+}
+
+func fuzzSecret() []byte {
+	return []byte("fuzz-secret-fuzz-secret-fuzz-sec") // 32 bytes
+}
+
+func fuzzEdSeed() []byte {
+	return bytes.Repeat([]byte{7}, ed25519.SeedSize)
+}
 
 type fuzzFixture struct {
 	v      *Validator
@@ -55,20 +64,21 @@ type fuzzFixture struct {
 	invalid []string // signed but refused
 }
 
-var fuzzSetup = sync.OnceValues(func() (*fuzzFixture, error) {
-	ed := ed25519.NewKeyFromSeed(fuzzEdSeed)
+var fuzzSetup = sync.OnceValues(func() (*fuzzFixture, error) { //nolint:gochecknoglobals // built once: every fuzz input runs against the same fixture
+	ed := ed25519.NewKeyFromSeed(fuzzEdSeed())
+	edPublic := ed25519.PublicKey(ed[ed25519.SeedSize:]) // a private key's second half is its public key
 	v, err := NewValidator(
-		WithKey(Key{ID: "hs", Algorithm: "HS256", Material: fuzzSecret}),
-		WithKey(Key{ID: "ed", Algorithm: "EdDSA", Material: ed.Public().(ed25519.PublicKey)}),
+		WithKey(Key{ID: "hs", Algorithm: "HS256", Material: fuzzSecret()}),
+		WithKey(Key{ID: "ed", Algorithm: "EdDSA", Material: edPublic}),
 		WithIssuer(fuzzIssuer), WithAudience(fuzzAudience),
 		WithLeeway(10*time.Second),
-		WithClock(func() time.Time { return fuzzNow }),
+		WithClock(fuzzNow),
 	)
 	if err != nil {
 		return nil, err
 	}
 	fx := &fuzzFixture{v: v, tokens: map[string]bool{}, signed: map[string]bool{}}
-	n := fuzzNow.Unix()
+	n := fuzzNow().Unix()
 	claims := []jwt.MapClaims{
 		{"sub": "alice", "iss": fuzzIssuer, "aud": fuzzAudience, "iat": n, "exp": n + 600},
 		{"sub": "bob", "iss": fuzzIssuer, "aud": []string{"x", fuzzAudience}, "exp": n + 1, "nbf": n - 5, "scope": "read write", "jti": "j1"},
@@ -79,7 +89,7 @@ var fuzzSetup = sync.OnceValues(func() (*fuzzFixture, error) {
 			method jwt.SigningMethod
 			key    any
 			kid    string
-		}{{jwt.SigningMethodHS256, fuzzSecret, "hs"}, {jwt.SigningMethodEdDSA, ed, "ed"}} {
+		}{{jwt.SigningMethodHS256, fuzzSecret(), "hs"}, {jwt.SigningMethodEdDSA, ed, "ed"}} {
 			tok := jwt.NewWithClaims(m.method, c)
 			tok.Header["typ"] = "at+jwt"
 			if i != 1 {
@@ -105,7 +115,7 @@ var fuzzSetup = sync.OnceValues(func() (*fuzzFixture, error) {
 	} {
 		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, extra.claims)
 		tok.Header["typ"] = extra.typ
-		s, err := tok.SignedString(fuzzSecret)
+		s, err := tok.SignedString(fuzzSecret())
 		if err != nil {
 			return nil, err
 		}
@@ -125,15 +135,17 @@ func fuzzFix(tb testing.TB) *fuzzFixture {
 }
 
 // fuzzReasons are the reasons Validate may return without a blocklist.
-var fuzzReasons = map[Reason]error{
-	ReasonMissing:          ErrMissing,
-	ReasonMalformed:        ErrMalformed,
-	ReasonInvalidAlgorithm: ErrInvalidAlgorithm,
-	ReasonInvalidSignature: ErrInvalidSignature,
-	ReasonWrongTokenType:   ErrWrongTokenType,
-	ReasonInvalidClaims:    ErrInvalidClaims,
-	ReasonExpired:          ErrExpired,
-	ReasonNotYetValid:      ErrNotYetValid,
+func fuzzReasons() map[Reason]error {
+	return map[Reason]error{
+		ReasonMissing:          ErrMissing,
+		ReasonMalformed:        ErrMalformed,
+		ReasonInvalidAlgorithm: ErrInvalidAlgorithm,
+		ReasonInvalidSignature: ErrInvalidSignature,
+		ReasonWrongTokenType:   ErrWrongTokenType,
+		ReasonInvalidClaims:    ErrInvalidClaims,
+		ReasonExpired:          ErrExpired,
+		ReasonNotYetValid:      ErrNotYetValid,
+	}
 }
 
 // checkFailure checks the contract of every error Validate returns.
@@ -143,25 +155,22 @@ func checkFailure(t *testing.T, err error, token string) *Failure {
 	if !errors.As(err, &f) {
 		t.Fatalf("error %T %v is not a *Failure", err, err)
 	}
-	sentinel, known := fuzzReasons[f.Reason]
+	sentinel, known := fuzzReasons()[f.Reason]
 	if !known {
 		t.Fatalf("unexpected reason %v (%v)", f.Reason, err)
 	}
 	if !errors.Is(err, sentinel) || ReasonOf(err) != f.Reason {
 		t.Fatalf("reason %v does not match the error %v", f.Reason, err)
 	}
-	switch f.Reason {
-	case ReasonMissing, ReasonMalformed,
-		ReasonInvalidAlgorithm, ReasonInvalidSignature:
-		if f.Claims != nil {
-			t.Fatalf("%v failure carries claims", f.Reason)
-		}
+	if beforeSignature := f.Reason == ReasonMissing || f.Reason == ReasonMalformed ||
+		f.Reason == ReasonInvalidAlgorithm || f.Reason == ReasonInvalidSignature; beforeSignature && f.Claims != nil {
+		t.Fatalf("%v failure carries claims", f.Reason)
 	}
 	msg := err.Error()
-	if strings.Contains(msg, string(fuzzSecret)) {
+	if strings.Contains(msg, string(fuzzSecret())) {
 		t.Fatalf("message leaks the secret: %q", msg)
 	}
-	for _, part := range strings.Split(token, ".") {
+	for part := range strings.SplitSeq(token, ".") {
 		if len(part) >= 16 && strings.Contains(msg, part) {
 			t.Fatalf("message %q contains a piece of the token", msg)
 		}
@@ -197,7 +206,7 @@ func FuzzTokenFromHeader(f *testing.F) {
 	f.Add("Bearer "+strings.Repeat("A", 9000)+".B.C", "", uint8(1))
 
 	f.Fuzz(func(t *testing.T, v1, v2 string, lines uint8) {
-		const max = DefaultMaxTokenBytes
+		const maxBytes = DefaultMaxTokenBytes
 		h := http.Header{}
 		switch lines % 3 {
 		case 1:
@@ -205,8 +214,8 @@ func FuzzTokenFromHeader(f *testing.F) {
 		case 2:
 			h["Authorization"] = []string{v1, v2}
 		}
-		tok, err := tokenFromHeader(h["Authorization"], "Authorization", "Bearer", max)
-		want, wantErr := referenceTokenFromHeader(h["Authorization"], max)
+		tok, err := tokenFromHeader(h["Authorization"], "Authorization", "Bearer", maxBytes)
+		want, wantErr := referenceTokenFromHeader(h["Authorization"], maxBytes)
 		if (err == nil) != (wantErr == nil) || tok != want {
 			t.Fatalf("tokenFromHeader(%q) = %q, %v; reference %q, %v", h["Authorization"], tok, err, want, wantErr)
 		}
@@ -217,7 +226,7 @@ func FuzzTokenFromHeader(f *testing.F) {
 			if len(v1) >= 16 && strings.Contains(err.Error(), v1) {
 				t.Fatalf("error %q contains the header value", err)
 			}
-		} else if !strings.HasSuffix(strings.TrimRight(v1, " \t"), tok) || len(tok) > max {
+		} else if !strings.HasSuffix(strings.TrimRight(v1, " \t"), tok) || len(tok) > maxBytes {
 			t.Fatalf("token %q is not the end of %q", tok, v1)
 		}
 
@@ -234,7 +243,7 @@ func FuzzTokenFromHeader(f *testing.F) {
 		}
 		c, verr := fx.v.ValidateHeader(context.Background(), h)
 		if verr != nil {
-			checkFailure(t, verr, v1)
+			_ = checkFailure(t, verr, v1)
 			if err != nil && ReasonOf(verr) != ReasonOf(err) {
 				t.Fatalf("ValidateHeader reason %v, want %v", ReasonOf(verr), ReasonOf(err))
 			}
@@ -247,12 +256,12 @@ func FuzzTokenFromHeader(f *testing.F) {
 }
 
 // referenceTokenFromHeader is the documented header grammar written
-// independently: exactly one line, at most max bytes, an empty value or
+// independently: exactly one line, at most maxBytes bytes, an empty value or
 // another scheme is missing, "Bearer" (ASCII case-insensitive) then one or
 // more spaces then the token. It returns the token and, separately, whether
 // the token is a compact JWS ([A-Za-z0-9_-], exactly two dots, header and
 // payload non-empty), which the validator checks next.
-func referenceTokenFromHeader(values []string, max int) (string, error) {
+func referenceTokenFromHeader(values []string, maxBytes int) (string, error) {
 	if len(values) == 0 {
 		return "", ErrMissing
 	}
@@ -263,7 +272,7 @@ func referenceTokenFromHeader(values []string, max int) (string, error) {
 	if v == "" {
 		return "", ErrMissing
 	}
-	if len(v) > max {
+	if len(v) > maxBytes {
 		return "", ErrMalformed
 	}
 	if len(v) < 6 || strings.ToLower(v[:6]) != "bearer" || !isASCII(v[:6]) {
@@ -298,7 +307,7 @@ func referenceCompactJWS(tok string) bool {
 }
 
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if s[i] >= 0x80 {
 			return false
 		}
@@ -335,24 +344,22 @@ func FuzzValidate(f *testing.F) {
 				t.Fatal("claims returned with an error")
 			}
 			fl := checkFailure(t, err, token)
-			switch fl.Reason {
-			case ReasonWrongTokenType, ReasonInvalidClaims,
-				ReasonExpired, ReasonNotYetValid:
-				// These come after the signature check: the token must
-				// be one we signed, byte for byte.
-				if !fx.signed[token] {
-					t.Fatalf("%v reported for a token we never signed: %q", fl.Reason, token)
-				}
-				if fl.Claims == nil && fl.Reason != ReasonWrongTokenType && fl.Reason != ReasonInvalidClaims {
-					t.Fatalf("%v failure without verified claims", fl.Reason)
-				}
+			// These come after the signature check: the token must be one
+			// we signed, byte for byte.
+			afterSignature := fl.Reason == ReasonWrongTokenType || fl.Reason == ReasonInvalidClaims ||
+				fl.Reason == ReasonExpired || fl.Reason == ReasonNotYetValid
+			if afterSignature && !fx.signed[token] {
+				t.Fatalf("%v reported for a token we never signed: %q", fl.Reason, token)
+			}
+			if afterSignature && fl.Claims == nil && fl.Reason != ReasonWrongTokenType && fl.Reason != ReasonInvalidClaims {
+				t.Fatalf("%v failure without verified claims", fl.Reason)
 			}
 			return
 		}
 		if !fx.tokens[token] {
 			t.Fatalf("accepted a token that is not byte-identical to a valid one: %q", token)
 		}
-		if c.Identity == "" || !fuzzNow.Before(c.ExpiresAt.Add(10*time.Second)) {
+		if c.Identity == "" || !fuzzNow().Before(c.ExpiresAt.Add(10*time.Second)) {
 			t.Fatalf("accepted claims %+v", c)
 		}
 		if _, err := fx.v.ValidateRefresh(ctx, token); ReasonOf(err) != ReasonWrongTokenType {
@@ -401,7 +408,7 @@ func FuzzValidateSigned(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, header, payload []byte) {
 		in := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
-		sig, err := jwt.SigningMethodHS256.Sign(in, fuzzSecret)
+		sig, err := jwt.SigningMethodHS256.Sign(in, fuzzSecret())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +418,7 @@ func FuzzValidateSigned(f *testing.F) {
 			if c != nil {
 				t.Fatal("claims returned with an error")
 			}
-			checkFailure(t, err, token)
+			_ = checkFailure(t, err, token)
 			if ReasonOf(err) == ReasonMalformed && referenceWellFormedToken(token, header, payload) {
 				t.Fatalf("well-formed token refused as malformed: %v\nheader %q\npayload %q", err, header, payload)
 			}
@@ -448,13 +455,13 @@ func FuzzValidateSigned(f *testing.F) {
 			t.Fatalf("accepted aud %#v", pl["aud"])
 		}
 		exp, ok := referenceNumericDate(pl["exp"])
-		if !ok || !(float64(fuzzNow.Unix()) < exp+10) {
-			t.Fatalf("accepted exp %#v at %v", pl["exp"], fuzzNow.Unix())
+		if !ok || !(float64(fuzzNow().Unix()) < exp+10) {
+			t.Fatalf("accepted exp %#v at %v", pl["exp"], fuzzNow().Unix())
 		}
 		for _, name := range []string{"nbf", "iat"} {
 			if v, present := pl[name]; present {
 				d, ok := referenceNumericDate(v)
-				if !ok || d > float64(fuzzNow.Unix())+10 {
+				if !ok || d > float64(fuzzNow().Unix())+10 {
 					t.Fatalf("accepted %s %#v", name, v)
 				}
 			}

@@ -169,7 +169,7 @@ func (m *HTTPMiddleware) public(u *url.URL) bool {
 // holds a malformed escape: then a router matching the raw path may see
 // another path than URL.Path.
 func obscured(raw string) bool {
-	for i := 0; i < len(raw); i++ {
+	for i := range len(raw) {
 		if raw[i] != '%' {
 			continue
 		}

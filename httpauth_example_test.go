@@ -38,7 +38,7 @@ func ExampleNewHTTPMiddleware() {
 	defer stop()
 
 	get := func(token string) {
-		req, _ := http.NewRequest(http.MethodGet, base+"/whoami", nil)
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/whoami", nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -48,7 +48,9 @@ func ExampleNewHTTPMiddleware() {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		var e struct{ Reason string }
+		var e struct {
+			Reason string `json:"reason"`
+		}
 		_ = json.Unmarshal(body, &e)
 		fmt.Println(resp.StatusCode, resp.Header.Get("WWW-Authenticate"), e.Reason, strings.Contains(string(body), `"identity":"alice"`))
 	}

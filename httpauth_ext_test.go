@@ -20,7 +20,9 @@ import (
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
-var httpSecret = bytes.Repeat([]byte("h"), 32)
+func httpSecret() []byte {
+	return bytes.Repeat([]byte("h"), 32)
+}
 
 // httpTokens mints the tokens the HTTP tests send.
 type httpTokens struct {
@@ -31,7 +33,7 @@ func newHTTPTokens(t *testing.T) httpTokens {
 	t.Helper()
 	ctx := context.Background()
 	mk := func(now time.Time, claims map[string]any) *connectjwt.Issuer {
-		opts := []connectjwt.IssuerOption{connectjwt.WithKey(connectjwt.HMACKey(httpSecret)), connectjwt.WithIssuer("https://issuer.test"),
+		opts := []connectjwt.IssuerOption{connectjwt.WithKey(connectjwt.HMACKey(httpSecret())), connectjwt.WithIssuer("https://issuer.test"),
 			connectjwt.WithClock(func() time.Time { return now })}
 		if claims != nil {
 			opts = append(opts, connectjwt.WithExtraClaims(func(context.Context, string) (map[string]any, error) { return claims, nil }))
@@ -68,7 +70,7 @@ func newHTTPTokens(t *testing.T) httpTokens {
 func startHTTP(t *testing.T, opts ...connectjwt.HTTPOption) (string, *http.Client) {
 	t.Helper()
 	v, err := connectjwt.NewValidator(
-		connectjwt.WithKey(connectjwt.HMACKey(httpSecret)),
+		connectjwt.WithKey(connectjwt.HMACKey(httpSecret())),
 		connectjwt.WithIssuer("https://issuer.test"),
 		connectjwt.WithProcedurePolicy("/files.v1.FileService/Download", connectjwt.Policy{Scopes: []string{"files:read"}}),
 		connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(_ context.Context, c *connectjwt.Claims) (bool, error) {
@@ -161,7 +163,7 @@ func TestHTTPMiddleware(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, base+tt.path, nil)
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base+tt.path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,7 +228,7 @@ func TestHTTPMiddleware(t *testing.T) {
 }
 
 func TestNewHTTPMiddlewareErrors(t *testing.T) {
-	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(httpSecret)))
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(httpSecret())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +269,7 @@ func (r *decisionRecorder) ObserveEvent(context.Context, connectjwt.Event) {}
 // validator, so the middleware reports its anonymous decision itself.
 func TestHTTPMiddlewarePublicPathObserved(t *testing.T) {
 	rec := &decisionRecorder{}
-	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(httpSecret)), connectjwt.WithObserver(rec))
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(httpSecret())), connectjwt.WithObserver(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +279,7 @@ func TestHTTPMiddlewarePublicPathObserved(t *testing.T) {
 	}
 	srv := httptest.NewServer(m.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/static/app.js")
+	resp, err := send(srv.Client(), http.MethodGet, srv.URL+"/static/app.js", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func TestHTTPMiddlewarePublicPathTricks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, base+tt.target, nil) // keeps the escapes as given
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+tt.target, nil) // keeps the escapes as given
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -65,7 +65,7 @@ func TestJWKSEventsObserved(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := v.Validate(ctx, tokenFor(t, good, jwksIssuerA, jwksAudA)); err != nil {
+	if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: good, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, func() error {
@@ -78,7 +78,7 @@ func TestJWKSEventsObserved(t *testing.T) {
 	// (one a minute) does not.
 	other := connectjwt.Key{ID: "other", Algorithm: "ES256", Material: k.ec2}
 	for range 2 {
-		if _, err := v.Validate(ctx, tokenFor(t, other, jwksIssuerA, jwksAudA)); connectjwt.ReasonOf(err) != connectjwt.ReasonInvalidSignature {
+		if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: other, Claims: claimsFor(jwksIssuerA, jwksAudA)})); connectjwt.ReasonOf(err) != connectjwt.ReasonInvalidSignature {
 			t.Fatalf("unknown kid: %v", err)
 		}
 	}

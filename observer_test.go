@@ -36,16 +36,18 @@ type nopObserver struct{}
 func (nopObserver) ObserveDecision(context.Context, Decision) {}
 func (nopObserver) ObserveEvent(context.Context, Event)       {}
 
-var observerSecret = bytes.Repeat([]byte("k"), 32)
+func observerSecret() []byte {
+	return bytes.Repeat([]byte("k"), 32)
+}
 
 // observedValidator returns an issuer and a validator of its tokens that
 // reports to o (none when o is nil), both on the clock now.
-func observedValidator(t testing.TB, o Observer, now func() time.Time) (*Issuer, *Validator) {
-	t.Helper()
-	common := WithOptions(WithKey(HMACKey(observerSecret)), WithIssuer("https://issuer.test"), WithClock(now))
+func observedValidator(tb testing.TB, o Observer, now func() time.Time) (*Issuer, *Validator) {
+	tb.Helper()
+	common := WithOptions(WithKey(HMACKey(observerSecret())), WithIssuer("https://issuer.test"), WithClock(now))
 	is, err := NewIssuer(common)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	opts := []ValidatorOption{common}
 	if o != nil {
@@ -53,7 +55,7 @@ func observedValidator(t testing.TB, o Observer, now func() time.Time) (*Issuer,
 	}
 	v, err := NewValidator(opts...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return is, v
 }
@@ -201,13 +203,13 @@ func TestSlogObserver(t *testing.T) {
 
 	out := buf.String()
 	for _, token := range []string{tok, forged, refresh, garbage} {
-		for _, seg := range strings.Split(token, ".") {
+		for seg := range strings.SplitSeq(token, ".") {
 			if strings.Contains(out, seg) {
 				t.Fatalf("log output contains token text %q:\n%s", seg, out)
 			}
 		}
 	}
-	if strings.Contains(out, string(observerSecret)) {
+	if strings.Contains(out, string(observerSecret())) {
 		t.Fatal("log output contains the key")
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -28,7 +28,7 @@ func TestRefusalLogsQuoteNoTokenContent(t *testing.T) {
 	enc := base64.RawURLEncoding.EncodeToString
 	sign := func(header, payload string) string {
 		in := enc([]byte(header)) + "." + enc([]byte(payload))
-		mac := hmac.New(sha256.New, observerSecret)
+		mac := hmac.New(sha256.New, observerSecret())
 		mac.Write([]byte(in))
 		return in + "." + enc(mac.Sum(nil))
 	}

@@ -20,7 +20,7 @@ func TestAuthenticateReportsOneDecision(t *testing.T) {
 		}
 		return false, nil
 	})
-	common := WithOptions(WithKey(HMACKey(observerSecret)), WithIssuer("https://issuer.test"), WithRevocationStore(store))
+	common := WithOptions(WithKey(HMACKey(observerSecret())), WithIssuer("https://issuer.test"), WithRevocationStore(store))
 	is, err := NewIssuer(common)
 	if err != nil {
 		t.Fatal(err)

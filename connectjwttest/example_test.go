@@ -49,8 +49,7 @@ func ExampleMinter_ExpiredToken() {
 		return connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("session of %s expired", f.Claims.Identity))
 	}
 	_, err = v.Validate(context.Background(), m.ExpiredToken("alice"))
-	var f *connectjwt.Failure
-	if errors.As(err, &f) {
+	if f, ok := errors.AsType[*connectjwt.Failure](err); ok {
 		fmt.Println(connectjwt.ReasonOf(err))
 		fmt.Println(loader(context.Background(), f))
 	}

@@ -94,10 +94,10 @@ func TestDoPanic(t *testing.T) {
 	waiter := make(chan error)
 	go func() {
 		defer func() { _ = recover() }()
-		g.Do(context.Background(), "k", func() (int, error) {
+		_, _, _ = g.Do(context.Background(), "k", func() (int, error) {
 			close(started)
 			<-release
-			panic("boom")
+			panic("boom") //nolint:forbidigo // the call panics on purpose: the test checks the group survives it
 		})
 	}()
 	<-started

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,23 +38,18 @@ const (
 )
 
 // jwksKeys are generated once: RSA is slow.
-var jwksKeys = sync.OnceValue(func() (k struct {
+var jwksKeys = sync.OnceValue(func() (k struct { //nolint:gochecknoglobals // keys generated once per test binary: RSA generation is too slow to repeat per test
 	rsa           *rsa.PrivateKey
 	ec1, ec2, ec3 *ecdsa.PrivateKey
 	ed            ed25519.PrivateKey
 }) {
-	var err error
-	if k.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-		panic(err)
-	}
+	// Key generation from crypto/rand cannot fail (a failing rand.Reader
+	// crashes the program since Go 1.24), so the errors are always nil.
+	k.rsa, _ = rsa.GenerateKey(rand.Reader, 2048)
 	for _, p := range []**ecdsa.PrivateKey{&k.ec1, &k.ec2, &k.ec3} {
-		if *p, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			panic(err)
-		}
+		*p, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	}
-	if _, k.ed, err = ed25519.GenerateKey(rand.Reader); err != nil {
-		panic(err)
-	}
+	_, k.ed, _ = ed25519.GenerateKey(rand.Reader)
 	return k
 })
 
@@ -86,7 +82,7 @@ func newJWKSServer(t *testing.T, keys ...connectjwt.Key) *jwksServer {
 			}
 		default:
 			w.Header().Set("Content-Type", "application/jwk-set+json")
-			w.Write(body)
+			_, _ = w.Write(body)
 		}
 	}))
 	t.Cleanup(s.srv.Close)
@@ -129,29 +125,13 @@ func publishedJWKS(t *testing.T, keys ...connectjwt.Key) []byte {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	is.JWKSHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
+	// A bare request: the handler reads only the method and headers.
+	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/.well-known/jwks.json"}, Header: http.Header{}}
+	is.JWKSHandler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("JWKS handler: %d", rec.Code)
 	}
 	return rec.Body.Bytes()
-}
-
-// tokenFor issues an access token for iss and aud signed with k.
-func tokenFor(t *testing.T, k connectjwt.Key, iss, aud string) string {
-	t.Helper()
-	opts := []connectjwt.Option{connectjwt.WithKey(k), connectjwt.WithIssuer(iss)}
-	if aud != "" {
-		opts = append(opts, connectjwt.WithAudience(aud))
-	}
-	is, err := connectjwt.NewIssuer(connectjwt.WithOptions(opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := is.CreateAccessToken(context.Background(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 // fast is a RemoteKeySet tuned for tests.
@@ -177,13 +157,6 @@ func newRemoteValidator(t *testing.T, sets ...connectjwt.RemoteKeySet) *connectj
 	return v
 }
 
-func wantReason(t *testing.T, err error, want connectjwt.Reason) {
-	t.Helper()
-	if got := connectjwt.ReasonOf(err); got != want {
-		t.Fatalf("reason = %v, want %v (err: %v)", got, want, err)
-	}
-}
-
 func TestJWKSAlgorithms(t *testing.T) {
 	k := jwksKeys()
 	for _, key := range []connectjwt.Key{
@@ -196,7 +169,7 @@ func TestJWKSAlgorithms(t *testing.T) {
 			ctx := context.Background()
 			srv := newJWKSServer(t, key)
 			v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
-			claims, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA))
+			claims, err := v.Validate(ctx, mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)}))
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
@@ -205,32 +178,18 @@ func TestJWKSAlgorithms(t *testing.T) {
 			}
 			// A token without kid is tried against the keys of its alg.
 			signer := key.Material
-			noKID := mintNoKID(t, key.Algorithm, signer, jwksIssuerA, jwksAudA)
+			noKID := mint(t, tokenSpec{Method: jwt.GetSigningMethod(key.Algorithm), Key: signer, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 			if _, err := v.Validate(ctx, noKID); err != nil {
 				t.Errorf("token without kid: %v", err)
 			}
 			// Wrong audience, after the signature verified.
-			_, err = v.Validate(ctx, tokenFor(t, key, jwksIssuerA, "other"))
-			wantReason(t, err, connectjwt.ReasonInvalidClaims)
+			_, err = v.Validate(ctx, mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, "other")}))
+			wantReason(t, err, fromValidator, connectjwt.ReasonInvalidClaims)
 			if n := srv.hits.Load(); n != 1 {
 				t.Errorf("%d fetches, want 1", n)
 			}
 		})
 	}
-}
-
-func mintNoKID(t *testing.T, alg string, key any, iss, aud string) string {
-	t.Helper()
-	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims{
-		"sub": "alice", "iss": iss, "aud": aud, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
-	})
-	tok.Header["typ"] = "at+jwt"
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // The issuer publishes a new key and signs with it: the first token with the
@@ -245,13 +204,13 @@ func TestJWKSRotation(t *testing.T) {
 	set := fast(jwksIssuerA, srv.url, jwksAudA)
 	set.MinRefreshInterval = time.Minute // only the first token with the new kid may fetch
 	v := newRemoteValidator(t, set)
-	oldToken := tokenFor(t, oldKey, jwksIssuerA, jwksAudA)
+	oldToken := mint(t, tokenSpec{Signer: oldKey, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	if _, err := v.Validate(ctx, oldToken); err != nil {
 		t.Fatalf("old token: %v", err)
 	}
 
 	srv.publish(t, oldKey, newKey)
-	newToken := tokenFor(t, newKey, jwksIssuerA, jwksAudA)
+	newToken := mint(t, tokenSpec{Signer: newKey, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for range 20 {
@@ -266,7 +225,7 @@ func TestJWKSRotation(t *testing.T) {
 	for err := range errs {
 		t.Errorf("new token during rotation: %v", err)
 	}
-	if _, err := v.Validate(ctx, tokenFor(t, oldKey, jwksIssuerA, jwksAudA)); err != nil {
+	if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: oldKey, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 		t.Errorf("old key after rotation: %v", err)
 	}
 	if n := srv.hits.Load(); n != 2 {
@@ -277,7 +236,7 @@ func TestJWKSRotation(t *testing.T) {
 	srv.publish(t, newKey)
 	v = newRemoteValidator(t, set)
 	_, err := v.Validate(ctx, oldToken)
-	wantReason(t, err, connectjwt.ReasonInvalidSignature)
+	wantReason(t, err, fromValidator, connectjwt.ReasonInvalidSignature)
 	if _, err := v.Validate(ctx, newToken); err != nil {
 		t.Errorf("new token: %v", err)
 	}
@@ -300,7 +259,7 @@ func TestJWKSPeriodicRefresh(t *testing.T) {
 		}
 		// A new token each time: the validator's token cache would
 		// answer a repeated one without looking at keys.
-		if _, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA)); err != nil {
+		if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 			t.Fatalf("Validate: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -319,7 +278,7 @@ func TestJWKSUnknownKIDFlood(t *testing.T) {
 	set := fast(jwksIssuerA, srv.url, jwksAudA)
 	set.MinRefreshInterval = time.Minute
 	v := newRemoteValidator(t, set)
-	goodToken := tokenFor(t, good, jwksIssuerA, jwksAudA)
+	goodToken := mint(t, tokenSpec{Signer: good, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	if _, err := v.Validate(ctx, goodToken); err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +287,7 @@ func TestJWKSUnknownKIDFlood(t *testing.T) {
 	var unexpected atomic.Int32
 	start := time.Now()
 	for i := range flood {
-		forged := tokenFor(t, connectjwt.Key{ID: fmt.Sprintf("random-%d-%d", i, time.Now().UnixNano()), Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA)
+		forged := mint(t, tokenSpec{Signer: connectjwt.Key{ID: fmt.Sprintf("random-%d-%d", i, time.Now().UnixNano()), Algorithm: "ES256", Material: k.ec2}, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 		wg.Go(func() {
 			_, err := v.Validate(ctx, forged)
 			if r := connectjwt.ReasonOf(err); r != connectjwt.ReasonInvalidSignature && r != connectjwt.ReasonUnavailable {
@@ -359,8 +318,8 @@ func TestJWKSOutageAndRecovery(t *testing.T) {
 	k := jwksKeys()
 	key1 := connectjwt.Key{ID: "k1", Algorithm: "ES256", Material: k.ec1}
 	key2 := connectjwt.Key{ID: "k2", Algorithm: "ES256", Material: k.ec2}
-	tok1 := tokenFor(t, key1, jwksIssuerA, jwksAudA)
-	tok2 := tokenFor(t, key2, jwksIssuerA, jwksAudA)
+	tok1 := mint(t, tokenSpec{Signer: key1, Claims: claimsFor(jwksIssuerA, jwksAudA)})
+	tok2 := mint(t, tokenSpec{Signer: key2, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	for _, mode := range []string{"500", "close"} {
 		t.Run(mode, func(t *testing.T) {
 			srv := newJWKSServer(t, key1)
@@ -371,7 +330,7 @@ func TestJWKSOutageAndRecovery(t *testing.T) {
 				t.Errorf("construction took %v", d)
 			}
 			_, err := v.Validate(ctx, tok1)
-			wantReason(t, err, connectjwt.ReasonUnavailable)
+			wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 			if !errors.Is(err, connectjwt.ErrUnavailable) {
 				t.Errorf("err = %v", err)
 			}
@@ -381,14 +340,14 @@ func TestJWKSOutageAndRecovery(t *testing.T) {
 			// Down again: the cached key still verifies; an unknown kid is
 			// unavailable, not a forgery.
 			srv.setMode(mode)
-			if _, err := v.Validate(ctx, tokenFor(t, key1, jwksIssuerA, jwksAudA)); err != nil {
+			if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: key1, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 				t.Errorf("cached key during outage: %v", err)
 			}
 			time.Sleep(30 * time.Millisecond)
 			_, err = v.Validate(ctx, tok2)
-			wantReason(t, err, connectjwt.ReasonUnavailable)
+			wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 			_, err = v.Validate(ctx, tok2) // rate-limited: the last fetch failed
-			wantReason(t, err, connectjwt.ReasonUnavailable)
+			wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 			// Recovery with the new key published.
 			srv.publish(t, key1, key2)
 			srv.setMode("")
@@ -399,7 +358,7 @@ func TestJWKSOutageAndRecovery(t *testing.T) {
 
 // A key server that accepts but never answers costs a request MaxWait.
 func TestJWKSSlowKeyServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,8 +370,8 @@ func TestJWKSSlowKeyServer(t *testing.T) {
 	set.FetchTimeout = time.Second
 	v := newRemoteValidator(t, set)
 	start := time.Now()
-	_, err = v.Validate(context.Background(), tokenFor(t, key, jwksIssuerA, jwksAudA))
-	wantReason(t, err, connectjwt.ReasonUnavailable)
+	_, err = v.Validate(context.Background(), mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)}))
+	wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("request blocked %v", d)
 	}
@@ -447,19 +406,19 @@ func TestJWKSTwoIssuers(t *testing.T) {
 		token string
 		want  connectjwt.Reason
 	}{
-		{"A", tokenFor(t, keyA, jwksIssuerA, jwksAudA), connectjwt.ReasonUnspecified},
-		{"B", tokenFor(t, keyB, jwksIssuerB, jwksAudB), connectjwt.ReasonUnspecified},
-		{"claims A, signed by B", tokenFor(t, keyB, jwksIssuerA, jwksAudA), connectjwt.ReasonInvalidSignature},
-		{"claims B, signed by A", tokenFor(t, keyA, jwksIssuerB, jwksAudB), connectjwt.ReasonInvalidSignature},
-		{"claims A, signed by B, B's kid renamed", tokenFor(t, connectjwt.Key{ID: "a", Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA), connectjwt.ReasonInvalidSignature},
-		{"A's token for B's audience", tokenFor(t, keyA, jwksIssuerA, jwksAudB), connectjwt.ReasonInvalidClaims},
-		{"B's token for A's audience", tokenFor(t, keyB, jwksIssuerB, jwksAudA), connectjwt.ReasonInvalidClaims},
-		{"unknown issuer", tokenFor(t, keyA, "https://c.idp.test/", jwksAudA), connectjwt.ReasonInvalidClaims},
-		{"issuer with one more slash", tokenFor(t, keyA, jwksIssuerA+"/", jwksAudA), connectjwt.ReasonInvalidClaims},
-		{"no issuer", mintNoKID(t, "RS256", k.rsa, "", jwksAudA), connectjwt.ReasonInvalidClaims},
+		{"A", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor(jwksIssuerA, jwksAudA)}), connectjwt.ReasonUnspecified},
+		{"B", mint(t, tokenSpec{Signer: keyB, Claims: claimsFor(jwksIssuerB, jwksAudB)}), connectjwt.ReasonUnspecified},
+		{"claims A, signed by B", mint(t, tokenSpec{Signer: keyB, Claims: claimsFor(jwksIssuerA, jwksAudA)}), connectjwt.ReasonInvalidSignature},
+		{"claims B, signed by A", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor(jwksIssuerB, jwksAudB)}), connectjwt.ReasonInvalidSignature},
+		{"claims A, signed by B, B's kid renamed", mint(t, tokenSpec{Signer: connectjwt.Key{ID: "a", Algorithm: "ES256", Material: k.ec2}, Claims: claimsFor(jwksIssuerA, jwksAudA)}), connectjwt.ReasonInvalidSignature},
+		{"A's token for B's audience", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor(jwksIssuerA, jwksAudB)}), connectjwt.ReasonInvalidClaims},
+		{"B's token for A's audience", mint(t, tokenSpec{Signer: keyB, Claims: claimsFor(jwksIssuerB, jwksAudA)}), connectjwt.ReasonInvalidClaims},
+		{"unknown issuer", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor("https://c.idp.test/", jwksAudA)}), connectjwt.ReasonInvalidClaims},
+		{"issuer with one more slash", mint(t, tokenSpec{Signer: keyA, Claims: claimsFor(jwksIssuerA+"/", jwksAudA)}), connectjwt.ReasonInvalidClaims},
+		{"no issuer", mint(t, tokenSpec{Method: jwt.GetSigningMethod("RS256"), Key: k.rsa, Claims: claimsFor("", jwksAudA)}), connectjwt.ReasonInvalidClaims},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantReason(t, validateFinal(t, v, tc.token), tc.want)
+			wantReason(t, validateFinal(t, v, tc.token), fromValidator, tc.want)
 		})
 	}
 }
@@ -479,23 +438,16 @@ func TestJWKSIgnoresSymmetricAndMisboundKeys(t *testing.T) {
 		{"kty": "EC", "kid": "enc", "use": "enc", "crv": "P-256", "x": b64(k.ec1.X.FillBytes(make([]byte, 32))), "y": b64(k.ec1.Y.FillBytes(make([]byte, 32)))},
 		{"kty": "EC", "kid": "wrap", "key_ops": []string{"wrapKey"}, "crv": "P-256", "x": b64(k.ec2.X.FillBytes(make([]byte, 32))), "y": b64(k.ec2.Y.FillBytes(make([]byte, 32)))},
 	}}
-	body, _ := json.Marshal(set)
+	body, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := newJWKSServer(t)
 	srv.setBody(body)
 	v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
 
 	mintKID := func(alg string, key any, kid string) string {
-		now := time.Now()
-		tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), jwt.MapClaims{
-			"sub": "alice", "iss": jwksIssuerA, "aud": jwksAudA, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
-		})
-		tok.Header["typ"] = "at+jwt"
-		tok.Header["kid"] = kid
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return mint(t, tokenSpec{Signer: connectjwt.Key{ID: kid, Algorithm: alg, Material: key}, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	}
 	if _, err := v.Validate(ctx, mintKID("RS256", k.rsa, "rs-only")); err != nil {
 		t.Fatalf("RS256 key: %v", err)
@@ -511,7 +463,7 @@ func TestJWKSIgnoresSymmetricAndMisboundKeys(t *testing.T) {
 		{"key_ops without verify", mintKID("ES256", k.ec2, "wrap"), connectjwt.ReasonInvalidSignature},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantReason(t, validateFinal(t, v, tc.token), tc.want)
+			wantReason(t, validateFinal(t, v, tc.token), fromValidator, tc.want)
 		})
 	}
 
@@ -547,7 +499,7 @@ func TestJWKSHandler(t *testing.T) {
 	}
 	srv := httptest.NewServer(is.JWKSHandler())
 	defer srv.Close()
-	res, err := http.Get(srv.URL)
+	res, err := send(nil, http.MethodGet, srv.URL, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +511,7 @@ func TestJWKSHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/jwk-set+json" ||
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/jwk-set+json" ||
 		res.Header.Get("Cache-Control") != "public, max-age=300" || res.Header.Get("ETag") == "" {
 		t.Errorf("response %d, headers %v", res.StatusCode, res.Header)
 	}
@@ -586,19 +538,19 @@ func TestJWKSHandler(t *testing.T) {
 		t.Errorf("Ed25519 key %v", ed)
 	}
 
-	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL, nil)
 	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNotModified {
 		t.Errorf("If-None-Match: %v %v", res, err)
 	} else {
 		res.Body.Close()
 	}
-	if res, err := http.Head(srv.URL); err != nil || res.StatusCode != 200 || res.ContentLength <= 0 {
+	if res, err := send(nil, http.MethodHead, srv.URL, "", nil); err != nil || res.StatusCode != http.StatusOK || res.ContentLength <= 0 {
 		t.Errorf("HEAD: %v %v", res, err)
 	} else {
 		res.Body.Close()
 	}
-	if res, err := http.Post(srv.URL, "text/plain", strings.NewReader("x")); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
+	if res, err := send(nil, http.MethodPost, srv.URL, "text/plain", strings.NewReader("x")); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %v %v", res, err)
 	} else {
 		res.Body.Close()
@@ -618,7 +570,19 @@ func TestJWKSThumbprintKeyID(t *testing.T) {
 	// Issuer and validator given the same key agree on its ID.
 	k := jwksKeys()
 	key := connectjwt.Key{Algorithm: "ES256", Material: k.ec3}
-	tok := tokenFor(t, key, jwksIssuerA, "")
+	issue := func(k connectjwt.Key) string {
+		t.Helper()
+		is, err := connectjwt.NewIssuer(connectjwt.WithKey(k), connectjwt.WithIssuer(jwksIssuerA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := is.CreateAccessToken(context.Background(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tok := issue(key)
 	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.Key{Algorithm: "ES256", Material: &k.ec3.PublicKey}), connectjwt.WithIssuer(jwksIssuerA))
 	if err != nil {
 		t.Fatal(err)
@@ -627,7 +591,7 @@ func TestJWKSThumbprintKeyID(t *testing.T) {
 	if err != nil || len(claims.KeyID) != 43 {
 		t.Errorf("claims %+v, err %v", claims, err)
 	}
-	hs := tokenFor(t, connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")), jwksIssuerA, "")
+	hs := issue(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
 	if parts := strings.Split(hs, "."); !strings.Contains(mustB64(t, parts[0]), `"kid":"`) {
 		t.Errorf("HMAC token without kid: %s", mustB64(t, parts[0]))
 	}
@@ -668,7 +632,7 @@ func TestJWKSPublishRoundTrip(t *testing.T) {
 	v := newRemoteValidator(t, fast(jwksIssuerA, srv.URL+"/.well-known/jwks.json", jwksAudA))
 	// Tokens of each configured key (older keys as a rotated issuer had).
 	for _, key := range keys {
-		if _, err := v.Validate(ctx, tokenFor(t, key, jwksIssuerA, jwksAudA)); err != nil {
+		if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 			t.Errorf("%s: %v", key.Algorithm, err)
 		}
 	}
@@ -693,7 +657,7 @@ func TestJWKSInterceptorUnavailable(t *testing.T) {
 	mux.Handle(examplev1connect.NewProtectedServiceHandler(greeter{}, auth.HandlerOption()))
 	url, httpClient, stop := serve(mux)
 	defer stop()
-	token := tokenFor(t, key, jwksIssuerA, jwksAudA)
+	token := mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	call := func(opts []connect.ClientOption) (*connect.Response[examplev1.ProtectedResponse], error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -702,16 +666,16 @@ func TestJWKSInterceptorUnavailable(t *testing.T) {
 		req.Header().Set("Authorization", "Bearer "+token)
 		return client.Protected(ctx, req)
 	}
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name+"/down", func(t *testing.T) {
 			_, err := call(proto.opts)
-			if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwt.ReasonUnavailable {
-				t.Errorf("err = %v (reason %v)", err, reasonOf(err))
+			if connect.CodeOf(err) != connect.CodeUnavailable || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
+				t.Errorf("err = %v (reason %v)", err, connectjwt.ReasonOf(err))
 			}
 		})
 	}
 	jwks.setMode("")
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name+"/up", func(t *testing.T) {
 			eventually(t, func() error {
 				res, err := call(proto.opts)
@@ -731,7 +695,7 @@ func TestJWKSRedirectDowngradeRefused(t *testing.T) {
 	var hits atomic.Int32
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		w.Write([]byte(`{"keys":[]}`))
+		_, _ = w.Write([]byte(`{"keys":[]}`))
 	}))
 	defer plain.Close()
 	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -739,7 +703,11 @@ func TestJWKSRedirectDowngradeRefused(t *testing.T) {
 	}))
 	defer secure.Close()
 	client := secure.Client()
-	tr := client.Transport.(*http.Transport).Clone()
+	base, ok := client.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport %T", client.Transport)
+	}
+	tr := base.Clone()
 	var d net.Dialer
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if addr == "keys.example.test:80" {
@@ -759,17 +727,26 @@ func TestJWKSRedirectDowngradeRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": "https://idp.test/", "sub": "a", "exp": time.Now().Add(time.Hour).Unix()})
-	tok.Header["typ"] = "at+jwt"
-	tok.Header["kid"] = "k"
-	signed, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signed := mint(t, tokenSpec{Signer: connectjwt.Key{ID: "k", Algorithm: "RS256", Material: key},
+		Claims: jwt.MapClaims{"iss": "https://idp.test/", "sub": "a", "exp": time.Now().Add(time.Hour).Unix()}})
 	if _, err := v.Validate(context.Background(), signed); !errors.Is(err, connectjwt.ErrUnavailable) {
 		t.Errorf("Validate after a downgrade redirect = %v, want ErrUnavailable", err)
 	}
 	if hits.Load() != 0 {
 		t.Error("the plain-http key server was fetched after a redirect")
 	}
+}
+
+// claimsFor returns the claims of an access token for alice from iss to
+// aud (each left out when empty), valid for a minute.
+func claimsFor(iss, aud string) jwt.MapClaims {
+	now := time.Now()
+	c := jwt.MapClaims{"sub": "alice", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+	if iss != "" {
+		c["iss"] = iss
+	}
+	if aud != "" {
+		c["aud"] = aud
+	}
+	return c
 }

@@ -3,6 +3,7 @@ package connectjwt_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -23,16 +24,8 @@ func TestScopeClaimShapes(t *testing.T) {
 	}
 	sign := func(extra jwt.MapClaims) string {
 		claims := jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}
-		for k, v := range extra {
-			claims[k] = v
-		}
-		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-		tok.Header["typ"] = "at+jwt"
-		s, err := tok.SignedString(secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		maps.Copy(claims, extra)
+		return mint(t, tokenSpec{Key: secret, Claims: claims})
 	}
 	for _, tc := range []struct {
 		name    string

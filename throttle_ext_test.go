@@ -55,11 +55,11 @@ func TestLoginThrottledByDefault(t *testing.T) {
 	url, httpClient := throttleFixture(t, connectjwt.WithLoginLimiter(limiter))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for i, p := range wireProtocols {
+	for i, p := range wireProtocols() {
 		c := connectjwtv1connect.NewAuthServiceClient(httpClient, url, p.opts...)
 		for _, user := range []string{"test", fmt.Sprint("nobody", i)} {
 			for n := 1; n <= connectjwt.DefaultLoginFailuresPerUsername+1; n++ {
-				if err := tryLogin(ctx, c, user, "guess"); reasonOf(err) != connectjwt.ReasonInvalidCredentials {
+				if err := tryLogin(ctx, c, user, "guess"); connectjwt.ReasonOf(err) != connectjwt.ReasonInvalidCredentials {
 					t.Fatalf("%s %s failure %d: %v", p.name, user, n, err)
 				}
 			}
@@ -72,7 +72,7 @@ func TestLoginThrottledByDefault(t *testing.T) {
 				}
 			}
 		}
-		if err := tryLogin(ctx, c, "someone-else", "x"); reasonOf(err) != connectjwt.ReasonInvalidCredentials {
+		if err := tryLogin(ctx, c, "someone-else", "x"); connectjwt.ReasonOf(err) != connectjwt.ReasonInvalidCredentials {
 			t.Errorf("%s: another username was throttled: %v", p.name, err)
 		}
 		clock.advance(time.Second)
@@ -80,7 +80,7 @@ func TestLoginThrottledByDefault(t *testing.T) {
 			t.Fatalf("%s: login after the delay: %v", p.name, err)
 		}
 		// The success forgot the username's failures.
-		if err := tryLogin(ctx, c, "test", "guess"); reasonOf(err) != connectjwt.ReasonInvalidCredentials {
+		if err := tryLogin(ctx, c, "test", "guess"); connectjwt.ReasonOf(err) != connectjwt.ReasonInvalidCredentials {
 			t.Fatalf("%s: failure after a success: %v", p.name, err)
 		}
 		clock.advance(time.Hour) // a fresh window for the next protocol
@@ -93,11 +93,11 @@ func TestLoginThrottledPerPeer(t *testing.T) {
 	c := connectjwtv1connect.NewAuthServiceClient(httpClient, url)
 	ctx := context.Background()
 	for n := range 6 {
-		if err := tryLogin(ctx, c, fmt.Sprint("user", n), "x"); reasonOf(err) != connectjwt.ReasonInvalidCredentials {
+		if err := tryLogin(ctx, c, fmt.Sprint("user", n), "x"); connectjwt.ReasonOf(err) != connectjwt.ReasonInvalidCredentials {
 			t.Fatalf("failure %d: %v", n, err)
 		}
 	}
-	if err := tryLogin(ctx, c, "user-new", "x"); reasonOf(err) != connectjwt.ReasonTooManyAttempts {
+	if err := tryLogin(ctx, c, "user-new", "x"); connectjwt.ReasonOf(err) != connectjwt.ReasonTooManyAttempts {
 		t.Fatalf("7th username from one peer: %v", err)
 	}
 }

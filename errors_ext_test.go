@@ -88,13 +88,12 @@ func TestReasonOfReceivedError(t *testing.T) {
 	t.Parallel()
 	ic := newInterceptor(t)
 	s := startServer(t, ic, mountGate, nil)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		_, err := call(context.Background(), s.client(p), unary)
 		if got := connectjwt.ReasonOf(err); got != connectjwt.ReasonMissing {
 			t.Errorf("%v: ReasonOf = %v, want missing (err %v)", p, got, err)
 		}
-		var f *connectjwt.Failure
-		if errors.As(err, &f) {
+		if _, ok := errors.AsType[*connectjwt.Failure](err); ok {
 			t.Fatalf("%v: a client error wraps a Failure; the test would not read the wire detail", p)
 		}
 		if ae, ok := connectjwt.AuthErrorOf(err); !ok || ae.GetMessage() == "" {
@@ -142,7 +141,7 @@ func TestWithAlgorithmsRestrictsRemoteKeySets(t *testing.T) {
 	k := jwksKeys()
 	key := connectjwt.Key{ID: "k", Algorithm: "ES256", Material: k.ec1}
 	jwks := newJWKSServer(t, key)
-	token := tokenFor(t, key, jwksIssuerA, jwksAudA)
+	token := mint(t, tokenSpec{Signer: key, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	open := newRemoteValidator(t, fast(jwksIssuerA, jwks.url, jwksAudA))
 	if _, err := open.Validate(context.Background(), token); err != nil {
 		t.Fatalf("without WithAlgorithms: %v", err)
@@ -198,5 +197,16 @@ func TestAuthServiceRefusesUncheckedStore(t *testing.T) {
 	// The token still works: nothing was revoked.
 	if _, err := examplev1connect.NewProtectedServiceClient(httpClient, url, withToken).Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{})); err != nil {
 		t.Errorf("Protected after the refused Logout: %v", err)
+	}
+}
+
+// The error helpers given nil fail closed: no detail, and a malformed-token
+// error rather than none.
+func TestErrorHelpersOnNil(t *testing.T) {
+	if ae, ok := connectjwt.AuthErrorOf(nil); ok || ae != nil {
+		t.Errorf("AuthErrorOf(nil) = %v, %v", ae, ok)
+	}
+	if got := connectjwt.DefaultError(nil); connectjwt.ReasonOf(got) != connectjwt.ReasonMalformed {
+		t.Errorf("DefaultError(nil) = %v", got)
 	}
 }

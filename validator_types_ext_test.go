@@ -63,7 +63,7 @@ func TestLocalAccessTokenTypes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, h := range headers {
-				tok := mintHS256(t, claims, typHeader(h.typ, h.untyped))
+				tok := mint(t, tokenSpec{Claims: claims, Header: typHeader(h.typ, h.untyped)})
 				_, err := v.Validate(ctx, tok)
 				accepted := strings.Contains(strings.Join(tc.access, "|"), name(h))
 				if accepted && err != nil {
@@ -151,12 +151,12 @@ func TestRemoteAccessTokenTypes(t *testing.T) {
 	remote := func(key connectjwt.Key, iss, aud, typ string, untyped bool) string {
 		h := typHeader(typ, untyped)
 		h["kid"] = key.ID
-		return mint(t, jwt.SigningMethodES256, key.Material, jwt.MapClaims{
+		return mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: key.Material, Claims: jwt.MapClaims{
 			"sub": "alice", "iss": iss, "aud": aud, "exp": time.Now().Add(time.Hour).Unix(),
-		}, h)
+		}, Header: h})
 	}
 	local := func(typ string, untyped bool) string {
-		return mintHS256(t, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}, typHeader(typ, untyped))
+		return mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}, Header: typHeader(typ, untyped)})
 	}
 	for _, tc := range []struct {
 		name  string
@@ -177,12 +177,12 @@ func TestRemoteAccessTokenTypes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := v.Validate(ctx, tc.token)
-			wantReason(t, err, tc.want)
+			wantReason(t, err, fromValidator, tc.want)
 		})
 	}
 	// A remote token typed as our refresh token is not one of ours.
 	_, err = v.ValidateRefresh(ctx, remote(keyA, jwksIssuerA, jwksAudA, "refresh+jwt", false))
-	wantReason(t, err, connectjwt.ReasonWrongTokenType)
+	wantReason(t, err, fromValidator, connectjwt.ReasonWrongTokenType)
 	if _, err := v.ValidateRefresh(ctx, local("refresh+jwt", false)); err != nil {
 		t.Errorf("local refresh: %v", err)
 	}

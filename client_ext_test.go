@@ -18,7 +18,7 @@ import (
 )
 
 func TestSessionRefreshesOnceAndRetries(t *testing.T) {
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			fx := newAuthFixture(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -65,7 +65,7 @@ func TestSessionRefreshesOnceAndRetries(t *testing.T) {
 			// its original error and is not retried again.
 			fx.offset.Store(int64(3 * time.Hour))
 			_, err := client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-			if reasonOf(err) != connectjwt.ReasonExpired {
+			if connectjwt.ReasonOf(err) != connectjwt.ReasonExpired {
 				t.Errorf("call with both tokens expired = %v, want the original REASON_EXPIRED", err)
 			}
 			if n := fx.refreshes.Load(); n != 2 {
@@ -87,7 +87,7 @@ func TestSessionDoesNotRetryOtherFailures(t *testing.T) {
 	}
 	client := examplev1connect.NewProtectedServiceClient(fx.httpClient, fx.url, connect.WithInterceptors(session.Interceptor()))
 	_, err := client.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-	if connect.CodeOf(err) != connect.CodePermissionDenied || reasonOf(err) != connectjwt.ReasonAccessDenied {
+	if connect.CodeOf(err) != connect.CodePermissionDenied || connectjwt.ReasonOf(err) != connectjwt.ReasonAccessDenied {
 		t.Errorf("Protected = %v, want permission_denied REASON_ACCESS_DENIED", err)
 	}
 	if n := fx.refreshes.Load(); n != 0 {
@@ -130,7 +130,7 @@ func TestClientInterceptorStreams(t *testing.T) {
 	url, httpClient, stop := serve(mux)
 	defer stop()
 	token, _, _ := issuer.CreateAccessToken(context.Background(), "carol")
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -151,7 +151,7 @@ func TestClientInterceptorStreams(t *testing.T) {
 				if got != tc.want {
 					t.Errorf("stream identity = %q, want %q (err %v)", got, tc.want, stream.Err())
 				}
-				if tc.want == "" && reasonOf(stream.Err()) != connectjwt.ReasonMissing {
+				if tc.want == "" && connectjwt.ReasonOf(stream.Err()) != connectjwt.ReasonMissing {
 					t.Errorf("stream without token: %v", stream.Err())
 				}
 			}
@@ -163,6 +163,7 @@ func TestClientInterceptorStreams(t *testing.T) {
 // returned.
 type refreshWatch struct {
 	connectjwtv1connect.AuthServiceClient
+
 	errs chan error
 }
 
@@ -178,12 +179,12 @@ func (w refreshWatch) Refresh(ctx context.Context, req *connect.Request[connectj
 // SetTokens brings them; without them it returns the conflict and keeps
 // its tokens.
 func TestSessionRefreshConflict(t *testing.T) {
-	for _, p := range wireProtocols {
+	for _, p := range wireProtocols() {
 		t.Run(p.name, func(t *testing.T) {
 			fx, _ := newRotatingFixture(t, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			pair := fx.login(t, ctx, p.opts)
+			pair := fx.login(ctx, t, p.opts)
 			winner, err := fx.refresh(ctx, p.opts, pair.GetRefreshToken())
 			if err != nil {
 				t.Fatal(err)
@@ -194,7 +195,7 @@ func TestSessionRefreshConflict(t *testing.T) {
 			s.SetTokens(pair.GetAccessToken(), pair.GetRefreshToken())
 			done := make(chan error, 1)
 			go func() { done <- s.Refresh(ctx, pair.GetAccessToken()) }()
-			if err := <-watch.errs; reasonOf(err) != connectjwt.ReasonRefreshConflict {
+			if err := <-watch.errs; connectjwt.ReasonOf(err) != connectjwt.ReasonRefreshConflict {
 				t.Fatalf("the losing Refresh = %v, want REASON_REFRESH_CONFLICT", err)
 			}
 			s.SetTokens(winner.GetAccessToken(), winner.GetRefreshToken()) // the shared storage catches up
@@ -212,7 +213,7 @@ func TestSessionRefreshConflict(t *testing.T) {
 			connectjwt.SetRefreshConflictWait(lone, 100*time.Millisecond)
 			lone.SetTokens(pair.GetAccessToken(), pair.GetRefreshToken())
 			start := time.Now()
-			if err := lone.Refresh(ctx, pair.GetAccessToken()); reasonOf(err) != connectjwt.ReasonRefreshConflict {
+			if err := lone.Refresh(ctx, pair.GetAccessToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRefreshConflict {
 				t.Fatalf("Refresh with no tokens arriving = %v, want REASON_REFRESH_CONFLICT", err)
 			}
 			if waited := time.Since(start); waited < 100*time.Millisecond {

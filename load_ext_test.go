@@ -43,13 +43,13 @@ func TestLoadMixedTraffic(t *testing.T) {
 		}
 		valid := claimsAt(now, time.Hour)
 		kinds := []tokenKind{
-			{"valid", "Bearer " + mintHS256(t, valid, nil), connectjwt.ReasonUnspecified},
-			{"valid-2", "Bearer " + mintHS256(t, jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{testAudience}, "exp": now.Add(time.Hour).Unix(), "jti": "2"}, nil), connectjwt.ReasonUnspecified},
-			{"expired", "Bearer " + mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), connectjwt.ReasonExpired},
-			{"forged", "Bearer " + mint(t, jwt.SigningMethodHS256, k.otherHS256, valid, nil), connectjwt.ReasonInvalidSignature},
-			{"forged-expired", "Bearer " + swapSignature(mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), mintHS256(t, valid, nil)), connectjwt.ReasonInvalidSignature},
-			{"alg-none", "Bearer " + mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid, nil), connectjwt.ReasonInvalidAlgorithm},
-			{"refresh", "Bearer " + mintHS256(t, valid, map[string]any{"typ": "refresh+jwt"}), connectjwt.ReasonWrongTokenType},
+			{"valid", "Bearer " + mint(t, tokenSpec{Claims: valid}), connectjwt.ReasonUnspecified},
+			{"valid-2", "Bearer " + mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{testAudience}, "exp": now.Add(time.Hour).Unix(), "jti": "2"}}), connectjwt.ReasonUnspecified},
+			{"expired", "Bearer " + mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}), connectjwt.ReasonExpired},
+			{"forged", "Bearer " + mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, Claims: valid}), connectjwt.ReasonInvalidSignature},
+			{"forged-expired", "Bearer " + swapSignature(mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}), mint(t, tokenSpec{Claims: valid})), connectjwt.ReasonInvalidSignature},
+			{"alg-none", "Bearer " + mint(t, tokenSpec{Method: jwt.SigningMethodNone, Key: jwt.UnsafeAllowNoneSignatureType, Claims: valid}), connectjwt.ReasonInvalidAlgorithm},
+			{"refresh", "Bearer " + mint(t, tokenSpec{Claims: valid, Header: map[string]any{"typ": "refresh+jwt"}}), connectjwt.ReasonWrongTokenType},
 			{"missing", "", connectjwt.ReasonMissing},
 		}
 		servers := []*testServer{
@@ -70,12 +70,10 @@ func TestLoadMixedTraffic(t *testing.T) {
 		accepted := make([]int64, len(servers))
 		var wg sync.WaitGroup
 		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				srvIdx := c % len(servers)
 				s := servers[srvIdx]
-				p := protocols[c%len(protocols)]
+				p := protocols()[c%len(protocols())]
 				client := s.client(p)
 				for i := range callsPerClient {
 					if ctx.Err() != nil {
@@ -102,8 +100,8 @@ func TestLoadMixedTraffic(t *testing.T) {
 						}
 					case err == nil:
 						problem = "accepted"
-					case connect.CodeOf(err) != connect.CodeUnauthenticated || reasonOf(err) != kind.want:
-						problem = fmt.Sprintf("got %v / %v", connect.CodeOf(err), reasonOf(err))
+					case connect.CodeOf(err) != connect.CodeUnauthenticated || connectjwt.ReasonOf(err) != kind.want:
+						problem = fmt.Sprintf("got %v / %v", connect.CodeOf(err), connectjwt.ReasonOf(err))
 					}
 					mu.Lock()
 					counts[key{kind.name, problem == ""}]++
@@ -115,7 +113,7 @@ func TestLoadMixedTraffic(t *testing.T) {
 					}
 					mu.Unlock()
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		if ctx.Err() != nil {

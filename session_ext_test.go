@@ -14,6 +14,7 @@ import (
 )
 
 func newRotatingFixture(t *testing.T, issuerOpts []connectjwt.IssuerOption, svcOpts ...connectjwt.AuthServiceOption) (*sessionFixture, *connectjwt.MemoryStore) {
+	t.Helper()
 	store := connectjwt.NewMemoryStore()
 	fx := newSessionFixture(t, store, issuerOpts, func(is *connectjwt.Issuer, login connectjwt.Authenticator) *connectjwt.AuthService {
 		return connectjwt.NewAuthService(is, login, svcOpts...)
@@ -32,12 +33,12 @@ func (fx *sessionFixture) call(ctx context.Context, opts []connect.ClientOption,
 // those of the honest holder; another login of the same user is untouched.
 func TestSessionReuseRevokesFamily(t *testing.T) {
 	fx, _ := newRotatingFixture(t, nil)
-	for _, p := range wireProtocols {
+	for _, p := range wireProtocols() {
 		t.Run(p.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			first := fx.login(t, ctx, p.opts)
-			other := fx.login(t, ctx, p.opts) // another device
+			first := fx.login(ctx, t, p.opts)
+			other := fx.login(ctx, t, p.opts) // another device
 			second, err := fx.refresh(ctx, p.opts, first.GetRefreshToken())
 			if err != nil {
 				t.Fatal(err)
@@ -51,15 +52,15 @@ func TestSessionReuseRevokesFamily(t *testing.T) {
 			}
 			fx.advance(connectjwt.DefaultRefreshReuseGrace + time.Second)
 			_, err = fx.refresh(ctx, p.opts, first.GetRefreshToken())
-			if connect.CodeOf(err) != connect.CodeUnauthenticated || reasonOf(err) != connectjwt.ReasonRevoked {
+			if connect.CodeOf(err) != connect.CodeUnauthenticated || connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Fatalf("reused refresh token: %v, want REASON_REVOKED", err)
 			}
 			for name, tok := range map[string]string{"first": first.GetAccessToken(), "third": third.GetAccessToken()} {
-				if err := fx.call(ctx, p.opts, tok); reasonOf(err) != connectjwt.ReasonRevoked {
+				if err := fx.call(ctx, p.opts, tok); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 					t.Errorf("%s access token of the session after a reuse: %v", name, err)
 				}
 			}
-			if _, err := fx.refresh(ctx, p.opts, third.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+			if _, err := fx.refresh(ctx, p.opts, third.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("latest refresh token of the session after a reuse: %v", err)
 			}
 			if err := fx.call(ctx, p.opts, other.GetAccessToken()); err != nil {
@@ -91,13 +92,13 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			for round := range 5 {
-				pair := fx.login(t, ctx, nil)
+				pair := fx.login(ctx, t, nil)
 				const tabs = 4
 				var wg sync.WaitGroup
 				pairs := make([]*connectjwtv1.TokenPair, tabs)
 				errs := make([]error, tabs)
 				for i := range tabs {
-					wg.Go(func() { pairs[i], errs[i] = fx.refresh(ctx, wireProtocols[i%3].opts, pair.GetRefreshToken()) })
+					wg.Go(func() { pairs[i], errs[i] = fx.refresh(ctx, wireProtocols()[i%3].opts, pair.GetRefreshToken()) })
 				}
 				wg.Wait()
 				var winner *connectjwtv1.TokenPair
@@ -107,7 +108,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 						winner = pairs[i]
 					case err == nil:
 						t.Fatalf("round %d: two refreshes of one token both got tokens", round)
-					case connect.CodeOf(err) != tc.wantCode || reasonOf(err) != tc.wantReason:
+					case connect.CodeOf(err) != tc.wantCode || connectjwt.ReasonOf(err) != tc.wantReason:
 						t.Fatalf("round %d: loser got %v, want %v %v", round, err, tc.wantCode, tc.wantReason)
 					}
 				}
@@ -119,7 +120,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 				if tc.survives && (err != nil || rerr != nil) {
 					t.Fatalf("round %d: the winner's session did not survive the conflict: %v, %v", round, err, rerr)
 				}
-				if !tc.survives && (reasonOf(err) != connectjwt.ReasonRevoked || reasonOf(rerr) != connectjwt.ReasonRevoked) {
+				if !tc.survives && (connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked || connectjwt.ReasonOf(rerr) != connectjwt.ReasonRevoked) {
 					t.Fatalf("round %d: strict rotation left the session alive: %v, %v", round, err, rerr)
 				}
 			}
@@ -132,23 +133,23 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 func TestSessionGraceWindowEnds(t *testing.T) {
 	fx, _ := newRotatingFixture(t, nil, connectjwt.WithRefreshReuseGrace(30*time.Second))
 	ctx := context.Background()
-	pair := fx.login(t, ctx, nil)
+	pair := fx.login(ctx, t, nil)
 	next, err := fx.refresh(ctx, nil, pair.GetRefreshToken())
 	if err != nil {
 		t.Fatal(err)
 	}
 	fx.advance(29 * time.Second)
-	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRefreshConflict {
+	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRefreshConflict {
 		t.Fatalf("within the grace window: %v", err)
 	}
 	if err := fx.call(ctx, nil, next.GetAccessToken()); err != nil {
 		t.Fatalf("a conflict revoked the session: %v", err)
 	}
 	fx.advance(2 * time.Second)
-	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+	if _, err := fx.refresh(ctx, nil, pair.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 		t.Fatalf("after the grace window: %v", err)
 	}
-	if err := fx.call(ctx, nil, next.GetAccessToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+	if err := fx.call(ctx, nil, next.GetAccessToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 		t.Fatalf("the session survived a reuse: %v", err)
 	}
 }
@@ -167,14 +168,14 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fx, _ := newRotatingFixture(t, append([]connectjwt.IssuerOption{connectjwt.WithTokenLifetimes(15*time.Minute, time.Hour)}, tc.opts...))
 			ctx := context.Background()
-			pair := fx.login(t, ctx, nil)
+			pair := fx.login(ctx, t, nil)
 			end := time.Unix(fx.now().Unix(), 0).Add(tc.lifetime)
 			refreshes := 0
 			for {
 				fx.advance(40 * time.Minute)
 				next, err := fx.refresh(ctx, nil, pair.GetRefreshToken())
 				if err != nil {
-					if reasonOf(err) != connectjwt.ReasonExpired {
+					if connectjwt.ReasonOf(err) != connectjwt.ReasonExpired {
 						t.Fatalf("end of the session: %v, want REASON_EXPIRED", err)
 					}
 					break

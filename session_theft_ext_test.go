@@ -74,7 +74,7 @@ func (fx *sessionFixture) as(opts []connect.ClientOption, tok string) examplev1c
 		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(tok)))}, opts...)...)
 }
 
-func (fx *sessionFixture) login(t *testing.T, ctx context.Context, opts []connect.ClientOption) *connectjwtv1.TokenPair {
+func (fx *sessionFixture) login(ctx context.Context, t *testing.T, opts []connect.ClientOption) *connectjwtv1.TokenPair {
 	t.Helper()
 	res, err := fx.auth(opts).Login(ctx, connect.NewRequest(&connectjwtv1.LoginRequest{Username: "test", Password: "test"}))
 	if err != nil {
@@ -102,11 +102,11 @@ func TestSessionStolenRefreshChainEndsAtLogout(t *testing.T) {
 		func(is *connectjwt.Issuer, login connectjwt.Authenticator) *connectjwt.AuthService {
 			return connectjwt.NewAuthService(is, login)
 		})
-	for _, p := range wireProtocols {
+	for _, p := range wireProtocols() {
 		t.Run(p.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			victim := fx.login(t, ctx, p.opts)
+			victim := fx.login(ctx, t, p.opts)
 			// The thief copies the refresh token and redeems it at once.
 			stolen, err := fx.refresh(ctx, p.opts, victim.GetRefreshToken())
 			if err != nil {
@@ -135,7 +135,7 @@ func TestSessionStolenRefreshChainEndsAtLogout(t *testing.T) {
 					t.Errorf("step %d: the thief refreshed after the victim's logout", step)
 					continue
 				}
-				if r := reasonOf(err); r != connectjwt.ReasonRevoked && r != connectjwt.ReasonExpired {
+				if r := connectjwt.ReasonOf(err); r != connectjwt.ReasonRevoked && r != connectjwt.ReasonExpired {
 					t.Fatalf("step %d: refresh refused with %v, want revoked or expired", step, err)
 				}
 				break

@@ -27,14 +27,8 @@ func TestEd25519AlgorithmName(t *testing.T) {
 	}
 	// sign makes a token whose header says alg, signed with EdDSA.
 	sign := func(alg string) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
-		tok.Header["alg"] = alg
-		tok.Header["typ"] = "at+jwt"
-		s, err := tok.SignedString(priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return mint(t, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: priv, Header: map[string]any{"alg": alg},
+			Claims: jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}})
 	}
 	validator := func(alg string) *connectjwt.Validator {
 		v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.Key{Algorithm: alg, Material: priv.Public()}))
@@ -99,12 +93,14 @@ func TestEd25519AlgorithmName(t *testing.T) {
 	// verifies the token.
 	srv := httptest.NewServer(is.JWKSHandler())
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
+	resp, err := send(nil, http.MethodGet, srv.URL, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var set struct{ Keys []map[string]any }
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) != 1 || set.Keys[0]["alg"] != "Ed25519" || set.Keys[0]["crv"] != "Ed25519" {
 		t.Fatalf("published set %v: %v", set, err)
 	}

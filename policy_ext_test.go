@@ -63,18 +63,20 @@ func (policyServer) Contradictory(ctx context.Context, _ *connect.Request[policy
 }
 
 // scopesOf gives each test identity its scope claim.
-var scopesOf = map[string]string{
-	"nobody": "",
-	"base":   "base",
-	"reader": "read base",
-	"writer": "read write",
-	"x":      "x",
+func scopesOf() map[string]string {
+	return map[string]string{
+		"nobody": "",
+		"base":   "base",
+		"reader": "read base",
+		"writer": "read write",
+		"x":      "x",
+	}
 }
 
 func TestPolicyFromProtoOptions(t *testing.T) {
 	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
 	issuer, err := connectjwt.NewIssuer(key, connectjwt.WithExtraClaims(func(_ context.Context, id string) (map[string]any, error) {
-		return map[string]any{"scope": scopesOf[id]}, nil
+		return map[string]any{"scope": scopesOf()[id]}, nil
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +152,9 @@ func TestPolicyFromProtoOptions(t *testing.T) {
 		{"Contradictory", token("nobody", true), scope, "", []string{"x"}},
 		{"Contradictory", token("x", true), ok, "x", nil},
 	}
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		for _, tc := range tests {
-			t.Run(proto.name+"/"+tc.method+"/"+tc.identity+string(tc.want.String()[7:]), func(t *testing.T) {
+			t.Run(proto.name+"/"+tc.method+"/"+tc.identity+tc.want.String()[7:], func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				opts := proto.opts
@@ -250,7 +252,30 @@ func TestPolicyWithoutSchema(t *testing.T) {
 	defer stop()
 	client := connect.NewClient[connectjwtv1.LogoutRequest, connectjwtv1.LogoutResponse](httpClient, url+"/raw.v1.Raw/Call")
 	_, err := client.CallUnary(context.Background(), connect.NewRequest(&connectjwtv1.LogoutRequest{}))
-	if reasonOf(err) != connectjwt.ReasonMissing {
+	if connectjwt.ReasonOf(err) != connectjwt.ReasonMissing {
 		t.Errorf("schema-less procedure without token = %v", err)
+	}
+}
+
+func TestConflictingProcedurePolicies(t *testing.T) {
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
+	const proc = "/a.v1.S/M"
+	if _, err := interceptorFor(t, key, connectjwt.WithPublicProcedures(proc),
+		connectjwt.WithProcedurePolicy(proc, connectjwt.Policy{Scopes: []string{"admin"}})); err == nil {
+		t.Error("public and scoped policies for one procedure were accepted")
+	}
+	if _, err := interceptorFor(t, key, connectjwt.WithPublicProcedures(proc, proc)); err != nil {
+		t.Errorf("the same policy twice: %v", err)
+	}
+}
+
+// A zero Validator reports the default policy (a token required) for every
+// procedure.
+func TestZeroValidatorPolicies(t *testing.T) {
+	var v connectjwt.Validator
+	for _, p := range v.Policies(connectjwtv1.File_connectjwt_v1_auth_service_proto.Services()) {
+		if p.Source != connectjwt.PolicyFromDefault || p.Policy.Public {
+			t.Errorf("zero Validator policy for %s = %+v", p.Procedure, p)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ import (
 // lifeSvc is a ProtectedService whose stream handlers report when they end.
 type lifeSvc struct {
 	examplev1connect.UnimplementedProtectedServiceHandler
+
 	active atomic.Int64
 	// silent: ProtectedStream sends one message, then waits for its
 	// context without sending.
@@ -143,24 +145,25 @@ func serveOn(t *testing.T, mux *http.ServeMux) *testServer {
 	return &testServer{URL: url, http: &http.Client{Transport: headerTransport{client.Transport}}}
 }
 
-// shortToken mints an HS256 access token for the shared test key that
-// expires ttl from now (fractional exp, so expiry is not on a second).
-func shortToken(t testing.TB, ttl time.Duration) (string, time.Time) {
+// expiringClaims returns the claims of an access token that expires ttl
+// from now (fractional exp, so expiry is not on a second), and that time.
+func expiringClaims(ttl time.Duration) (jwt.MapClaims, time.Time) {
 	now := time.Now()
 	exp := now.Add(ttl)
 	c := claimsAt(now, time.Hour)
 	c["exp"] = float64(exp.UnixNano()) / 1e9
-	return mintHS256(t, c, nil), exp
+	return c, exp
 }
 
 // shortCall returns the context of a call that carries a token expiring in
 // ttl (exp), bounded at limit so that a stream outliving its token cannot
 // hang the test.
-func shortCall(t testing.TB, ttl, limit time.Duration) (context.Context, time.Time) {
-	t.Helper()
-	tok, exp := shortToken(t, ttl)
+func shortCall(tb testing.TB, ttl, limit time.Duration) (context.Context, time.Time) {
+	tb.Helper()
+	claims, exp := expiringClaims(ttl)
+	tok := mint(tb, tokenSpec{Claims: claims})
 	ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), limit)
-	t.Cleanup(cancel)
+	tb.Cleanup(cancel)
 	return ctx, exp
 }
 
@@ -168,7 +171,7 @@ func shortCall(t testing.TB, ttl, limit time.Duration) (context.Context, time.Ti
 // of exp, and the WWW-Authenticate challenge fits the protocol.
 func wantExpiredSoon(t *testing.T, p protocol, err error, exp time.Time, bound time.Duration) {
 	t.Helper()
-	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+	wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 	if late := time.Since(exp); late > bound {
 		t.Errorf("stream ended %v after the token expired (bound %v)", late, bound)
 	}
@@ -245,7 +248,7 @@ func TestStreamSilentBidiClientEndsAtExpiry(t *testing.T) {
 		svc := &lifeSvc{}
 		s := startLife(t, newInterceptor(t), svc)
 		var wg sync.WaitGroup
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			wg.Add(1)
 			t.Run(p.name, func(t *testing.T) {
 				t.Parallel()
@@ -290,7 +293,7 @@ func TestStreamSilentClientWithoutStreamDeadlines(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	s := serveOn(t, mux)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, exp := shortCall(t, 500*time.Millisecond, 8*time.Second)
@@ -299,7 +302,7 @@ func TestStreamSilentClientWithoutStreamDeadlines(t *testing.T) {
 			stop := time.AfterFunc(time.Until(closeAt), func() { _ = st.CloseRequest() })
 			defer stop.Stop()
 			_, err := st.Receive()
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 			if time.Now().Before(closeAt) {
 				t.Errorf("released %v after exp, before the client closed its side: something else releases it now; update the docs", time.Since(exp))
 			}
@@ -314,7 +317,7 @@ func TestStreamSilentClientStreamEndsAtExpiry(t *testing.T) {
 	t.Parallel()
 	svc := &lifeSvc{}
 	s := startLife(t, newInterceptor(t), svc)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, exp := shortCall(t, time.Second, 8*time.Second)
@@ -324,7 +327,7 @@ func TestStreamSilentClientStreamEndsAtExpiry(t *testing.T) {
 			}
 			time.Sleep(time.Until(exp.Add(1500 * time.Millisecond)))
 			_, err := st.CloseAndReceive()
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		})
 	}
 	t.Cleanup(func() {
@@ -341,7 +344,7 @@ func TestStreamServerStreamEndsAtExpiry(t *testing.T) {
 	for _, silent := range []bool{true, false} {
 		svc := &lifeSvc{silent: silent, tick: 100 * time.Millisecond}
 		s := startLife(t, newInterceptor(t), svc)
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			name := p.name + "/sending"
 			if silent {
 				name = p.name + "/silent"
@@ -376,7 +379,7 @@ func TestStreamLeeway(t *testing.T) {
 	const leeway = time.Second
 	svc := &lifeSvc{tick: 50 * time.Millisecond}
 	s := startLife(t, newInterceptor(t, connectjwt.WithLeeway(leeway)), svc)
-	p := protocols[0]
+	p := protocols()[0]
 	ctx, exp := shortCall(t, 500*time.Millisecond, 8*time.Second)
 	st, err := s.client(p).ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 1000}))
 	if err != nil {
@@ -432,7 +435,11 @@ func (c *fakeConn) Receive(msg any) error {
 		if m == nil {
 			return io.EOF
 		}
-		proto.Merge(msg.(proto.Message), m)
+		dst, ok := msg.(proto.Message)
+		if !ok {
+			return fmt.Errorf("receive into %T", msg)
+		}
+		proto.Merge(dst, m)
 		c.writes.Add(1)
 		return nil
 	case <-c.closed:
@@ -453,7 +460,8 @@ func TestStreamExpiringConnContract(t *testing.T) {
 	ic := newInterceptor(t, connectjwt.WithCacheSize(0))
 
 	// Before expiry: messages and EOF pass.
-	tok, _ := shortToken(t, time.Hour)
+	claims, _ := expiringClaims(time.Hour)
+	tok := mint(t, tokenSpec{Claims: claims})
 	conn := newFakeConn(tok)
 	done := make(chan error, 1)
 	go func() {
@@ -477,7 +485,14 @@ func TestStreamExpiringConnContract(t *testing.T) {
 
 	// A non-proto pointer message (a custom codec) is received too.
 	type plain struct{ N int }
-	pc := &plainConn{fakeConn: newFakeConn(tok), recv: func(msg any) error { *(msg.(*plain)) = plain{N: 7}; return nil }}
+	pc := &plainConn{fakeConn: newFakeConn(tok), recv: func(msg any) error {
+		p, ok := msg.(*plain)
+		if !ok {
+			return fmt.Errorf("receive into %T", msg)
+		}
+		*p = plain{N: 7}
+		return nil
+	}}
 	if err := ic.WrapStreamingHandler(func(ctx context.Context, sc connect.StreamingHandlerConn) error {
 		var p plain
 		if err := sc.Receive(&p); err != nil || p.N != 7 {
@@ -490,7 +505,8 @@ func TestStreamExpiringConnContract(t *testing.T) {
 
 	// A Receive waiting at expiry; the message arrives 50 ms after it.
 	for _, late := range []proto.Message{&examplev1.ChatRequest{Text: "late"}, nil} {
-		tok, exp := shortToken(t, 200*time.Millisecond)
+		claims, exp := expiringClaims(200 * time.Millisecond)
+		tok := mint(t, tokenSpec{Claims: claims})
 		conn := newFakeConn(tok)
 		var got, again, sent error
 		go func() {
@@ -505,7 +521,7 @@ func TestStreamExpiringConnContract(t *testing.T) {
 		time.Sleep(time.Until(exp.Add(50 * time.Millisecond)))
 		conn.feed <- late
 		err := <-done
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		for name, e := range map[string]error{"Receive at expiry": got, "Receive after": again, "Send after": sent} {
 			if !errors.Is(e, connectjwt.ErrExpired) || connect.CodeOf(e) != connect.CodeUnauthenticated {
 				t.Errorf("late %v: %s returned %v", late, name, e)
@@ -523,6 +539,7 @@ func TestStreamExpiringConnContract(t *testing.T) {
 
 type plainConn struct {
 	*fakeConn
+
 	recv func(any) error
 }
 
@@ -540,14 +557,12 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 		var wg sync.WaitGroup
 		var expired atomic.Int64
 		const perProtocol = 8
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			for range perProtocol {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					ctx, exp := shortCall(t, 700*time.Millisecond, 8*time.Second)
 					st := s.client(p).Chat(ctx)
-					defer st.CloseResponse()
+					defer func() { _ = st.CloseResponse() }()
 					if st.Send(&examplev1.ChatRequest{Text: "x"}) != nil {
 						return
 					}
@@ -558,10 +573,10 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 					net := time.AfterFunc(time.Until(exp.Add(3*time.Second)), func() { _ = st.CloseRequest() })
 					defer net.Stop()
 					_, err := st.Receive()
-					if reasonOf(err) == connectjwt.ReasonExpired && time.Since(exp) < 1500*time.Millisecond {
+					if connectjwt.ReasonOf(err) == connectjwt.ReasonExpired && time.Since(exp) < 1500*time.Millisecond {
 						expired.Add(1)
 					}
-				}()
+				})
 			}
 		}
 		wg.Wait()
@@ -579,8 +594,8 @@ func TestStreamControlValidTokenStreams(t *testing.T) {
 	t.Parallel()
 	svc := &lifeSvc{tick: time.Millisecond}
 	s := startLife(t, newInterceptor(t), svc)
-	tok := mintHS256(t, jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": testAudience, "exp": time.Now().Add(time.Hour).Unix()}, nil)
-	for _, p := range protocols {
+	tok := mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": testAudience, "exp": time.Now().Add(time.Hour).Unix()}})
+	for _, p := range protocols() {
 		st, err := s.client(p).ProtectedStream(withBearer(context.Background(), tok), connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 3}))
 		if err != nil {
 			t.Fatal(err)
@@ -610,7 +625,8 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 		got <- seen{ctx.Err(), f.Claims != nil && f.Claims.Identity == testSubject, f.Procedure}
 		return nil
 	}))
-	tok, _ := shortToken(t, 200*time.Millisecond)
+	claims, _ := expiringClaims(200 * time.Millisecond)
+	tok := mint(t, tokenSpec{Claims: claims})
 	conn := newFakeConn(tok)
 	defer close(conn.closed)
 	err := ic.WrapStreamingHandler(func(ctx context.Context, sc connect.StreamingHandlerConn) error {
@@ -618,7 +634,7 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 		var m examplev1.ChatRequest
 		return sc.Receive(&m)
 	})(context.Background(), conn)
-	wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+	wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 	s := <-got
 	if s.ctxErr != nil || !s.claims || s.proc != examplev1connect.ProtectedServiceChatProcedure {
 		t.Errorf("loader saw ctx error %v, claims %v, procedure %q", s.ctxErr, s.claims, s.proc)
@@ -630,13 +646,14 @@ func TestStreamExpiredLoaderContext(t *testing.T) {
 // when the handler returned.
 type floodSvc struct {
 	examplev1connect.UnimplementedProtectedServiceHandler
+
 	done chan time.Time
 }
 
 func (s *floodSvc) ProtectedStream(_ context.Context, _ *connect.Request[examplev1.ProtectedStreamRequest], st *connect.ServerStream[examplev1.ProtectedStreamResponse]) error {
 	defer func() { s.done <- time.Now() }()
 	msg := &examplev1.ProtectedStreamResponse{Hello: strings.Repeat("x", 256<<10)}
-	for i := 0; i < 1000; i++ { // ~256 MB at most: far more than any buffer
+	for range 1000 { // ~256 MB at most: far more than any buffer
 		if err := st.Send(msg); err != nil {
 			return err
 		}
@@ -668,13 +685,13 @@ func TestStreamDeadlinesReleaseBlockedSend(t *testing.T) {
 		client func(*testServer) *http.Client
 	}
 	var cases []transport
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		cases = append(cases, transport{"h2/" + p.name, p, func(s *testServer) *http.Client { return s.http }})
 	}
-	cases = append(cases, transport{"http1/connect", protocols[0], func(*testServer) *http.Client { return http1 }})
+	cases = append(cases, transport{"http1/connect", protocols()[0], func(*testServer) *http.Client { return http1 }})
 	// Media types are case-insensitive; connect-go serves this one.
 	shouting := &http.Client{Transport: headerTransport{&contentTypeTransport{"Application/Connect+proto", http.DefaultTransport}}}
-	cases = append(cases, transport{"http1/connect, Application/Connect+proto", protocols[0], func(*testServer) *http.Client { return shouting }})
+	cases = append(cases, transport{"http1/connect, Application/Connect+proto", protocols()[0], func(*testServer) *http.Client { return shouting }})
 	for _, withDeadlines := range []bool{true, false} {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("middleware=%v/%s", withDeadlines, tc.name), func(t *testing.T) {
@@ -687,10 +704,11 @@ func TestStreamDeadlinesReleaseBlockedSend(t *testing.T) {
 				mux := http.NewServeMux()
 				mux.Handle("/", outer)
 				s := serveOn(t, mux)
-				tok, exp := shortToken(t, 2*time.Second)
+				claims, exp := expiringClaims(2 * time.Second)
+				tok := mint(t, tokenSpec{Claims: claims})
 				ctx, cancel := context.WithCancel(withBearer(context.Background(), tok))
 				defer cancel()
-				openStream(t, ctx, examplev1connect.NewProtectedServiceClient(tc.client(s), s.URL, tc.p.opts...))
+				openStream(ctx, t, examplev1connect.NewProtectedServiceClient(tc.client(s), s.URL, tc.p.opts...))
 				// Stop reading. The handler fills the flow-control
 				// window and blocks in Send.
 				released := exp.Add(time.Second)
@@ -732,7 +750,7 @@ func TestStreamRevocationReleasesBlockedSend(t *testing.T) {
 	const every = 100 * time.Millisecond
 	store := connectjwt.NewMemoryStore()
 	ic := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(every))
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			svc, h := newFlood(ic)
@@ -740,13 +758,14 @@ func TestStreamRevocationReleasesBlockedSend(t *testing.T) {
 			mux.Handle("/", connectjwt.StreamDeadlines(h))
 			s := serveOn(t, mux)
 			c := claimsAt(time.Now(), time.Hour)
-			c["jti"] = "blocked-send-" + p.name
-			ctx, cancel := context.WithCancel(withBearer(context.Background(), mintHS256(t, c, nil)))
+			jti := "blocked-send-" + p.name
+			c["jti"] = jti
+			ctx, cancel := context.WithCancel(withBearer(context.Background(), mint(t, tokenSpec{Claims: c})))
 			defer cancel()
-			openStream(t, ctx, s.client(p))
+			openStream(ctx, t, s.client(p))
 			// The client stops reading; the handler blocks in Send.
 			revoked := time.Now()
-			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: jti, Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 			select {
@@ -774,9 +793,10 @@ func TestStreamDeadlinesPassCallsThrough(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/", connectjwt.StreamDeadlines(inner))
 	s := serveOn(t, mux)
-	tok, _ := shortToken(t, time.Hour)
+	claims, _ := expiringClaims(time.Hour)
+	tok := mint(t, tokenSpec{Claims: claims})
 	ctx := withBearer(context.Background(), tok)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		for _, sh := range []shape{unary, serverStream} {
 			ids, err := call(ctx, s.client(p), sh)
 			if err != nil {
@@ -795,7 +815,7 @@ func TestStreamDeadlinesPassCallsThrough(t *testing.T) {
 func TestStreamDeadlinesKeepServerWriteTimeout(t *testing.T) {
 	ic := newInterceptor(t)
 	svc, inner := newFlood(ic)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -807,11 +827,12 @@ func TestStreamDeadlinesKeepServerWriteTimeout(t *testing.T) {
 	var cp http.Protocols
 	cp.SetUnencryptedHTTP2(true)
 	hc := &http.Client{Transport: headerTransport{&http.Transport{Protocols: &cp}}}
-	tok, _ := shortToken(t, time.Hour)
+	claims, _ := expiringClaims(time.Hour)
+	tok := mint(t, tokenSpec{Claims: claims})
 	ctx, cancel := context.WithCancel(withBearer(context.Background(), tok))
 	defer cancel()
 	start := time.Now()
-	openStream(t, ctx, examplev1connect.NewProtectedServiceClient(hc, "http://"+ln.Addr().String()))
+	openStream(ctx, t, examplev1connect.NewProtectedServiceClient(hc, "http://"+ln.Addr().String()))
 	select {
 	case end := <-svc.done:
 		if d := end.Sub(start); d > 5*time.Second {
@@ -839,7 +860,7 @@ func (t *contentTypeTransport) RoundTrip(r *http.Request) (*http.Response, error
 // handler is waiting on the context (silent) or sending (ticking), on
 // every protocol.
 func TestStreamRevocationEndsOpenStream(t *testing.T) {
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		for _, silent := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/silent=%v", p.name, silent), func(t *testing.T) {
 				t.Parallel()
@@ -847,17 +868,17 @@ func TestStreamRevocationEndsOpenStream(t *testing.T) {
 				ic := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(100*time.Millisecond))
 				s := startLife(t, ic, &lifeSvc{silent: silent, tick: 20 * time.Millisecond})
 				c := claimsAt(time.Now(), time.Hour)
-				c["jti"] = "stream-" + p.name + fmt.Sprint(silent)
-				tok := mintHS256(t, c, nil)
+				c["jti"] = "stream-" + p.name + strconv.FormatBool(silent)
+				tok := mint(t, tokenSpec{Claims: c})
 				ctx, cancel := context.WithTimeout(withBearer(context.Background(), tok), 10*time.Second)
 				defer cancel()
-				stream := openStream(t, ctx, s.client(p))
+				stream := openStream(ctx, t, s.client(p))
 				err := drainAfter(t, stream, func() {
-					if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: "x", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+					if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: fmt.Sprint(c["jti"]), Identity: "x", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 						t.Fatal(err)
 					}
 				})
-				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
+				wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			})
 		}
 	}
@@ -876,7 +897,7 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	}{
 		{"errors", func() (bool, error) { return false, errors.New("store down") }},
 		{"hangs", func() (bool, error) { <-released; return false, nil }},
-		{"panics", func() (bool, error) { panic("store bug") }},
+		{"panics", func() (bool, error) { panic("store bug") }}, //nolint:forbidigo // a store that panics, on purpose
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var down atomic.Bool
@@ -889,9 +910,9 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 			ic := newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(50*time.Millisecond))
 			s := startLife(t, ic, &lifeSvc{silent: true})
 			ctx, _ := shortCall(t, time.Hour, 10*time.Second)
-			stream := openStream(t, ctx, s.client(protocols[0]))
+			stream := openStream(ctx, t, s.client(protocols()[0]))
 			err := drainAfter(t, stream, func() { down.Store(true) })
-			wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
+			wantReason(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 		})
 	}
 
@@ -901,9 +922,9 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	s := startLife(t, off, &lifeSvc{silent: true})
 	c := claimsAt(time.Now(), time.Hour)
 	c["jti"] = "kept"
-	ctx, cancel := context.WithCancel(withBearer(context.Background(), mintHS256(t, c, nil)))
+	ctx, cancel := context.WithCancel(withBearer(context.Background(), mint(t, tokenSpec{Claims: c})))
 	defer cancel()
-	stream := openStream(t, ctx, s.client(protocols[0]))
+	stream := openStream(ctx, t, s.client(protocols()[0]))
 	_ = store.RevokeToken(context.Background(), &connectjwt.Claims{ID: "kept", Identity: "x", ExpiresAt: time.Now().Add(time.Hour)})
 	ended := make(chan error, 1)
 	go func() {
@@ -917,12 +938,14 @@ func TestStreamRevocationCheckFailsClosedOrOff(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	cancel()
-	<-ended
+	if err := <-ended; connect.CodeOf(err) != connect.CodeCanceled {
+		t.Errorf("after cancel the stream ended with %v, want canceled", err)
+	}
 }
 
 // openStream starts ProtectedStream (asking for endless messages) and
 // waits for its first message.
-func openStream(t *testing.T, ctx context.Context, client examplev1connect.ProtectedServiceClient) *connect.ServerStreamForClient[examplev1.ProtectedStreamResponse] {
+func openStream(ctx context.Context, t *testing.T, client examplev1connect.ProtectedServiceClient) *connect.ServerStreamForClient[examplev1.ProtectedStreamResponse] {
 	t.Helper()
 	stream, err := client.ProtectedStream(ctx, connect.NewRequest(&examplev1.ProtectedStreamRequest{Count: 1 << 30}))
 	if err != nil {
@@ -960,17 +983,17 @@ func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
 	store := connectjwt.NewMemoryStore()
 	svc := &lifeSvc{}
 	s := startLife(t, newInterceptor(t, connectjwt.WithRevocationStore(store), connectjwt.WithStreamRevocationCheck(every)), svc)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			c := claimsAt(time.Now(), time.Hour)
 			c["jti"] = "blocked-" + p.name
-			ctx, cancel := context.WithTimeout(withBearer(context.Background(), mintHS256(t, c, nil)), 10*time.Second)
+			ctx, cancel := context.WithTimeout(withBearer(context.Background(), mint(t, tokenSpec{Claims: c})), 10*time.Second)
 			defer cancel()
 			st := openChat(ctx, t, s.client(p))
 			// Silent from now on: the handler waits in Receive.
 			revoked := time.Now()
-			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: c["jti"].(string), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			if err := store.RevokeToken(context.Background(), &connectjwt.Claims{ID: fmt.Sprint(c["jti"]), Identity: testSubject, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 			// Safety net, as in TestStreamSilentBidiClientEndsAtExpiry.
@@ -984,7 +1007,7 @@ func TestStreamRevocationReleasesBlockedReceive(t *testing.T) {
 			if rescued.Load() {
 				t.Fatalf("stream outlived its revocation by 3 s (err %v)", err)
 			}
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			if late := time.Since(revoked); late > 2*every+time.Second {
 				t.Errorf("ended %v after the revocation", late)
 			}
@@ -1040,7 +1063,8 @@ func TestStreamContextReleasesBlockedRead(t *testing.T) {
 			if tc.h2 {
 				client = h2client
 			}
-			tok, exp := shortToken(t, 500*time.Millisecond)
+			claims, exp := expiringClaims(500 * time.Millisecond)
+			tok := mint(t, tokenSpec{Claims: claims})
 			body, silent := io.Pipe()
 			defer silent.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,6 +1,7 @@
 package connectjwt_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,19 +12,21 @@ import (
 
 // misplacedOptions are options given to a constructor they do not apply to;
 // each must be a compile error that names the option.
-var misplacedOptions = []struct{ call, option string }{
-	{`connectjwt.NewIssuer(connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
-	{`connectjwt.NewIssuer(connectjwt.WithPublicProcedures("/a.v1.S/M"))`, "WithPublicProcedures"},
-	{`connectjwt.NewIssuer(connectjwt.WithJWKS("https://i", "https://i/jwks"))`, "WithJWKS"},
-	{`connectjwt.NewIssuer(connectjwt.WithCacheSize(0))`, "WithCacheSize"},
-	{`connectjwt.NewIssuer(connectjwt.WithExpiredTokenLoader(nil))`, "WithExpiredTokenLoader"},
-	{`connectjwt.NewValidator(connectjwt.WithTokenLifetimes(time.Minute, time.Hour))`, "WithTokenLifetimes"},
-	{`connectjwt.NewValidator(connectjwt.WithExtraClaims(nil))`, "WithExtraClaims"},
-	{`connectjwt.NewValidator(connectjwt.WithUnauthorizedLoader(nil))`, "WithUnauthorizedLoader"},
-	{`connectjwt.NewInterceptor(nil, connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
-	{`connectjwt.NewInterceptor(nil, connectjwt.WithKey(connectjwt.HMACKey(nil)))`, "WithKey"},
-	{`connectjwt.WithOptions(connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
-	{`connectjwt.WithOptions(connectjwt.WithTokenLifetimes(time.Minute, time.Hour))`, "WithTokenLifetimes"},
+func misplacedOptions() []struct{ call, option string } {
+	return []struct{ call, option string }{
+		{`connectjwt.NewIssuer(connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
+		{`connectjwt.NewIssuer(connectjwt.WithPublicProcedures("/a.v1.S/M"))`, "WithPublicProcedures"},
+		{`connectjwt.NewIssuer(connectjwt.WithJWKS("https://i", "https://i/jwks"))`, "WithJWKS"},
+		{`connectjwt.NewIssuer(connectjwt.WithCacheSize(0))`, "WithCacheSize"},
+		{`connectjwt.NewIssuer(connectjwt.WithExpiredTokenLoader(nil))`, "WithExpiredTokenLoader"},
+		{`connectjwt.NewValidator(connectjwt.WithTokenLifetimes(time.Minute, time.Hour))`, "WithTokenLifetimes"},
+		{`connectjwt.NewValidator(connectjwt.WithExtraClaims(nil))`, "WithExtraClaims"},
+		{`connectjwt.NewValidator(connectjwt.WithUnauthorizedLoader(nil))`, "WithUnauthorizedLoader"},
+		{`connectjwt.NewInterceptor(nil, connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
+		{`connectjwt.NewInterceptor(nil, connectjwt.WithKey(connectjwt.HMACKey(nil)))`, "WithKey"},
+		{`connectjwt.WithOptions(connectjwt.WithLeeway(time.Second))`, "WithLeeway"},
+		{`connectjwt.WithOptions(connectjwt.WithTokenLifetimes(time.Minute, time.Hour))`, "WithTokenLifetimes"},
+	}
 }
 
 // A misplaced option does not compile; shared options compile in both
@@ -36,7 +39,7 @@ func TestOptionPlacementIsTyped(t *testing.T) {
 	}
 	// Inside the module, so the package resolves without network; testdata
 	// keeps it out of ./... patterns.
-	dir, err := os.MkdirTemp("testdata", "compilecheck")
+	dir, err := os.MkdirTemp("testdata", "compilecheck") //nolint:usetesting // inside the module on purpose (see above); t.TempDir is not
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +52,14 @@ func TestOptionPlacementIsTyped(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(pkg, "main.go"), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(goTool, "build", "-gcflags=-e", "-o", os.DevNull, "./"+filepath.ToSlash(pkg)).CombinedOutput()
+		out, err := exec.CommandContext(context.Background(), goTool, "build", "-gcflags=-e", "-o", os.DevNull, "./"+filepath.ToSlash(pkg)).CombinedOutput()
 		return string(out), err
 	}
 	const header = "package main\n\nimport (\n\t\"time\"\n\n\t\"github.com/connectjwt/connectjwt\"\n)\n\nvar _ = time.Second\n\n"
 
 	var bad strings.Builder
 	bad.WriteString(header)
-	for i, m := range misplacedOptions {
+	for i, m := range misplacedOptions() {
 		fmt.Fprintf(&bad, "func f%d() { ignore(%s) }\n", i, m.call)
 	}
 	bad.WriteString("func ignore(...any) {}\n\nfunc main() {}\n")
@@ -65,7 +68,7 @@ func TestOptionPlacementIsTyped(t *testing.T) {
 		t.Fatalf("misplaced options compiled:\n%s", bad.String())
 	}
 	lines := strings.Split(out, "\n")
-	for i, m := range misplacedOptions {
+	for i, m := range misplacedOptions() {
 		line := strings.Count(header, "\n") + i + 1
 		found := false
 		for _, l := range lines {

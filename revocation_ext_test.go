@@ -86,7 +86,7 @@ func revocationFixture(t *testing.T, store connectjwt.RevocationStore) (string, 
 }
 
 func TestLogoutAndRevoke(t *testing.T) {
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
@@ -115,7 +115,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			}
 
 			// Logout without a token is refused.
-			if _, err := anonymous.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{})); reasonOf(err) != connectjwt.ReasonMissing {
+			if _, err := anonymous.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{})); connectjwt.ReasonOf(err) != connectjwt.ReasonMissing {
 				t.Errorf("Logout without token = %v", err)
 			}
 
@@ -129,10 +129,10 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := auth.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{RefreshToken: laptop.GetRefreshToken()})); err != nil {
 				t.Fatalf("Logout: %v", err)
 			}
-			if err := greet(protected); reasonOf(err) != connectjwt.ReasonRevoked || connect.CodeOf(err) != connect.CodeUnauthenticated {
+			if err := greet(protected); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked || connect.CodeOf(err) != connect.CodeUnauthenticated {
 				t.Errorf("access token after logout = %v", err)
 			}
-			if err := refresh(laptop.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+			if err := refresh(laptop.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("refresh token after logout = %v", err)
 			}
 			_, phoneGreet := as(phone.GetAccessToken())
@@ -150,7 +150,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := bobAuth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: bob.GetRefreshToken()})); err != nil {
 				t.Fatalf("Revoke own refresh token: %v", err)
 			}
-			if err := refresh(bob.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+			if err := refresh(bob.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("revoked refresh token = %v", err)
 			}
 			if _, err := bobAuth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: "garbage"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
@@ -162,7 +162,7 @@ func TestLogoutAndRevoke(t *testing.T) {
 			if _, err := phoneAuth.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{Everywhere: true})); err != nil {
 				t.Fatalf("Logout everywhere: %v", err)
 			}
-			if err := refresh(phone.GetRefreshToken()); reasonOf(err) != connectjwt.ReasonRevoked {
+			if err := refresh(phone.GetRefreshToken()); connectjwt.ReasonOf(err) != connectjwt.ReasonRevoked {
 				t.Errorf("phone refresh token after logout everywhere = %v", err)
 			}
 		})
@@ -192,7 +192,7 @@ func (failingStore) RevokeIdentity(context.Context, string, time.Time, time.Time
 // retryable unavailable, not unauthenticated.
 func TestRevocationStoreDownFailsClosed(t *testing.T) {
 	url, httpClient := revocationFixture(t, failingStore{})
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -213,5 +213,96 @@ func TestRevocationStoreDownFailsClosed(t *testing.T) {
 				t.Errorf("message %q", ce.Message())
 			}
 		})
+	}
+}
+
+// Tokens carry whole-second iat (issue 16: PyJWT and jose refuse a
+// fractional iat for up to a second), so "log out everywhere" fails closed
+// for the rest of its second: a token issued later in that second is
+// revoked too, and one issued in the next second is valid.
+func TestTokenIssuedAfterRevokeIdentity(t *testing.T) {
+	ctx := context.Background()
+	base := time.Unix(1_800_000_000, 0)
+	now := base.Add(500 * time.Millisecond)
+	clock := func() time.Time { return now }
+	store := connectjwt.NewMemoryStoreAt(clock)
+	opts := []connectjwt.Option{
+		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
+		connectjwt.WithClock(clock),
+		connectjwt.WithRevocationStore(store),
+	}
+	issuer, _ := connectjwt.NewIssuer(connectjwt.WithOptions(opts...))
+	v, _ := connectjwt.NewValidator(connectjwt.WithOptions(opts...))
+	before, _, _ := issuer.CreateAccessToken(ctx, "alice")
+	if err := store.RevokeIdentity(ctx, "alice", now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	now = base.Add(600 * time.Millisecond)
+	sameSecond, _, _ := issuer.CreateAccessToken(ctx, "alice")
+	now = base.Add(time.Second)
+	nextSecond, _, _ := issuer.CreateAccessToken(ctx, "alice")
+	for name, tok := range map[string]string{"before the revocation": before, "100 ms after, same second": sameSecond} {
+		if _, err := v.Validate(ctx, tok); !errors.Is(err, connectjwt.ErrRevoked) {
+			t.Errorf("token issued %s: %v, want ErrRevoked", name, err)
+		}
+	}
+	if _, err := v.Validate(ctx, nextSecond); err != nil {
+		t.Errorf("token issued in the next second: %v", err)
+	}
+}
+
+// refreshStoreDown is a revocation store that cannot answer for refresh
+// tokens: the caller's access token passes, the token to revoke cannot be
+// checked.
+type refreshStoreDown struct{ connectjwt.MemoryStore }
+
+func (s *refreshStoreDown) IsRevoked(ctx context.Context, c *connectjwt.Claims) (bool, error) {
+	if c.Type == connectjwt.DefaultRefreshTokenType {
+		return false, errors.New("connection refused")
+	}
+	return s.MemoryStore.IsRevoked(ctx, c)
+}
+
+func TestRevokeReportsStoreOutageAsUnavailable(t *testing.T) {
+	url, httpClient := revocationFixture(t, &refreshStoreDown{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := connectjwtv1connect.NewAuthServiceClient(httpClient, url).
+		Login(ctx, connect.NewRequest(&connectjwtv1.LoginRequest{Username: "alice", Password: "pw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := connectjwtv1connect.NewAuthServiceClient(httpClient, url,
+		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(res.Msg.GetTokens().GetAccessToken()))))
+	_, err = auth.Revoke(ctx, connect.NewRequest(&connectjwtv1.RevokeRequest{Token: res.Msg.GetTokens().GetRefreshToken()}))
+	if connect.CodeOf(err) != connect.CodeUnavailable || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
+		t.Errorf("Revoke with the store down = %v, want unavailable", err)
+	}
+}
+
+// A caller holding another issuer's token cannot log out or revoke the
+// tokens of a local user with the same identity.
+func TestRevocationNeedsOwnIssuer(t *testing.T) {
+	key := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
+	store := connectjwt.NewMemoryStore()
+	local, _ := connectjwt.NewIssuer(key, connectjwt.WithIssuer("https://local.test"), connectjwt.WithRevocationStore(store))
+	other, _ := connectjwt.NewIssuer(key, connectjwt.WithIssuer("https://other.test"))
+	auth, _ := interceptorFor(t, key, connectjwt.WithRevocationStore(store)) // accepts both issuers
+	mux := http.NewServeMux()
+	mux.Handle(connectjwtv1connect.NewAuthServiceHandler(
+		connectjwt.NewAuthService(local, func(context.Context, string, string) (string, error) { return "", errors.New("no") }),
+		auth.HandlerOption()))
+	url, httpClient, stop := serve(mux)
+	defer stop()
+	ctx := context.Background()
+	foreign, _, _ := other.CreateFreshAccessToken(ctx, "alice")
+	client := connectjwtv1connect.NewAuthServiceClient(httpClient, url,
+		connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(foreign))))
+	_, err := client.Logout(ctx, connect.NewRequest(&connectjwtv1.LogoutRequest{Everywhere: true}))
+	if connect.CodeOf(err) != connect.CodePermissionDenied || connectjwt.ReasonOf(err) != connectjwt.ReasonAccessDenied {
+		t.Errorf("Logout with another issuer's token = %v", err)
+	}
+	if revoked, _ := store.IsRevoked(ctx, &connectjwt.Claims{Identity: "alice", IssuedAt: time.Now().Add(-time.Second)}); revoked {
+		t.Error("the local user was logged out by a foreign token")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/connectjwt/connectjwt"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // selfSigned returns a DER certificate for key's public half.
@@ -35,7 +36,9 @@ func selfSigned(t *testing.T, key *ecdsa.PrivateKey) []byte {
 // jwkOf returns the JWK an issuer publishes for k, as a map to alter.
 func jwkOf(t *testing.T, k connectjwt.Key) map[string]any {
 	t.Helper()
-	var set struct{ Keys []map[string]any }
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
 	if err := json.Unmarshal(publishedJWKS(t, k), &set); err != nil || len(set.Keys) != 1 {
 		t.Fatalf("published set: %v", err)
 	}
@@ -65,7 +68,8 @@ func TestJWKSSkipsBadKeys(t *testing.T) {
 		}},
 		{"use SIG in upper case", func(jwk map[string]any) { jwk["use"] = "SIG" }},
 		{"EC point off the curve", func(jwk map[string]any) {
-			y, _ := base64.RawURLEncoding.DecodeString(jwk["y"].(string))
+			ys, _ := jwk["y"].(string)
+			y, _ := base64.RawURLEncoding.DecodeString(ys)
 			y[len(y)-1] ^= 1
 			jwk["y"] = base64.RawURLEncoding.EncodeToString(y)
 		}},
@@ -88,20 +92,20 @@ func TestJWKSSkipsBadKeys(t *testing.T) {
 				reports = append(reports, err.Error())
 			}
 			v := newRemoteValidator(t, set)
-			if c, err := v.Validate(ctx, tokenFor(t, good, jwksIssuerA, jwksAudA)); err != nil || c.Identity != "alice" {
+			if c, err := v.Validate(ctx, mint(t, tokenSpec{Signer: good, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil || c.Identity != "alice" {
 				t.Fatalf("good key's token: %v", err)
 			}
 			// A kid the last fetch did not check gets a retryable answer
 			// until the next permitted fetch (forged kids must not block
 			// key rotation); the skipped key's token never passes.
-			for _, tok := range []string{tokenFor(t, bad, jwksIssuerA, jwksAudA), mintNoKID(t, "ES256", k.ec2, jwksIssuerA, jwksAudA)} {
+			for _, tok := range []string{mint(t, tokenSpec{Signer: bad, Claims: claimsFor(jwksIssuerA, jwksAudA)}), mint(t, tokenSpec{Method: jwt.GetSigningMethod("ES256"), Key: k.ec2, Claims: claimsFor(jwksIssuerA, jwksAudA)})} {
 				deadline := time.Now().Add(2 * time.Second)
 				_, err = v.Validate(ctx, tok)
 				for connectjwt.ReasonOf(err) == connectjwt.ReasonUnavailable && time.Now().Before(deadline) {
 					time.Sleep(25 * time.Millisecond)
 					_, err = v.Validate(ctx, tok)
 				}
-				wantReason(t, err, connectjwt.ReasonInvalidSignature)
+				wantReason(t, err, fromValidator, connectjwt.ReasonInvalidSignature)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -118,16 +122,16 @@ func TestJWKSSkipsBadKeys(t *testing.T) {
 		srv := newJWKSServer(t)
 		srv.setBody(body)
 		v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
-		_, err := v.Validate(ctx, tokenFor(t, bad, jwksIssuerA, jwksAudA))
-		wantReason(t, err, connectjwt.ReasonUnavailable)
+		_, err := v.Validate(ctx, mint(t, tokenSpec{Signer: bad, Claims: claimsFor(jwksIssuerA, jwksAudA)}))
+		wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 	})
 	for _, body := range []string{`{"keys":{}}`, `{"kys":[]}`, `[]`, `not json`} {
 		t.Run("not a set: "+body, func(t *testing.T) {
 			srv := newJWKSServer(t)
 			srv.setBody([]byte(body))
 			v := newRemoteValidator(t, fast(jwksIssuerA, srv.url, jwksAudA))
-			_, err := v.Validate(ctx, tokenFor(t, good, jwksIssuerA, jwksAudA))
-			wantReason(t, err, connectjwt.ReasonUnavailable)
+			_, err := v.Validate(ctx, mint(t, tokenSpec{Signer: good, Claims: claimsFor(jwksIssuerA, jwksAudA)}))
+			wantReason(t, err, fromValidator, connectjwt.ReasonUnavailable)
 		})
 	}
 }

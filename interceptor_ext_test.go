@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -26,17 +27,19 @@ import (
 	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
-var modes = []mountMode{mountGate, mountInterceptor}
+func modes() []mountMode {
+	return []mountMode{mountGate, mountInterceptor}
+}
 
 // forEach runs f for every mount mode, protocol and RPC shape, each as a
 // subtest on one server per mode.
 func forEach(t *testing.T, newIC func(t *testing.T) *connectjwt.Interceptor, f func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape)) {
 	t.Helper()
-	for _, m := range modes {
+	for _, m := range modes() {
 		s := startServer(t, newIC(t), m, nil)
-		for _, p := range protocols {
+		for _, p := range protocols() {
 			c := s.client(p)
-			for _, sh := range shapes {
+			for _, sh := range shapes() {
 				t.Run(fmt.Sprintf("%s/%s/%s", m, p.name, sh), func(t *testing.T) { f(t, s, c, sh) })
 			}
 		}
@@ -47,12 +50,12 @@ func TestValidTokenPasses(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	tokens := map[string]string{
-		"typ at+jwt":             mintHS256(t, claimsAt(now, time.Hour), nil),
-		"typ application/at+jwt": mintHS256(t, claimsAt(now, time.Hour), map[string]any{"typ": "application/AT+JWT"}),
-		"aud array":              mintHS256(t, jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{"other", testAudience}, "exp": now.Add(time.Hour).Unix()}, nil),
+		"typ at+jwt":             mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)}),
+		"typ application/at+jwt": mint(t, tokenSpec{Claims: claimsAt(now, time.Hour), Header: map[string]any{"typ": "application/AT+JWT"}}),
+		"aud array":              mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": testSubject, "iss": testIssuer, "aud": []string{"other", testAudience}, "exp": now.Add(time.Hour).Unix()}}),
 	}
-	forEach(t, func(t *testing.T) *connectjwt.Interceptor { return newInterceptor(t) },
-		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	forEach(t, func(t *testing.T) *connectjwt.Interceptor { t.Helper(); return newInterceptor(t) },
+		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			for name, tok := range tokens {
 				before, anonBefore := s.svc.calls.Load(), s.svc.anonCalls.Load()
 				ids, err := call(withBearer(context.Background(), tok), c, sh)
@@ -79,10 +82,12 @@ type failureCase struct {
 }
 
 func tokenFailureCases(t *testing.T) []failureCase {
+	t.Helper()
 	k := testKeys()
 	now := time.Now()
 	expired := claimsAt(now.Add(-2*time.Hour), time.Hour)
-	expiredAt := time.Unix(expired["exp"].(int64), 0)
+	exp, _ := expired["exp"].(int64)
+	expiredAt := time.Unix(exp, 0)
 	notYet := claimsAt(now, time.Hour)
 	nbf := now.Add(time.Hour).Unix()
 	notYet["nbf"] = nbf
@@ -105,35 +110,37 @@ func tokenFailureCases(t *testing.T) []failureCase {
 		{name: "malformed segments", header: "Bearer a.b.c", code: unauth, reason: connectjwt.ReasonMalformed},
 		{name: "scheme alone", header: "Bearer", code: unauth, reason: connectjwt.ReasonMalformed},
 		{
-			name: "expired", header: bearer(mintHS256(t, expired, nil)), code: unauth, reason: connectjwt.ReasonExpired,
+			name: "expired", header: bearer(mint(t, tokenSpec{Claims: expired})), code: unauth, reason: connectjwt.ReasonExpired,
 			check: func(t *testing.T, ae *connectjwtv1.AuthError) {
+				t.Helper()
 				if ae.GetExpiredAt() == nil || !ae.GetExpiredAt().AsTime().Equal(expiredAt) {
 					t.Errorf("ExpiredAt = %v, want %v", ae.GetExpiredAt().AsTime(), expiredAt)
 				}
 			},
 		},
 		{
-			name: "not yet valid", header: bearer(mintHS256(t, notYet, nil)), code: unauth, reason: connectjwt.ReasonNotYetValid,
+			name: "not yet valid", header: bearer(mint(t, tokenSpec{Claims: notYet})), code: unauth, reason: connectjwt.ReasonNotYetValid,
 			check: func(t *testing.T, ae *connectjwtv1.AuthError) {
+				t.Helper()
 				if ae.GetNotBefore().AsTime().Unix() != nbf {
 					t.Errorf("NotBefore = %v, want %v", ae.GetNotBefore().AsTime(), time.Unix(nbf, 0))
 				}
 			},
 		},
-		{name: "bad signature", header: bearer(mint(t, jwt.SigningMethodHS256, k.otherHS256, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidSignature},
-		{name: "signature of another token", header: bearer(swapSignature(mintHS256(t, valid, nil), mintHS256(t, withClaim("sub", "bob"), nil))), code: unauth, reason: connectjwt.ReasonInvalidSignature},
-		{name: "HS512 with the HS256 secret", header: bearer(mint(t, jwt.SigningMethodHS512, k.hs256, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
-		{name: "alg none", header: bearer(mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
-		{name: "RS256 not configured", header: bearer(mint(t, jwt.SigningMethodRS256, k.rsa, valid, nil)), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
-		{name: "wrong issuer", header: bearer(mintHS256(t, withClaim("iss", "https://evil.test"), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "no issuer", header: bearer(mintHS256(t, withClaim("iss", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "wrong audience", header: bearer(mintHS256(t, withClaim("aud", "other.test"), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "no audience", header: bearer(mintHS256(t, withClaim("aud", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "no exp", header: bearer(mintHS256(t, withClaim("exp", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "no sub", header: bearer(mintHS256(t, withClaim("sub", nil), nil)), code: unauth, reason: connectjwt.ReasonInvalidClaims},
-		{name: "refresh token", header: bearer(mintHS256(t, valid, map[string]any{"typ": "refresh+jwt"})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
-		{name: "typ JWT", header: bearer(mintHS256(t, valid, map[string]any{"typ": "JWT"})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
-		{name: "no typ", header: bearer(mintHS256(t, valid, map[string]any{"typ": nil})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
+		{name: "bad signature", header: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, Claims: valid})), code: unauth, reason: connectjwt.ReasonInvalidSignature},
+		{name: "signature of another token", header: bearer(swapSignature(mint(t, tokenSpec{Claims: valid}), mint(t, tokenSpec{Claims: withClaim("sub", "bob")}))), code: unauth, reason: connectjwt.ReasonInvalidSignature},
+		{name: "HS512 with the HS256 secret", header: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodHS512, Key: k.hs256, Claims: valid})), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "alg none", header: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodNone, Key: jwt.UnsafeAllowNoneSignatureType, Claims: valid})), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "RS256 not configured", header: bearer(mint(t, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, Claims: valid})), code: unauth, reason: connectjwt.ReasonInvalidAlgorithm},
+		{name: "wrong issuer", header: bearer(mint(t, tokenSpec{Claims: withClaim("iss", "https://evil.test")})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no issuer", header: bearer(mint(t, tokenSpec{Claims: withClaim("iss", nil)})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "wrong audience", header: bearer(mint(t, tokenSpec{Claims: withClaim("aud", "other.test")})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no audience", header: bearer(mint(t, tokenSpec{Claims: withClaim("aud", nil)})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no exp", header: bearer(mint(t, tokenSpec{Claims: withClaim("exp", nil)})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "no sub", header: bearer(mint(t, tokenSpec{Claims: withClaim("sub", nil)})), code: unauth, reason: connectjwt.ReasonInvalidClaims},
+		{name: "refresh token", header: bearer(mint(t, tokenSpec{Claims: valid, Header: map[string]any{"typ": "refresh+jwt"}})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
+		{name: "typ JWT", header: bearer(mint(t, tokenSpec{Claims: valid, Header: map[string]any{"typ": "JWT"}})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
+		{name: "no typ", header: bearer(mint(t, tokenSpec{Claims: valid, Header: map[string]any{"typ": nil}})), code: unauth, reason: connectjwt.ReasonWrongTokenType},
 	}
 }
 
@@ -145,8 +152,8 @@ func swapSignature(tok, other string) string {
 func TestTokenFailures(t *testing.T) {
 	t.Parallel()
 	cases := tokenFailureCases(t)
-	forEach(t, func(t *testing.T) *connectjwt.Interceptor { return newInterceptor(t) },
-		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	forEach(t, func(t *testing.T) *connectjwt.Interceptor { t.Helper(); return newInterceptor(t) },
+		func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			for _, tc := range cases {
 				ctx := context.Background()
 				if tc.header != "" {
@@ -160,7 +167,7 @@ func TestTokenFailures(t *testing.T) {
 							t.Logf("case %q", tc.name)
 						}
 					}()
-					ae := wantAuthError(t, err, tc.code, tc.reason)
+					ae := wantReason(t, err, tc.code, tc.reason)
 					if tc.check != nil {
 						tc.check(t, ae)
 					}
@@ -170,7 +177,7 @@ func TestTokenFailures(t *testing.T) {
 						t.Errorf("AuthError.Message %q, error message %q", ae.GetMessage(), ce.Message())
 					}
 					if tok := strings.TrimPrefix(tc.header, "Bearer "); strings.Count(tok, ".") == 2 {
-						for _, part := range strings.Split(tok, ".") {
+						for part := range strings.SplitSeq(tok, ".") {
 							if len(part) > 8 && strings.Contains(err.Error(), part) {
 								t.Errorf("error %q leaks the token", err)
 							}
@@ -186,15 +193,15 @@ func TestTokenFailures(t *testing.T) {
 
 // expiredTokenDetail is the custom detail of the loader tests: the body the
 // flask-jwt-simple docs return from their expired_token_loader.
-var expiredTokenDetail = &examplev1.ExpiredTokenError{Status: 401, Title: "Expired JWT", Detail: "The JWT has expired"}
+func expiredTokenDetail() *examplev1.ExpiredTokenError {
+	return &examplev1.ExpiredTokenError{Status: 401, Title: "Expired JWT", Detail: "The JWT has expired"}
+}
 
 func loaderError(code connect.Code, msg string, detail proto.Message) *connect.Error {
 	e := connect.NewError(code, errors.New(msg))
-	d, err := connect.NewErrorDetail(detail)
-	if err != nil {
-		panic(err)
-	}
-	e.AddDetail(d)
+	if d, err := connect.NewErrorDetail(detail); err == nil {
+		e.AddDetail(d)
+	} // else the tests comparing details fail
 	return e
 }
 
@@ -213,10 +220,11 @@ func TestCustomLoaders(t *testing.T) {
 		last = seen{f.Reason, f.Claims, f.Procedure}
 	}
 	newIC := func(t *testing.T) *connectjwt.Interceptor {
+		t.Helper()
 		return newInterceptor(t,
 			connectjwt.WithExpiredTokenLoader(func(_ context.Context, f *connectjwt.Failure) *connect.Error {
 				record(f)
-				return loaderError(connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail)
+				return loaderError(connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail())
 			}),
 			connectjwt.WithInvalidTokenLoader(func(_ context.Context, f *connectjwt.Failure) *connect.Error {
 				record(f)
@@ -231,8 +239,8 @@ func TestCustomLoaders(t *testing.T) {
 		)
 	}
 	now := time.Now()
-	expiredTok := mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)
-	badSig := mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil)
+	expiredTok := mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)})
+	badSig := mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)})
 	cases := []struct {
 		name       string
 		token      string
@@ -242,13 +250,13 @@ func TestCustomLoaders(t *testing.T) {
 		reason     connectjwt.Reason
 		wantClaims bool
 	}{
-		{"expired", expiredTok, connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail, connectjwt.ReasonExpired, true},
+		{"expired", expiredTok, connect.CodeUnauthenticated, "Expired JWT", expiredTokenDetail(), connectjwt.ReasonExpired, true},
 		{"invalid", badSig, connect.CodeInvalidArgument, "Bad JWT",
 			&examplev1.ExpiredTokenError{Status: 422, Title: "Invalid JWT", Detail: "REASON_INVALID_SIGNATURE"}, connectjwt.ReasonInvalidSignature, false},
 		{"missing", "", connect.CodeUnauthenticated, "Missing Authorization Header",
 			&examplev1.ExpiredTokenError{Status: 401, Title: "Missing", Detail: "no header"}, connectjwt.ReasonMissing, false},
 	}
-	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		for _, tc := range cases {
 			_, err := call(withBearer(context.Background(), tc.token), c, sh)
 			var ce *connect.Error
@@ -290,6 +298,7 @@ func TestCustomLoaders(t *testing.T) {
 func TestLoaderReturningNilStillRejects(t *testing.T) {
 	t.Parallel()
 	newIC := func(t *testing.T) *connectjwt.Interceptor {
+		t.Helper()
 		nilLoader := func(context.Context, *connectjwt.Failure) *connect.Error { return nil }
 		return newInterceptor(t,
 			connectjwt.WithInvalidTokenLoader(nilLoader),
@@ -302,14 +311,14 @@ func TestLoaderReturningNilStillRejects(t *testing.T) {
 		reason connectjwt.Reason
 	}{
 		{"", connectjwt.ReasonMissing},
-		{mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), connectjwt.ReasonExpired},
-		{mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil), connectjwt.ReasonInvalidSignature},
+		{mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}), connectjwt.ReasonExpired},
+		{mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)}), connectjwt.ReasonInvalidSignature},
 	}
-	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+	forEach(t, newIC, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		for _, tc := range cases {
 			before := s.svc.calls.Load()
 			_, err := call(withBearer(context.Background(), tc.token), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, tc.reason)
+			wantReason(t, err, connect.CodeUnauthenticated, tc.reason)
 			if s.svc.calls.Load() != before {
 				t.Errorf("%v: handler ran", tc.reason)
 			}
@@ -322,13 +331,14 @@ func TestPublicProcedures(t *testing.T) {
 	now := time.Now()
 	tokens := map[string]string{
 		"none":    "",
-		"valid":   mintHS256(t, claimsAt(now, time.Hour), nil),
-		"expired": mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil),
+		"valid":   mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)}),
+		"expired": mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}),
 		"garbage": "garbage",
 	}
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor {
-		return newInterceptor(t, connectjwt.WithPublicProcedures(allProcedures...))
-	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		t.Helper()
+		return newInterceptor(t, connectjwt.WithPublicProcedures(allProcedures()...))
+	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		for name, tok := range tokens {
 			ids, err := call(withBearer(context.Background(), tok), c, sh)
 			if err != nil {
@@ -343,13 +353,14 @@ func TestPublicProcedures(t *testing.T) {
 func TestOptionalProcedures(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	valid := mintHS256(t, claimsAt(now, time.Hour), nil)
-	expired := mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)
-	badSig := mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil)
-	refresh := mintHS256(t, claimsAt(now, time.Hour), map[string]any{"typ": "refresh+jwt"})
+	valid := mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)})
+	expired := mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)})
+	badSig := mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)})
+	refresh := mint(t, tokenSpec{Claims: claimsAt(now, time.Hour), Header: map[string]any{"typ": "refresh+jwt"}})
 	forEach(t, func(t *testing.T) *connectjwt.Interceptor {
-		return newInterceptor(t, connectjwt.WithOptionalProcedures(allProcedures...))
-	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		t.Helper()
+		return newInterceptor(t, connectjwt.WithOptionalProcedures(allProcedures()...))
+	}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 		ids, err := call(context.Background(), c, sh)
 		wantIdentities(t, ids, err, anonymous)
 
@@ -360,13 +371,13 @@ func TestOptionalProcedures(t *testing.T) {
 		wantIdentities(t, ids, err, testSubject)
 
 		_, err = call(withBearer(context.Background(), expired), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		_, err = call(withBearer(context.Background(), badSig), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonInvalidSignature)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonInvalidSignature)
 		_, err = call(withBearer(context.Background(), refresh), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonWrongTokenType)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonWrongTokenType)
 		_, err = call(withHeaders(context.Background(), http.Header{"Authorization": {"Bearer"}}), c, sh)
-		wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
+		wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
 	})
 }
 
@@ -375,28 +386,27 @@ func TestProcedurePolicies(t *testing.T) {
 	now := time.Now()
 	tokenWith := func(extra jwt.MapClaims) string {
 		c := claimsAt(now, time.Hour)
-		for k, v := range extra {
-			c[k] = v
-		}
-		return mintHS256(t, c, nil)
+		maps.Copy(c, extra)
+		return mint(t, tokenSpec{Claims: c})
 	}
 
 	t.Run("scopes", func(t *testing.T) {
 		t.Parallel()
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+			t.Helper()
 			var opts []connectjwt.ValidatorOption
-			for _, p := range allProcedures {
+			for _, p := range allProcedures() {
 				opts = append(opts, connectjwt.WithProcedurePolicy(p, connectjwt.Policy{Scopes: []string{"read", "write"}}))
 			}
 			return newInterceptor(t, opts)
-		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"scope": "read"})), c, sh)
-			ae := wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
+			ae := wantReason(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
 			if !slices.Equal(ae.GetMissingScopes(), []string{"write"}) {
 				t.Errorf("MissingScopes = %v", ae.GetMissingScopes())
 			}
 			_, err = call(withBearer(context.Background(), tokenWith(nil)), c, sh)
-			ae = wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
+			ae = wantReason(t, err, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope)
 			if !slices.Equal(ae.GetMissingScopes(), []string{"read", "write"}) {
 				t.Errorf("MissingScopes = %v", ae.GetMissingScopes())
 			}
@@ -405,23 +415,24 @@ func TestProcedurePolicies(t *testing.T) {
 			ids, err = call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"scp": []string{"read", "write"}})), c, sh)
 			wantIdentities(t, ids, err, testSubject)
 			// Authentication failures still come first.
-			_, err = call(withBearer(context.Background(), mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+			_, err = call(withBearer(context.Background(), mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)})), c, sh)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		})
 	})
 
 	t.Run("fresh", func(t *testing.T) {
 		t.Parallel()
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+			t.Helper()
 			var opts []connectjwt.ValidatorOption
-			for _, p := range allProcedures {
+			for _, p := range allProcedures() {
 				opts = append(opts, connectjwt.WithProcedurePolicy(p, connectjwt.Policy{Fresh: true}))
 			}
 			return newInterceptor(t, opts)
-		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			for _, tok := range []string{tokenWith(nil), tokenWith(jwt.MapClaims{"fresh": false})} {
 				_, err := call(withBearer(context.Background(), tok), c, sh)
-				wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonFreshTokenRequired)
+				wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonFreshTokenRequired)
 			}
 			ids, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"fresh": true})), c, sh)
 			wantIdentities(t, ids, err, testSubject)
@@ -433,6 +444,7 @@ func TestProcedurePolicies(t *testing.T) {
 		const cause = "mallory-is-banned-internal-detail"
 		var procs sync.Map
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+			t.Helper()
 			return newInterceptor(t, connectjwt.WithClaimsCheck(func(ctx context.Context, procedure string, c *connectjwt.Claims) error {
 				procs.Store(procedure, true)
 				if c.Identity == "mallory" {
@@ -440,9 +452,9 @@ func TestProcedurePolicies(t *testing.T) {
 				}
 				return nil
 			}))
-		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"sub": "mallory"})), c, sh)
-			wantAuthError(t, err, connect.CodePermissionDenied, connectjwt.ReasonAccessDenied)
+			wantReason(t, err, connect.CodePermissionDenied, connectjwt.ReasonAccessDenied)
 			if strings.Contains(err.Error(), cause) {
 				t.Errorf("the check's error reached the client: %v", err)
 			}
@@ -458,6 +470,7 @@ func TestProcedurePolicies(t *testing.T) {
 		t.Parallel()
 		const storeDetail = "redis-10.0.0.7-refused"
 		forEach(t, func(t *testing.T) *connectjwt.Interceptor {
+			t.Helper()
 			return newInterceptor(t, connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(_ context.Context, c *connectjwt.Claims) (bool, error) {
 				switch c.ID {
 				case "revoked":
@@ -467,11 +480,11 @@ func TestProcedurePolicies(t *testing.T) {
 				}
 				return false, nil
 			})))
-		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) {
+		}, func(t *testing.T, s *testServer, c examplev1connect.ProtectedServiceClient, sh shape) { //nolint:thelper // a subtest body: forEach runs it under t.Run, and t.Helper would hide the failing line
 			_, err := call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"jti": "revoked"})), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonRevoked)
 			_, err = call(withBearer(context.Background(), tokenWith(jwt.MapClaims{"jti": "boom"})), c, sh)
-			ae := wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
+			ae := wantReason(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 			if !ae.GetRetryable() {
 				t.Errorf("unavailable is not retryable")
 			}
@@ -499,8 +512,8 @@ func TestUnavailableFailureKeepsCause(t *testing.T) {
 			return nil
 		}))
 	s := startServer(t, ic, mountGate, nil)
-	_, err := call(withBearer(context.Background(), mintHS256(t, claimsAt(time.Now(), time.Hour), nil)), s.client(protocols[0]), unary)
-	wantAuthError(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
+	_, err := call(withBearer(context.Background(), mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})), s.client(protocols()[0]), unary)
+	wantReason(t, err, connect.CodeUnavailable, connectjwt.ReasonUnavailable)
 	if cause := <-causes; !errors.Is(cause, storeErr) {
 		t.Errorf("Failure.Cause = %v, want the blocklist's error", cause)
 	}
@@ -512,7 +525,8 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 	garbage := []byte("\xff\xff\xff\xff not a protobuf message \x00")
 	url := "/example.v1.ProtectedService/Protected"
 	post := func(t *testing.T, s *testServer, client *http.Client, auth string) (int, string, http.Header) {
-		req, err := http.NewRequest(http.MethodPost, s.URL+url, bytes.NewReader(garbage))
+		t.Helper()
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.URL+url, bytes.NewReader(garbage))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -535,7 +549,7 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 		return res.StatusCode, body.Code, res.Header
 	}
 	http1 := &http.Client{Transport: &http.Transport{}}
-	valid := "Bearer " + mintHS256(t, claimsAt(time.Now(), time.Hour), nil)
+	valid := "Bearer " + mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})
 
 	s := startServer(t, newInterceptor(t), mountGate, nil)
 	for _, cl := range []struct {
@@ -571,16 +585,16 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 // With gate and interceptor installed, a call's token is validated once.
 func TestTokenValidatedOnce(t *testing.T) {
 	t.Parallel()
-	tok := mintHS256(t, claimsAt(time.Now(), time.Hour), nil)
-	for _, m := range modes {
+	tok := mint(t, tokenSpec{Claims: claimsAt(time.Now(), time.Hour)})
+	for _, m := range modes() {
 		var checks atomic.Int64
 		ic := newInterceptor(t, connectjwt.WithRevocationStore(connectjwt.RevokedFunc(func(context.Context, *connectjwt.Claims) (bool, error) {
 			checks.Add(1)
 			return false, nil
 		})))
 		s := startServer(t, ic, m, nil)
-		for _, p := range protocols {
-			for _, sh := range shapes {
+		for _, p := range protocols() {
+			for _, sh := range shapes() {
 				before := checks.Load()
 				ids, err := call(withBearer(context.Background(), tok), s.client(p), sh)
 				wantIdentities(t, ids, err, testSubject)
@@ -608,11 +622,11 @@ func TestWWWAuthenticate(t *testing.T) {
 		{"missing", ic, "", "Bearer", 401},
 		{"other scheme", ic, "Basic YTpi", "Bearer", 401},
 		{"malformed", ic, "Bearer x.y.z", `Bearer error="invalid_token"`, 401},
-		{"expired", ic, "Bearer " + mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil), `Bearer error="invalid_token"`, 401},
-		{"bad signature", ic, "Bearer " + mint(t, jwt.SigningMethodHS256, testKeys().otherHS256, claimsAt(now, time.Hour), nil), `Bearer error="invalid_token"`, 401},
-		{"insufficient scope", icScope, "Bearer " + mintHS256(t, claimsAt(now, time.Hour), nil), `Bearer error="insufficient_scope"`, 403},
+		{"expired", ic, "Bearer " + mint(t, tokenSpec{Claims: claimsAt(now.Add(-2*time.Hour), time.Hour)}), `Bearer error="invalid_token"`, 401},
+		{"bad signature", ic, "Bearer " + mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: testKeys().otherHS256, Claims: claimsAt(now, time.Hour)}), `Bearer error="invalid_token"`, 401},
+		{"insufficient scope", icScope, "Bearer " + mint(t, tokenSpec{Claims: claimsAt(now, time.Hour)}), `Bearer error="insufficient_scope"`, 403},
 	}
-	for _, m := range modes {
+	for _, m := range modes() {
 		servers := map[*connectjwt.Interceptor]*testServer{
 			ic:      startServer(t, ic, m, nil),
 			icScope: startServer(t, icScope, m, nil),
@@ -620,7 +634,7 @@ func TestWWWAuthenticate(t *testing.T) {
 		for _, tc := range cases {
 			s := servers[tc.ic]
 			// Plain HTTP: the Connect unary response header.
-			req, _ := http.NewRequest(http.MethodPost, s.URL+scopeProc, strings.NewReader("{}"))
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, s.URL+scopeProc, strings.NewReader("{}"))
 			req.Header.Set("Content-Type", "application/json")
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
@@ -629,7 +643,7 @@ func TestWWWAuthenticate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, res.Body)
+			_, _ = io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			if res.StatusCode != tc.scode || res.Header.Get("Www-Authenticate") != tc.want {
 				t.Errorf("%s/%s: status %d WWW-Authenticate %q, want %d %q", m, tc.name, res.StatusCode, res.Header.Get("Www-Authenticate"), tc.scode, tc.want)
@@ -638,7 +652,7 @@ func TestWWWAuthenticate(t *testing.T) {
 				t.Errorf("%s/%s: %d WWW-Authenticate headers", m, tc.name, len(vs))
 			}
 			// Connect and gRPC-web clients see it in the error metadata.
-			for _, p := range []protocol{protocols[0], protocols[2]} {
+			for _, p := range []protocol{protocols()[0], protocols()[2]} {
 				ctx := context.Background()
 				if tc.auth != "" {
 					ctx = withHeaders(ctx, http.Header{"Authorization": {tc.auth}})
@@ -665,7 +679,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 	ic := newInterceptor(t)
 	checkExpired := func(t *testing.T, err error, exp time.Time, msgs int) {
 		t.Helper()
-		ae := wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
+		ae := wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonExpired)
 		if d := ae.GetExpiredAt().AsTime().Sub(exp); math.Abs(float64(d)) > float64(time.Millisecond) {
 			t.Errorf("ExpiredAt off by %v", d)
 		}
@@ -684,7 +698,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			t.Errorf("the handler received a client message %v after the token expired", last.Sub(exp))
 		}
 	}
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		t.Run(p.name+"/server-stream", func(t *testing.T) {
 			t.Parallel()
 			c := startServer(t, ic, mountGate, &testService{streamWait: tick}).client(p)
@@ -726,7 +740,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			c := s.client(p)
 			ctx, exp := shortCall(t, ttl, 6*time.Second)
 			st := c.Chat(ctx)
-			defer st.CloseResponse()
+			defer func() { _ = st.CloseResponse() }()
 			n := 0
 			var err error
 			for ; n < 20; n++ {
@@ -749,7 +763,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			c := s.client(p)
 			ctx, exp := shortCall(t, ttl, 6*time.Second)
 			st := c.Chat(ctx)
-			defer st.CloseResponse()
+			defer func() { _ = st.CloseResponse() }()
 			if err := st.Send(&examplev1.ChatRequest{Text: "hi"}); err != nil {
 				t.Fatal(err)
 			}
@@ -764,7 +778,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 			var closedByClient atomic.Bool
 			stop := time.AfterFunc(time.Until(exp.Add(2500*time.Millisecond)), func() {
 				closedByClient.Store(true)
-				st.CloseRequest()
+				_ = st.CloseRequest()
 			})
 			defer stop.Stop()
 			_, err := st.Receive()

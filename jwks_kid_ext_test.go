@@ -39,14 +39,14 @@ func TestJWKSRotationDuringKIDFlood(t *testing.T) {
 	set := fast(jwksIssuerA, srv.url, jwksAudA)
 	set.MinRefreshInterval = interval
 	v := newRemoteValidator(t, set)
-	if _, err := v.Validate(ctx, tokenFor(t, oldKey, jwksIssuerA, jwksAudA)); err != nil {
+	if _, err := v.Validate(ctx, mint(t, tokenSpec{Signer: oldKey, Claims: claimsFor(jwksIssuerA, jwksAudA)})); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	// The flood: forged tokens with random kids, from many goroutines.
 	var wg sync.WaitGroup
 	for i := range 100 {
-		forged := tokenFor(t, connectjwt.Key{ID: fmt.Sprintf("forged-%d", i), Algorithm: "ES256", Material: k.ec2}, jwksIssuerA, jwksAudA)
+		forged := mint(t, tokenSpec{Signer: connectjwt.Key{ID: fmt.Sprintf("forged-%d", i), Algorithm: "ES256", Material: k.ec2}, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 		wg.Go(func() {
 			_, err := v.Validate(ctx, forged)
 			if r := connectjwt.ReasonOf(err); r != connectjwt.ReasonInvalidSignature && r != connectjwt.ReasonUnavailable {
@@ -57,7 +57,7 @@ func TestJWKSRotationDuringKIDFlood(t *testing.T) {
 	wg.Wait()
 	// The issuer rotates a key in; its first token arrives at once.
 	srv.publish(t, oldKey, newKey)
-	genuine := tokenFor(t, newKey, jwksIssuerA, jwksAudA)
+	genuine := mint(t, tokenSpec{Signer: newKey, Claims: claimsFor(jwksIssuerA, jwksAudA)})
 	answers := 0
 	for {
 		answers++
@@ -78,7 +78,7 @@ func TestJWKSRotationDuringKIDFlood(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	// Fetches: the first, at most one per interval since.
-	if n, max := srv.hits.Load(), 2+int32(elapsed/interval); n > max {
-		t.Errorf("%d fetches in %v, want at most %d", n, elapsed, max)
+	if n, most := srv.hits.Load(), 2+int32(elapsed/interval); n > most {
+		t.Errorf("%d fetches in %v, want at most %d", n, elapsed, most)
 	}
 }

@@ -18,14 +18,19 @@ import (
 	"github.com/connectjwt/connectjwt/gen/connectjwt/v1/connectjwtv1connect"
 )
 
-// wireProtocols are the client options for each protocol a server speaks.
-var wireProtocols = []struct {
+// wireProtocols returns the client options for each protocol a server speaks.
+func wireProtocols() []struct {
 	name string
 	opts []connect.ClientOption
-}{
-	{"connect", nil},
-	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
-	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+} {
+	return []struct {
+		name string
+		opts []connect.ClientOption
+	}{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+		{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+	}
 }
 
 // authFixture is a server with AuthService (test/test) and a greeter behind
@@ -86,13 +91,9 @@ func newAuthFixture(t *testing.T, interceptorOpts ...any) *authFixture {
 	return fx
 }
 
-func reasonOf(err error) connectjwt.Reason {
-	return connectjwt.ReasonOf(err)
-}
-
 func TestAuthServiceLoginAndRefresh(t *testing.T) {
 	fx := newAuthFixture(t)
-	for _, proto := range wireProtocols {
+	for _, proto := range wireProtocols() {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -114,7 +115,7 @@ func TestAuthServiceLoginAndRefresh(t *testing.T) {
 			var messages []string
 			for _, creds := range [][2]string{{"test", "nope"}, {"nobody", "test"}, {"", ""}} {
 				_, err := client.Login(ctx, connect.NewRequest(&connectjwtv1.LoginRequest{Username: creds[0], Password: creds[1]}))
-				if connect.CodeOf(err) != connect.CodeUnauthenticated || reasonOf(err) != connectjwt.ReasonInvalidCredentials {
+				if connect.CodeOf(err) != connect.CodeUnauthenticated || connectjwt.ReasonOf(err) != connectjwt.ReasonInvalidCredentials {
 					t.Errorf("Login(%q) = %v", creds[0], err)
 				}
 				messages = append(messages, err.Error())
@@ -123,7 +124,7 @@ func TestAuthServiceLoginAndRefresh(t *testing.T) {
 				t.Errorf("login failures differ: %q", messages)
 			}
 			_, err = client.Login(ctx, connect.NewRequest(&connectjwtv1.LoginRequest{Username: "down", Password: "x"}))
-			if connect.CodeOf(err) != connect.CodeUnavailable || reasonOf(err) != connectjwt.ReasonUnavailable {
+			if connect.CodeOf(err) != connect.CodeUnavailable || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
 				t.Errorf("Login with store down = %v", err)
 			}
 
@@ -147,15 +148,15 @@ func TestAuthServiceLoginAndRefresh(t *testing.T) {
 				}
 			}
 			_, err = client.Refresh(ctx, connect.NewRequest(&connectjwtv1.RefreshRequest{RefreshToken: pair.GetAccessToken()}))
-			if reasonOf(err) != connectjwt.ReasonWrongTokenType {
-				t.Errorf("Refresh(access token) reason = %v", reasonOf(err))
+			if connectjwt.ReasonOf(err) != connectjwt.ReasonWrongTokenType {
+				t.Errorf("Refresh(access token) reason = %v", connectjwt.ReasonOf(err))
 			}
 
 			// The refresh token is refused where an access token belongs.
 			greet := examplev1connect.NewProtectedServiceClient(fx.httpClient, fx.url, append(proto.opts,
 				connect.WithInterceptors(connectjwt.NewClientInterceptor(connectjwt.StaticToken(pair.GetRefreshToken()))))...)
 			_, err = greet.Protected(ctx, connect.NewRequest(&examplev1.ProtectedRequest{}))
-			if reasonOf(err) != connectjwt.ReasonWrongTokenType {
+			if connectjwt.ReasonOf(err) != connectjwt.ReasonWrongTokenType {
 				t.Errorf("Protected(refresh token) = %v", err)
 			}
 		})

@@ -7,7 +7,6 @@ package connectjwt_test
 // (RFC 8725 and those golang-jwt leaves to its caller) to these cases.
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,11 +27,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/connectjwt/connectjwt"
 	"github.com/connectjwt/connectjwt/example/gen/example/v1/examplev1connect"
-	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
 // Key IDs of the attack server's keys.
@@ -45,35 +41,19 @@ const (
 )
 
 // atkAttacker holds keys the server has never seen.
-var atkAttacker = sync.OnceValue(func() struct {
+var atkAttacker = sync.OnceValue(func() struct { //nolint:gochecknoglobals // keys generated once per test binary: RSA generation is too slow to repeat per test
 	rsa *rsa.PrivateKey
 	ec  *ecdsa.PrivateKey
 } {
-	r, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	e, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
+	// Key generation from crypto/rand cannot fail (a failing rand.Reader
+	// crashes the program since Go 1.24), so the errors are always nil.
+	r, _ := rsa.GenerateKey(rand.Reader, 2048)
+	e, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	return struct {
 		rsa *rsa.PrivateKey
 		ec  *ecdsa.PrivateKey
 	}{r, e}
 })
-
-// atkSign signs header and payload (raw JSON text, so duplicates, odd types
-// and invalid UTF-8 survive) with method and key.
-func atkSign(t testing.TB, method jwt.SigningMethod, key any, header, payload string) string {
-	t.Helper()
-	in := b64([]byte(header)) + "." + b64([]byte(payload))
-	sig, err := method.Sign(in, key)
-	if err != nil {
-		t.Fatalf("sign %s: %v", method.Alg(), err)
-	}
-	return in + "." + b64(sig)
-}
 
 // atkJWK is the public JWK of an RSA key, as an attacker would embed it.
 func atkJWK(pub *rsa.PublicKey) map[string]any {
@@ -84,11 +64,11 @@ func atkJWK(pub *rsa.PublicKey) map[string]any {
 	}
 }
 
-func atkJSON(t testing.TB, v any) string {
-	t.Helper()
+func atkJSON(tb testing.TB, v any) string {
+	tb.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return string(b)
 }
@@ -123,7 +103,8 @@ type atkCase struct {
 }
 
 // atkCases builds the table for a fixed clock now.
-func atkCases(t testing.TB, now time.Time) []atkCase {
+func atkCases(tb testing.TB, now time.Time) []atkCase {
+	tb.Helper()
 	k := testKeys()
 	atk := atkAttacker()
 	n := now.Unix()
@@ -153,15 +134,17 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		for _, d := range drop {
 			delete(m, d)
 		}
-		s := atkJSON(t, m)
+		s := atkJSON(tb, m)
 		return s[:len(s)-1] + extra + "}"
 	}
-	hs := func(header, pl string) string { return atkSign(t, jwt.SigningMethodHS256, k.hs256, header, pl) }
+	hs := func(header, pl string) string {
+		return mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.hs256, RawHeader: header, RawPayload: pl})
+	}
 	hsTok := func(extra string) string { return hs(hdr("HS256", atkKidHS, ""), payload(extra)) }
 	bearer := func(tok string) []string { return []string{"Bearer " + tok} }
 	valid := hsTok("")
 	parts := strings.Split(valid, ".")
-	pem := publicPEM(t, &k.rsa.PublicKey)
+	pem := publicPEM(tb, &k.rsa.PublicKey)
 
 	// A payload whose base64url has unused trailing bits, and its
 	// non-canonical spelling (same bytes decoded).
@@ -176,7 +159,7 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 	macSegs := func(h, p string) string {
 		sig, err := jwt.SigningMethodHS256.Sign(h+"."+p, k.hs256)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		return h + "." + p + "." + b64(sig)
 	}
@@ -196,25 +179,25 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		// A valid token whose header line is at most 8 KiB.
 		tok := hsTok(`,"pad":"` + strings.Repeat("x", 5800) + `"`)
 		if len("Bearer "+tok) > connectjwt.DefaultMaxTokenBytes {
-			t.Fatalf("large control token is %d bytes", len(tok))
+			tb.Fatalf("large control token is %d bytes", len(tok))
 		}
 		return tok
 	}()
 	rawReq := func(authLines string) string {
 		return authLines
 	}
-	jwkHeader := atkJSON(t, map[string]any{"alg": "RS256", "typ": "at+jwt", "jwk": atkJWK(&atk.rsa.PublicKey)})
-	jwkHeaderKid := atkJSON(t, map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": atkKidRS, "jwk": atkJWK(&atk.rsa.PublicKey)})
-	x5c := base64.StdEncoding.EncodeToString(x509PKIX(t, &atk.rsa.PublicKey))
+	jwkHeader := atkJSON(tb, map[string]any{"alg": "RS256", "typ": "at+jwt", "jwk": atkJWK(&atk.rsa.PublicKey)})
+	jwkHeaderKid := atkJSON(tb, map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": atkKidRS, "jwk": atkJWK(&atk.rsa.PublicKey)})
+	x5c := base64.StdEncoding.EncodeToString(x509PKIX(tb, &atk.rsa.PublicKey))
 
 	return []atkCase{
 		// Valid controls.
 		{name: "valid HS256 with kid", values: bearer(valid), wantID: testSubject},
 		{name: "valid HS256 without kid", values: bearer(hs(hdr("HS256", "", ""), payload(""))), wantID: testSubject},
-		{name: "valid RS256", values: bearer(atkSign(t, jwt.SigningMethodRS256, k.rsa, hdr("RS256", atkKidRS, ""), payload(""))), wantID: testSubject},
-		{name: "valid RS256 without kid", values: bearer(atkSign(t, jwt.SigningMethodRS256, k.rsa, hdr("RS256", "", ""), payload(""))), wantID: testSubject},
-		{name: "valid ES256", values: bearer(atkSign(t, jwt.SigningMethodES256, k.ec256, hdr("ES256", atkKidES, ""), payload(""))), wantID: testSubject},
-		{name: "valid EdDSA", values: bearer(atkSign(t, jwt.SigningMethodEdDSA, k.ed, hdr("EdDSA", atkKidED, ""), payload(""))), wantID: testSubject},
+		{name: "valid RS256", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", atkKidRS, ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid RS256 without kid", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", "", ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid ES256", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodES256, Key: k.ec256, RawHeader: hdr("ES256", atkKidES, ""), RawPayload: payload("")})), wantID: testSubject},
+		{name: "valid EdDSA", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: k.ed, RawHeader: hdr("EdDSA", atkKidED, ""), RawPayload: payload("")})), wantID: testSubject},
 		{name: "valid aud array", values: bearer(hs(hdr("HS256", atkKidHS, ""), payloadWithout(fmt.Sprintf(`,"aud":["other",%q]`, testAudience), "aud"))), wantID: testSubject},
 		{name: "valid scope string", values: bearer(hsTok(`,"scope":"read write"`)), wantID: testSubject},
 		{name: "valid scp array", values: bearer(hsTok(`,"scp":["read","write"]`)), wantID: testSubject},
@@ -239,12 +222,12 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		{name: "alg nOnE", values: bearer(b64([]byte(`{"alg":"nOnE","typ":"at+jwt"}`)) + "." + parts[1] + "."), want: badAlg},
 		{name: "alg empty string", values: bearer(hs(`{"alg":"","typ":"at+jwt"}`, payload(""))), want: malformed},
 		{name: "alg hs256 lower case", values: bearer(hs(`{"alg":"hs256","typ":"at+jwt"}`, payload(""))), want: badAlg},
-		{name: "alg unlisted PS256", values: bearer(atkSign(t, jwt.SigningMethodPS256, k.rsa, hdr("PS256", atkKidRS, ""), payload(""))), want: badAlg},
-		{name: "alg unlisted HS384", values: bearer(atkSign(t, jwt.SigningMethodHS384, k.hs384, hdr("HS384", "", ""), payload(""))), want: badAlg},
-		{name: "HS512 MAC'd with the HS256 secret", values: bearer(atkSign(t, jwt.SigningMethodHS512, k.hs256, hdr("HS512", atkKidHS, ""), payload(""))), want: badAlg},
-		{name: "HS256 with RSA public key PEM, RS256-only server", server: atkRSOnly, values: bearer(atkSign(t, jwt.SigningMethodHS256, pem, hdr("HS256", "", ""), payload(""))), want: badAlg},
-		{name: "HS256 with RSA public key PEM, no kid", values: bearer(atkSign(t, jwt.SigningMethodHS256, pem, hdr("HS256", "", ""), payload(""))), want: badSig},
-		{name: "HS256 with RSA public key PEM, kid of the RSA key", values: bearer(atkSign(t, jwt.SigningMethodHS256, pem, hdr("HS256", atkKidRS, ""), payload(""))), want: badSig},
+		{name: "alg unlisted PS256", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodPS256, Key: k.rsa, RawHeader: hdr("PS256", atkKidRS, ""), RawPayload: payload("")})), want: badAlg},
+		{name: "alg unlisted HS384", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS384, Key: k.hs384, RawHeader: hdr("HS384", "", ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS512 MAC'd with the HS256 secret", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS512, Key: k.hs256, RawHeader: hdr("HS512", atkKidHS, ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS256 with RSA public key PEM, RS256-only server", server: atkRSOnly, values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", "", ""), RawPayload: payload("")})), want: badAlg},
+		{name: "HS256 with RSA public key PEM, no kid", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", "", ""), RawPayload: payload("")})), want: badSig},
+		{name: "HS256 with RSA public key PEM, kid of the RSA key", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: pem, RawHeader: hdr("HS256", atkKidRS, ""), RawPayload: payload("")})), want: badSig},
 
 		// kid.
 		{name: "kid unknown", values: bearer(hs(hdr("HS256", "hs-2", ""), payload(""))), want: badSig},
@@ -252,17 +235,17 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 		{name: "kid SQL injection", values: bearer(hs(hdr("HS256", "x' UNION SELECT 'secret", ""), payload(""))), want: badSig},
 		{name: "kid huge", values: bearer(hs(hdr("HS256", strings.Repeat("k", 4000), ""), payload(""))), want: malformed},
 		{name: "kid not a string", values: bearer(hs(`{"alg":"HS256","typ":"at+jwt","kid":1}`, payload(""))), want: malformed},
-		{name: "kid of another algorithm's key", values: bearer(atkSign(t, jwt.SigningMethodRS256, k.rsa, hdr("RS256", atkKidHS, ""), payload(""))), want: badSig},
-		{name: "kid of the ES256 key on an EdDSA token", values: bearer(atkSign(t, jwt.SigningMethodEdDSA, k.ed, hdr("EdDSA", atkKidES, ""), payload(""))), want: badSig},
+		{name: "kid of another algorithm's key", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: k.rsa, RawHeader: hdr("RS256", atkKidHS, ""), RawPayload: payload("")})), want: badSig},
+		{name: "kid of the ES256 key on an EdDSA token", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodEdDSA, Key: k.ed, RawHeader: hdr("EdDSA", atkKidES, ""), RawPayload: payload("")})), want: badSig},
 
 		// Key URLs and embedded keys are never used.
-		{name: "jwk attacker key embedded", values: bearer(atkSign(t, jwt.SigningMethodRS256, atk.rsa, jwkHeader, payload(""))), want: badSig},
-		{name: "jwk attacker key with our kid", values: bearer(atkSign(t, jwt.SigningMethodRS256, atk.rsa, jwkHeaderKid, payload(""))), want: badSig},
-		{name: "jku attacker key set", values: bearer(atkSign(t, jwt.SigningMethodES256, atk.ec, hdr("ES256", "", `,"jku":"https://evil.test/jwks.json"`), payload(""))), want: badSig},
-		{name: "x5u attacker certificate", values: bearer(atkSign(t, jwt.SigningMethodRS256, atk.rsa, hdr("RS256", "", `,"x5u":"https://evil.test/cert.pem"`), payload(""))), want: badSig},
-		{name: "x5c attacker certificate", values: bearer(atkSign(t, jwt.SigningMethodRS256, atk.rsa, hdr("RS256", "", `,"x5c":["`+x5c+`"]`), payload(""))), want: badSig},
-		{name: "signature from another ES256 key", values: bearer(atkSign(t, jwt.SigningMethodES256, atk.ec, hdr("ES256", atkKidES, ""), payload(""))), want: badSig},
-		{name: "signature from another HS256 secret", values: bearer(atkSign(t, jwt.SigningMethodHS256, k.otherHS256, hdr("HS256", atkKidHS, ""), payload(""))), want: badSig},
+		{name: "jwk attacker key embedded", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: jwkHeader, RawPayload: payload("")})), want: badSig},
+		{name: "jwk attacker key with our kid", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: jwkHeaderKid, RawPayload: payload("")})), want: badSig},
+		{name: "jku attacker key set", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodES256, Key: atk.ec, RawHeader: hdr("ES256", "", `,"jku":"https://evil.test/jwks.json"`), RawPayload: payload("")})), want: badSig},
+		{name: "x5u attacker certificate", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: hdr("RS256", "", `,"x5u":"https://evil.test/cert.pem"`), RawPayload: payload("")})), want: badSig},
+		{name: "x5c attacker certificate", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodRS256, Key: atk.rsa, RawHeader: hdr("RS256", "", `,"x5c":["`+x5c+`"]`), RawPayload: payload("")})), want: badSig},
+		{name: "signature from another ES256 key", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodES256, Key: atk.ec, RawHeader: hdr("ES256", atkKidES, ""), RawPayload: payload("")})), want: badSig},
+		{name: "signature from another HS256 secret", values: bearer(mint(tb, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, RawHeader: hdr("HS256", atkKidHS, ""), RawPayload: payload("")})), want: badSig},
 		{name: "signature of another token", values: bearer(swapSignature(hsTok(`,"admin":true`), valid)), want: badSig},
 		{name: "empty signature", values: bearer(parts[0] + "." + parts[1] + "."), want: badSig},
 		{name: "forged expired token is a bad signature", values: bearer(swapSignature(hs(hdr("HS256", atkKidHS, ""), payloadWithout(fmt.Sprintf(`,"exp":%d`, n-10), "exp")), valid)), want: badSig},
@@ -370,23 +353,24 @@ func atkCases(t testing.TB, now time.Time) []atkCase {
 
 // x509PKIX returns the DER SubjectPublicKeyInfo of pub (a stand-in for an
 // attacker's certificate in x5c).
-func x509PKIX(t testing.TB, pub any) []byte {
-	t.Helper()
-	p := publicPEM(t, pub)
+func x509PKIX(tb testing.TB, pub any) []byte {
+	tb.Helper()
+	p := publicPEM(tb, pub)
 	s := string(p)
-	s = s[strings.Index(s, "\n")+1:]
-	s = s[:strings.Index(s, "-----END")]
+	_, s, _ = strings.Cut(s, "\n")
+	s, _, _ = strings.Cut(s, "-----END")
 	der, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(s, "\n", ""))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return der
 }
 
 // atkSecrets are strings that must never appear in an error: key material.
-func atkSecrets(t testing.TB) []string {
+func atkSecrets(tb testing.TB) []string {
+	tb.Helper()
 	k := testKeys()
-	pem := string(publicPEM(t, &k.rsa.PublicKey))
+	pem := string(publicPEM(tb, &k.rsa.PublicKey))
 	return []string{
 		string(k.hs256), b64(k.hs256), base64.StdEncoding.EncodeToString(k.hs256),
 		string(k.otherHS256),
@@ -394,31 +378,6 @@ func atkSecrets(t testing.TB) []string {
 		b64(k.rsa.N.Bytes())[:32],
 		b64(k.rsa.D.Bytes())[:32],
 	}
-}
-
-// atkStartServers starts one server per configuration, all on a fixed clock.
-func atkStartServers(t *testing.T, now time.Time) [atkServers]*testServer {
-	k := testKeys()
-	clock := connectjwt.WithClock(func() time.Time { return now })
-	key := func(id, alg string, m any) connectjwt.Option {
-		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
-	}
-	hsKey := key(atkKidHS, "HS256", k.hs256)
-	build := func(opts ...connectjwt.ValidatorOption) *connectjwt.Interceptor {
-		return buildInterceptor(t, append([]connectjwt.ValidatorOption{clock}, opts...), nil)
-	}
-	var s [atkServers]*testServer
-	s[atkMain] = startServer(t, build(hsKey,
-		key(atkKidRS, "RS256", &k.rsa.PublicKey),
-		key(atkKidES, "ES256", &k.ec256.PublicKey),
-		key(atkKidED, "EdDSA", k.ed.Public()),
-		connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)), mountGate, nil)
-	s[atkNoAud] = startServer(t, build(hsKey, connectjwt.WithIssuer(testIssuer)), mountGate, nil)
-	s[atkLeeway] = startServer(t, build(hsKey, connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience),
-		connectjwt.WithLeeway(30*time.Second)), mountGate, nil)
-	s[atkRSOnly] = startServer(t, build(key(atkKidRS, "RS256", &k.rsa.PublicKey),
-		connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience)), mountGate, nil)
-	return s
 }
 
 func TestAttackVectors(t *testing.T) {
@@ -443,7 +402,7 @@ func TestAttackVectors(t *testing.T) {
 	servers := atkStartServers(t, now)
 	secrets := atkSecrets(t)
 
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		// Sequential: the handler call counter is per server.
 		t.Run(p.name, func(t *testing.T) {
 			for _, tc := range cases {
@@ -467,7 +426,7 @@ func TestAttackVectors(t *testing.T) {
 						wantIdentities(t, ids, err, tc.wantID)
 						return
 					}
-					ae := wantAuthError(t, err, connect.CodeUnauthenticated, tc.want)
+					ae := wantReason(t, err, connect.CodeUnauthenticated, tc.want)
 					if ran != 0 {
 						t.Errorf("handler ran %d times for a refused call", ran)
 					}
@@ -480,12 +439,10 @@ func TestAttackVectors(t *testing.T) {
 					atkNoLeak(t, texts, tc.values, secrets)
 					// Attack failures before the signature verified must
 					// not carry verified-claim facts.
-					switch tc.want {
-					case connectjwt.ReasonMalformed, connectjwt.ReasonInvalidAlgorithm,
-						connectjwt.ReasonInvalidSignature, connectjwt.ReasonMissing:
-						if ae.GetExpiredAt() != nil || ae.GetNotBefore() != nil {
-							t.Errorf("detail of an unverified token carries times: %v", ae)
-						}
+					unverified := tc.want == connectjwt.ReasonMalformed || tc.want == connectjwt.ReasonInvalidAlgorithm ||
+						tc.want == connectjwt.ReasonInvalidSignature || tc.want == connectjwt.ReasonMissing
+					if unverified && (ae.GetExpiredAt() != nil || ae.GetNotBefore() != nil) {
+						t.Errorf("detail of an unverified token carries times: %v", ae)
 					}
 				})
 			}
@@ -527,104 +484,6 @@ func atkNoLeak(t *testing.T, texts, values, secrets []string) {
 	}
 }
 
-// atkRunRaw sends one Connect unary request over a plain HTTP/1.1
-// connection with the case's raw header lines.
-func atkRunRaw(t *testing.T, s *testServer, tc atkCase, secrets []string) {
-	before := s.svc.calls.Load()
-	status, body, header := rawHTTP1(t, s.URL, examplev1connect.ProtectedServiceProtectedProcedure, tc.raw)
-	if tc.rawStatus != 0 {
-		if status != tc.rawStatus {
-			t.Fatalf("status %d, want %d (body %q)", status, tc.rawStatus, body)
-		}
-		// Refused by the HTTP server, before any handler: the protected
-		// handler never ran.
-		if ran := s.svc.calls.Load() - before; ran != 0 {
-			t.Fatalf("handler ran %d times for a request the server refused", ran)
-		}
-		return
-	}
-	if tc.want == connectjwt.ReasonUnspecified {
-		var res struct {
-			Hello, Identity string
-		}
-		if status != http.StatusOK || json.Unmarshal(body, &res) != nil || res.Identity != tc.wantID {
-			t.Fatalf("status %d body %q, want 200 with identity %q", status, body, tc.wantID)
-		}
-		return
-	}
-	ae := connectBodyAuthError(t, status, body)
-	if connectjwt.Reason(ae.GetReason()) != tc.want {
-		t.Fatalf("reason %v, want %v (body %q)", ae.GetReason(), tc.want, body)
-	}
-	var lines []string
-	for _, l := range strings.Split(tc.raw, "\n") {
-		lines = append(lines, strings.TrimPrefix(strings.TrimSpace(l), "Authorization:"))
-	}
-	texts := []string{string(body)}
-	for _, vs := range header {
-		texts = append(texts, vs...)
-	}
-	atkNoLeak(t, texts, lines, secrets)
-}
-
-// rawHTTP1 sends a POST with a JSON body "{}" and the given extra header
-// lines (each ending in \r\n) on a fresh TCP connection, and returns the
-// status, body and headers.
-func rawHTTP1(t testing.TB, baseURL, path, headerLines string) (int, []byte, http.Header) {
-	t.Helper()
-	addr := strings.TrimPrefix(baseURL, "http://")
-	conn, err := net.DialTimeout("tcp", addr, callTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(callTimeout))
-	req := "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n" +
-		headerLines + "\r\n{}"
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, body, res.Header
-}
-
-// connectBodyAuthError decodes the AuthError detail of a Connect unary
-// error body.
-func connectBodyAuthError(t testing.TB, status int, body []byte) *connectjwtv1.AuthError {
-	t.Helper()
-	var e struct {
-		Code    string `json:"code"`
-		Details []struct {
-			Type  string `json:"type"`
-			Value string `json:"value"`
-		} `json:"details"`
-	}
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("status %d, body %q is not a Connect error", status, body)
-	}
-	for _, d := range e.Details {
-		if d.Type != "connectjwt.v1.AuthError" {
-			continue
-		}
-		b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(d.Value, "="))
-		if err != nil {
-			t.Fatalf("detail value: %v", err)
-		}
-		ae := &connectjwtv1.AuthError{}
-		if err := proto.Unmarshal(b, ae); err != nil {
-			t.Fatal(err)
-		}
-		return ae
-	}
-	t.Fatalf("status %d, no AuthError in %q", status, body)
-	return nil
-}
-
 // Header values net/http will not carry (line breaks) can still reach a
 // Validator used by another transport: they are refused there too, before
 // any decoding (golang-jwt's base64 would skip \r and \n).
@@ -636,7 +495,7 @@ func TestAttackLineBreaksOutsideHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := mintHS256(t, jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()}, nil)
+	tok := mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": "alice", "exp": now.Add(time.Hour).Unix()}})
 	if _, err := v.Validate(context.Background(), tok); err != nil {
 		t.Fatalf("control: %v", err)
 	}
@@ -672,8 +531,12 @@ func TestAttackCheckOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := func(h, p string) string { return atkSign(t, jwt.SigningMethodHS256, k.hs256, h, p) }
-	other := func(h, p string) string { return atkSign(t, jwt.SigningMethodHS256, k.otherHS256, h, p) }
+	hs := func(h, p string) string {
+		return mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.hs256, RawHeader: h, RawPayload: p})
+	}
+	other := func(h, p string) string {
+		return mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.otherHS256, RawHeader: h, RawPayload: p})
+	}
 	expiredWrongIss := fmt.Sprintf(`{"sub":"a","iss":"evil","exp":%d}`, n-10)
 	tests := []struct {
 		name  string
@@ -697,130 +560,6 @@ func TestAttackCheckOrder(t *testing.T) {
 	}
 }
 
-// RFC 6750 challenges: present on Connect and gRPC-web error responses,
-// never sent as a gRPC trailer (where Go's HTTP/2 server would drop it),
-// including in the raw gRPC response headers and trailers.
-func TestAttackWWWAuthenticateByProtocol(t *testing.T) {
-	t.Parallel()
-	now := time.Now()
-	proc := examplev1connect.ProtectedServiceProtectedProcedure
-	ic := newInterceptor(t, connectjwt.WithProcedurePolicy(examplev1connect.ProtectedServiceProtectedStreamProcedure, connectjwt.Policy{Scopes: []string{"admin"}}))
-	s := startServer(t, ic, mountGate, nil)
-	valid := mintHS256(t, claimsAt(now, time.Hour), nil)
-	expiredTok := mintHS256(t, claimsAt(now.Add(-2*time.Hour), time.Hour), nil)
-	cases := []struct {
-		name  string
-		auth  string
-		sh    shape
-		want  string
-		code  connect.Code
-		reasn connectjwt.Reason
-	}{
-		{"missing", "", unary, "Bearer", connect.CodeUnauthenticated, connectjwt.ReasonMissing},
-		{"expired", "Bearer " + expiredTok, unary, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonExpired},
-		{"malformed", "Bearer a.b", unary, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonMalformed},
-		{"missing on a stream", "", serverStream, "Bearer", connect.CodeUnauthenticated, connectjwt.ReasonMissing},
-		{"scope on a stream", "Bearer " + valid, serverStream, `Bearer error="insufficient_scope"`, connect.CodePermissionDenied, connectjwt.ReasonInsufficientScope},
-		{"expired on a bidi stream", "Bearer " + expiredTok, bidiStream, `Bearer error="invalid_token"`, connect.CodeUnauthenticated, connectjwt.ReasonExpired},
-	}
-	for _, tc := range cases {
-		for _, p := range protocols {
-			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
-				ctx := context.Background()
-				if tc.auth != "" {
-					ctx = withHeaders(ctx, http.Header{"Authorization": {tc.auth}})
-				}
-				_, err := call(ctx, s.client(p), tc.sh)
-				wantAuthError(t, err, tc.code, tc.reasn)
-				var ce *connect.Error
-				errors.As(err, &ce)
-				got := ce.Meta().Values("Www-Authenticate")
-				if p.name == "grpc" {
-					if len(got) != 0 {
-						t.Errorf("gRPC error carries WWW-Authenticate %q", got)
-					}
-					return
-				}
-				if len(got) != 1 || got[0] != tc.want {
-					t.Errorf("WWW-Authenticate = %q, want [%q]", got, tc.want)
-				}
-			})
-		}
-	}
-
-	// Raw gRPC: neither the response headers nor the trailers name it.
-	for _, auth := range []string{"", "Bearer " + expiredTok, "Bearer a.b"} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL+proc, strings.NewReader("\x00\x00\x00\x00\x00"))
-		req.Header.Set("Content-Type", "application/grpc")
-		req.Header.Set("Te", "trailers")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		res, err := s.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		status := res.Trailer.Get("Grpc-Status")
-		if status == "" {
-			status = res.Header.Get("Grpc-Status")
-		}
-		if status != "16" {
-			t.Errorf("raw gRPC %q: grpc-status %q, want 16", auth, status)
-		}
-		if res.Header.Get("Www-Authenticate") != "" || res.Trailer.Get("Www-Authenticate") != "" {
-			t.Errorf("raw gRPC %q: WWW-Authenticate in headers %q or trailers %q", auth, res.Header.Get("Www-Authenticate"), res.Trailer.Get("Www-Authenticate"))
-		}
-	}
-
-	// Raw gRPC-web: the challenge is in the response headers (a
-	// trailers-only response) or the body trailers block.
-	for _, tc := range []struct{ auth, want string }{{"", "Bearer"}, {"Bearer " + expiredTok, `Bearer error="invalid_token"`}} {
-		req, _ := http.NewRequest(http.MethodPost, s.URL+proc, strings.NewReader("\x00\x00\x00\x00\x00"))
-		req.Header.Set("Content-Type", "application/grpc-web+proto")
-		if tc.auth != "" {
-			req.Header.Set("Authorization", tc.auth)
-		}
-		res, err := s.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		got := res.Header.Get("Www-Authenticate")
-		if got == "" {
-			got = grpcWebTrailer(body, "www-authenticate")
-		}
-		if got != tc.want {
-			t.Errorf("raw gRPC-web %q: WWW-Authenticate %q, want %q", tc.auth, got, tc.want)
-		}
-	}
-}
-
-// grpcWebTrailer finds a trailer in a gRPC-web response body.
-func grpcWebTrailer(body []byte, name string) string {
-	for len(body) >= 5 {
-		flags := body[0]
-		size := int(body[1])<<24 | int(body[2])<<16 | int(body[3])<<8 | int(body[4])
-		if 5+size > len(body) {
-			return ""
-		}
-		frame := body[5 : 5+size]
-		body = body[5+size:]
-		if flags&0x80 == 0 {
-			continue
-		}
-		for _, line := range strings.Split(string(frame), "\r\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return ""
-}
-
 // ECDSA signatures are malleable: (r, n-s) verifies as well as (r, s), so an
 // ES256 token has two valid spellings (RFC 7518 does not require low-s, and
 // other issuers produce either). SECURITY.md documents that both spellings
@@ -836,7 +575,7 @@ func TestAttackECDSAMalleabilityDenyListKeyedOnJTI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := mint(t, jwt.SigningMethodES256, k.ec256, jwt.MapClaims{"sub": "alice", "jti": "j-1", "exp": now.Add(time.Hour).Unix()}, nil)
+	tok := mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: k.ec256, Claims: jwt.MapClaims{"sub": "alice", "jti": "j-1", "exp": now.Add(time.Hour).Unix()}})
 	i := strings.LastIndexByte(tok, '.')
 	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
 	if err != nil || len(sig) != 64 {
@@ -881,25 +620,14 @@ func TestAttackECDSAMalleabilityDenyListKeyedOnJTI(t *testing.T) {
 func TestAttackVectorsDirect(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(time.Now().Unix(), 0)
-	k := testKeys()
-	clock := connectjwt.WithClock(func() time.Time { return now })
-	key := func(id, alg string, m any) connectjwt.Option {
-		return connectjwt.WithKey(connectjwt.Key{ID: id, Algorithm: alg, Material: m})
-	}
-	hsKey := key(atkKidHS, "HS256", k.hs256)
-	mk := func(opts ...connectjwt.ValidatorOption) *connectjwt.Validator {
-		v, err := connectjwt.NewValidator(append([]connectjwt.ValidatorOption{clock}, opts...)...)
+	var vs [atkServers]*connectjwt.Validator
+	for i, opts := range atkConfigs(now) {
+		v, err := connectjwt.NewValidator(opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return v
+		vs[i] = v
 	}
-	var vs [atkServers]*connectjwt.Validator
-	vs[atkMain] = mk(hsKey, key(atkKidRS, "RS256", &k.rsa.PublicKey), key(atkKidES, "ES256", &k.ec256.PublicKey),
-		key(atkKidED, "EdDSA", k.ed.Public()), connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience))
-	vs[atkNoAud] = mk(hsKey, connectjwt.WithIssuer(testIssuer))
-	vs[atkLeeway] = mk(hsKey, connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience), connectjwt.WithLeeway(30*time.Second))
-	vs[atkRSOnly] = mk(key(atkKidRS, "RS256", &k.rsa.PublicKey), connectjwt.WithIssuer(testIssuer), connectjwt.WithAudience(testAudience))
 	for _, tc := range atkCases(t, now) {
 		if tc.raw != "" {
 			continue
@@ -936,7 +664,7 @@ func TestAttackExemptionsAndOrder(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	s := serveOn(t, mux)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		c := examplev1connect.NewProtectedServiceClient(s.http, s.URL, p.opts...)
 		// The public procedure needs nothing.
 		if ids, err := call(context.Background(), c, unary); err != nil || ids[0] != anonymous {
@@ -945,15 +673,15 @@ func TestAttackExemptionsAndOrder(t *testing.T) {
 		// Its prefix-sharing neighbour still needs a token.
 		for _, sh := range []shape{serverStream, clientStream, bidiStream} {
 			_, err := call(context.Background(), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMissing)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMissing)
 			_, err = call(withBearer(context.Background(), "a.b.c"), c, sh)
-			wantAuthError(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
+			wantReason(t, err, connect.CodeUnauthenticated, connectjwt.ReasonMalformed)
 		}
 	}
 	// Case and path variants of the public procedure are not it (the
 	// router does not serve them, and nothing is exempted by prefix).
 	for _, path := range []string{"/example.v1.ProtectedService/protected", "/example.v1.protectedservice/Protected", "/example.v1.ProtectedService/Protected/x", "/example.v1.ProtectedService/ProtectedX"} {
-		res, err := s.http.Post(s.URL+path, "application/json", strings.NewReader("{}"))
+		res, err := send(s.http, http.MethodPost, s.URL+path, "application/json", strings.NewReader("{}"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,8 @@ package connectjwt_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/importer"
@@ -156,13 +158,15 @@ type readmeWrapper struct {
 	body    bool
 }
 
-var readmeWrappers = map[string]readmeWrapper{
-	"body":                {dir: ".", prelude: readmeRootPrelude, body: true},
-	"decl":                {dir: ".", prelude: readmeRootPrelude},
-	"body in redisstore":  {dir: "redisstore", prelude: readmeRedisPrelude, body: true},
-	"body in otelmetrics": {dir: "otelmetrics", prelude: readmeOtelPrelude, body: true},
-	"body in grpcauth":    {dir: "grpcauth", prelude: readmeGRPCPrelude, body: true},
-	"body in connectv2":   {dir: "connectv2", prelude: readmeConnectV2Prelude, body: true},
+func readmeWrappers() map[string]readmeWrapper {
+	return map[string]readmeWrapper{
+		"body":                {dir: ".", prelude: readmeRootPrelude, body: true},
+		"decl":                {dir: ".", prelude: readmeRootPrelude},
+		"body in redisstore":  {dir: "redisstore", prelude: readmeRedisPrelude, body: true},
+		"body in otelmetrics": {dir: "otelmetrics", prelude: readmeOtelPrelude, body: true},
+		"body in grpcauth":    {dir: "grpcauth", prelude: readmeGRPCPrelude, body: true},
+		"body in connectv2":   {dir: "connectv2", prelude: readmeConnectV2Prelude, body: true},
+	}
 }
 
 type readmeBlock struct {
@@ -188,7 +192,7 @@ func readmeBlocks(t *testing.T, md string) []readmeBlock {
 				wrapper = m[1]
 			}
 		}
-		if _, ok := readmeWrappers[wrapper]; !ok {
+		if _, ok := readmeWrappers()[wrapper]; !ok {
 			t.Errorf("README.md:%d: a go block needs <!-- readme-check: body|decl|body in <module> --> on the line before, got %q", i+1, lines[max(i-1, 0)])
 		}
 		j := i + 1
@@ -204,7 +208,7 @@ func readmeBlocks(t *testing.T, md string) []readmeBlock {
 // readmeSource wraps a block; it returns the file and the line of the file
 // where the block starts.
 func readmeSource(b readmeBlock) (string, int) {
-	w := readmeWrappers[b.wrapper]
+	w := readmeWrappers()[b.wrapper]
 	src := w.prelude + "\n"
 	if w.body {
 		src += "func _() {\n"
@@ -239,7 +243,7 @@ func exportData(t *testing.T, dir string, files []*ast.File) map[string]string {
 			}
 		}
 	}
-	cmd := exec.Command(goTool, append([]string{"list", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}"}, pkgs...)...)
+	cmd := exec.CommandContext(context.Background(), goTool, append([]string{"list", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}"}, pkgs...)...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -248,7 +252,7 @@ func exportData(t *testing.T, dir string, files []*ast.File) map[string]string {
 		t.Fatalf("go list in %s: %v\n%s", dir, err, stderr.String())
 	}
 	exports := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for l := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		if path, file, ok := strings.Cut(l, "\t"); ok && file != "" {
 			exports[path] = file
 		}
@@ -273,7 +277,7 @@ func checkReadme(t *testing.T, md string) []string {
 	byDir := map[string][]parsed{}
 	var problems []string
 	for i, b := range blocks {
-		if _, ok := readmeWrappers[b.wrapper]; !ok {
+		if _, ok := readmeWrappers()[b.wrapper]; !ok {
 			continue
 		}
 		src, start := readmeSource(b)
@@ -282,7 +286,7 @@ func checkReadme(t *testing.T, md string) []string {
 			problems = append(problems, fmt.Sprintf("README.md:%d: does not parse: %v", b.line, err))
 			continue
 		}
-		dir := readmeWrappers[b.wrapper].dir
+		dir := readmeWrappers()[b.wrapper].dir
 		byDir[dir] = append(byDir[dir], parsed{b, f, start})
 	}
 	for dir, ps := range byDir {
@@ -301,7 +305,8 @@ func checkReadme(t *testing.T, md string) []string {
 		for _, p := range ps {
 			// One package per block: blocks may declare the same names.
 			conf := types.Config{Importer: imp, Error: func(err error) {
-				te, ok := err.(types.Error)
+				var te types.Error
+				ok := errors.As(err, &te)
 				if ok && te.Soft && strings.Contains(te.Msg, "and not used") {
 					return
 				}

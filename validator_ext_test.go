@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -60,7 +59,7 @@ func TestConstructionErrors(t *testing.T) {
 		{name: "EC key with EdDSA", opts: []connectjwt.ValidatorOption{key("EdDSA", k.ec256)}},
 		{name: "Ed25519 key with ES256", opts: []connectjwt.ValidatorOption{key("ES256", k.ed)}},
 		{name: "Ed25519 key with HS256", opts: []connectjwt.ValidatorOption{key("HS256", k.ed.Public())}},
-		{name: "Ed25519 short public key", opts: []connectjwt.ValidatorOption{key("EdDSA", ed25519.PublicKey(k.ed.Public().(ed25519.PublicKey)[:16]))}},
+		{name: "Ed25519 short public key", opts: []connectjwt.ValidatorOption{key("EdDSA", ed25519.PublicKey(k.ed[ed25519.SeedSize:ed25519.SeedSize+16]))}},
 		{name: "nil material", opts: []connectjwt.ValidatorOption{key("HS256", nil)}},
 		{name: "key ID too long", opts: []connectjwt.ValidatorOption{connectjwt.WithKey(connectjwt.Key{ID: strings.Repeat("k", 257), Algorithm: "HS256", Material: k.hs256})}},
 		{name: "leeway negative", opts: []connectjwt.ValidatorOption{hs, connectjwt.WithLeeway(-time.Second)}},
@@ -104,11 +103,11 @@ func TestConstructionErrors(t *testing.T) {
 	}
 }
 
-func publicPEM(t testing.TB, pub any) []byte {
-	t.Helper()
+func publicPEM(tb testing.TB, pub any) []byte {
+	tb.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
@@ -137,7 +136,7 @@ func TestAlgorithmRoundTrips(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok := mint(t, tt.method, tt.sign, jwt.MapClaims{"sub": "bob", "exp": now.Add(time.Hour).Unix()}, nil)
+			tok := mint(t, tokenSpec{Method: tt.method, Key: tt.sign, Claims: jwt.MapClaims{"sub": "bob", "exp": now.Add(time.Hour).Unix()}})
 			c, err := v.Validate(context.Background(), tok)
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
@@ -177,20 +176,20 @@ func TestAlgorithmConfusion(t *testing.T) {
 		token  string
 		reason connectjwt.Reason
 	}{
-		{"HS512 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS512, k.hs256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"HS384 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS384, k.hs256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"alg none", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"alg none with signature", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "none", claims), connectjwt.ReasonInvalidAlgorithm},
-		{"alg NONE", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "NONE", claims), connectjwt.ReasonInvalidAlgorithm},
-		{"alg hs256 lower case", []connectjwt.ValidatorOption{hsKey}, signRawAlg(t, "hs256", claims), connectjwt.ReasonInvalidAlgorithm},
-		{"RSA public key PEM as HMAC secret, RS256 only", []connectjwt.ValidatorOption{rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"RSA public key PEM as HMAC secret, HS256 and RS256", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, pemBytes, claims, nil), connectjwt.ReasonInvalidSignature},
-		{"RSA DER as HMAC secret", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), claims, nil), connectjwt.ReasonInvalidSignature},
-		{"PS256 token with RS256 key", []connectjwt.ValidatorOption{rsKey}, mint(t, jwt.SigningMethodPS256, k.rsa, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"ES384 token with ES256 key", []connectjwt.ValidatorOption{esKey}, mint(t, jwt.SigningMethodES384, k.ec384, claims, nil), connectjwt.ReasonInvalidAlgorithm},
-		{"ES256 token from another key", []connectjwt.ValidatorOption{esKey}, mint(t, jwt.SigningMethodES256, mustEC(t), claims, nil), connectjwt.ReasonInvalidSignature},
-		{"unknown kid", []connectjwt.ValidatorOption{hsKey}, mint(t, jwt.SigningMethodHS256, k.hs256, claims, map[string]any{"kid": "other"}), connectjwt.ReasonInvalidSignature},
-		{"WithAlgorithms excludes", []connectjwt.ValidatorOption{hsKey, rsKey, connectjwt.WithAlgorithms("RS256", "HS256")}, mint(t, jwt.SigningMethodES256, k.ec256, claims, nil), connectjwt.ReasonInvalidAlgorithm},
+		{"HS512 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS512, Key: k.hs256, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"HS384 MAC with the HS256 secret", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS384, Key: k.hs256, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"alg none", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodNone, Key: jwt.UnsafeAllowNoneSignatureType, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"alg none with signature", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{RawHeader: fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, "none"), Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"alg NONE", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{RawHeader: fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, "NONE"), Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"alg hs256 lower case", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{RawHeader: fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, "hs256"), Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"RSA public key PEM as HMAC secret, RS256 only", []connectjwt.ValidatorOption{rsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pemBytes, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"RSA public key PEM as HMAC secret, HS256 and RS256", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: pemBytes, Claims: claims}), connectjwt.ReasonInvalidSignature},
+		{"RSA DER as HMAC secret", []connectjwt.ValidatorOption{hsKey, rsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), Claims: claims}), connectjwt.ReasonInvalidSignature},
+		{"PS256 token with RS256 key", []connectjwt.ValidatorOption{rsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodPS256, Key: k.rsa, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"ES384 token with ES256 key", []connectjwt.ValidatorOption{esKey}, mint(t, tokenSpec{Method: jwt.SigningMethodES384, Key: k.ec384, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
+		{"ES256 token from another key", []connectjwt.ValidatorOption{esKey}, mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: mustEC(t), Claims: claims}), connectjwt.ReasonInvalidSignature},
+		{"unknown kid", []connectjwt.ValidatorOption{hsKey}, mint(t, tokenSpec{Method: jwt.SigningMethodHS256, Key: k.hs256, Claims: claims, Header: map[string]any{"kid": "other"}}), connectjwt.ReasonInvalidSignature},
+		{"WithAlgorithms excludes", []connectjwt.ValidatorOption{hsKey, rsKey, connectjwt.WithAlgorithms("RS256", "HS256")}, mint(t, tokenSpec{Method: jwt.SigningMethodES256, Key: k.ec256, Claims: claims}), connectjwt.ReasonInvalidAlgorithm},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,22 +212,13 @@ func TestAlgorithmConfusion(t *testing.T) {
 	}
 }
 
-func mustEC(t testing.TB) *ecdsa.PrivateKey {
+func mustEC(tb testing.TB) *ecdsa.PrivateKey {
+	tb.Helper()
 	k, err := ecdsa.GenerateKey(testKeys().ec256.Curve, rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return k
-}
-
-// signRawAlg MACs claims with the HS256 secret but writes alg into the header.
-func signRawAlg(t testing.TB, alg string, claims jwt.MapClaims) string {
-	t.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signRaw(t, []byte(fmt.Sprintf(`{"alg":%q,"typ":"at+jwt"}`, alg)), payload, testKeys().hs256)
 }
 
 // TestClaimsAndEncoding checks how hand-built tokens (all correctly MAC'd
@@ -238,7 +228,9 @@ func TestClaimsAndEncoding(t *testing.T) {
 	n := now.Unix()
 	secret := testKeys().hs256
 	const hdr = `{"alg":"HS256","typ":"at+jwt"}`
-	raw := func(header, payload string) string { return signRaw(t, []byte(header), []byte(payload), secret) }
+	raw := func(header, payload string) string {
+		return mint(t, tokenSpec{Key: secret, RawHeader: header, RawPayload: payload})
+	}
 	pl := func(extra string) string {
 		return fmt.Sprintf(`{"sub":"alice","exp":%d%s}`, n+60, extra)
 	}
@@ -266,7 +258,7 @@ func TestClaimsAndEncoding(t *testing.T) {
 		hdrOdd = strings.Replace(hdrOdd, `{`, `{ `, 1)
 	}
 	hOddSeg := b64([]byte(hdrOdd))
-	validTok := signSegments(t, hSeg, pSeg, secret)
+	validTok := mint(t, tokenSpec{Key: secret, SigningInput: hSeg + "." + pSeg})
 	sig := validTok[strings.LastIndexByte(validTok, '.')+1:]
 
 	type tc struct {
@@ -322,9 +314,9 @@ func TestClaimsAndEncoding(t *testing.T) {
 		{name: "alg missing", token: raw(`{"typ":"at+jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
 		{name: "alg not a string", token: raw(`{"alg":["HS256"],"typ":"at+jwt"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
 		{name: "typ refresh", token: raw(`{"alg":"HS256","typ":"refresh+jwt"}`, pl(``)), wantErr: connectjwt.ErrWrongTokenType},
-		{name: "non-canonical signature", token: signSegments(t, hSeg, pSeg, secret)[:len(validTok)-len(sig)] + nonCanonical(sig), wantErr: connectjwt.ErrMalformed},
-		{name: "non-canonical payload", token: signSegments(t, hSeg, nonCanonical(pSeg), secret), wantErr: connectjwt.ErrMalformed},
-		{name: "non-canonical header", token: signSegments(t, nonCanonical(hOddSeg), pSeg, secret), wantErr: connectjwt.ErrMalformed},
+		{name: "non-canonical signature", token: mint(t, tokenSpec{Key: secret, SigningInput: hSeg + "." + pSeg})[:len(validTok)-len(sig)] + nonCanonical(sig), wantErr: connectjwt.ErrMalformed},
+		{name: "non-canonical payload", token: mint(t, tokenSpec{Key: secret, SigningInput: hSeg + "." + nonCanonical(pSeg)}), wantErr: connectjwt.ErrMalformed},
+		{name: "non-canonical header", token: mint(t, tokenSpec{Key: secret, SigningInput: nonCanonical(hOddSeg) + "." + pSeg}), wantErr: connectjwt.ErrMalformed},
 		{name: "invalid UTF-8 in payload", token: raw(hdr, fmt.Sprintf(`{"sub":"al`+"\xff"+`ice","exp":%d}`, n+60)), wantErr: connectjwt.ErrMalformed},
 		{name: "invalid UTF-8 in other claim", token: raw(hdr, pl(`,"name":"`+"\xc3\x28"+`"`)), wantErr: connectjwt.ErrMalformed},
 		{name: "invalid UTF-8 in header", token: raw(`{"alg":"HS256","typ":"at+jwt","x":"`+"\xff"+`"}`, pl(``)), wantErr: connectjwt.ErrMalformed},
@@ -368,7 +360,7 @@ func TestClaimsAndEncoding(t *testing.T) {
 			if want := connectjwt.ReasonOf(tt.wantErr); connectjwt.ReasonOf(err) != want {
 				t.Errorf("ReasonOf = %v, want %v", connectjwt.ReasonOf(err), want)
 			}
-			for _, part := range strings.Split(tt.token, ".") {
+			for part := range strings.SplitSeq(tt.token, ".") {
 				if len(part) > 4 && strings.Contains(err.Error(), part) {
 					t.Errorf("error %q leaks the token", err)
 				}
@@ -403,7 +395,7 @@ func TestLeewayBoundaries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.claims["sub"] = "alice"
-			tok := mintHS256(t, tt.claims, nil)
+			tok := mint(t, tokenSpec{Claims: tt.claims})
 			v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(testKeys().hs256)),
 				connectjwt.WithClock(func() time.Time { return now }), connectjwt.WithLeeway(tt.leeway))
 			if err != nil {
@@ -436,8 +428,8 @@ func TestValidateRefreshAndTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	access := mintHS256(t, claims, nil)
-	refresh := mintHS256(t, claims, map[string]any{"typ": "refresh+jwt"})
+	access := mint(t, tokenSpec{Claims: claims})
+	refresh := mint(t, tokenSpec{Claims: claims, Header: map[string]any{"typ": "refresh+jwt"}})
 	if _, err := v.Validate(context.Background(), refresh); !errors.Is(err, connectjwt.ErrWrongTokenType) {
 		t.Errorf("refresh as access: %v", err)
 	}
@@ -470,7 +462,7 @@ func TestBlocklistErrorCause(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = v.Validate(context.Background(), mintHS256(t, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix()}, nil))
+	_, err = v.Validate(context.Background(), mint(t, tokenSpec{Claims: jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix()}}))
 	if !errors.Is(err, connectjwt.ErrUnavailable) || connectjwt.ReasonOf(err) != connectjwt.ReasonUnavailable {
 		t.Fatalf("err = %v", err)
 	}
@@ -480,5 +472,91 @@ func TestBlocklistErrorCause(t *testing.T) {
 	var f *connectjwt.Failure
 	if !errors.As(err, &f) || !errors.Is(f.Cause, storeErr) {
 		t.Errorf("Failure.Cause = %v, want the blocklist's error", f.Cause)
+	}
+}
+
+// Every candidate key is tried, for RSA too (golang-jwt reports an RSA
+// mismatch as rsa.ErrVerification, not ErrSignatureInvalid).
+func TestVerifyTriesEveryCandidateKey(t *testing.T) {
+	k1, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kid := range []string{"shared", ""} {
+		t.Run("kid="+kid, func(t *testing.T) {
+			keys := []connectjwt.Option{
+				connectjwt.WithKey(connectjwt.Key{ID: "shared", Algorithm: "RS256", Material: &k1.PublicKey}),
+				connectjwt.WithKey(connectjwt.Key{ID: "shared", Algorithm: "RS256", Material: &k2.PublicKey}),
+			}
+			v, err := connectjwt.NewValidator(connectjwt.WithOptions(keys...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			signed := mint(t, tokenSpec{Signer: connectjwt.Key{ID: kid, Algorithm: "RS256", Material: k2},
+				Claims: jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}})
+			if c, err := v.Validate(context.Background(), signed); err != nil || c.Identity != "alice" {
+				t.Errorf("token signed by the second key: %v", err)
+			}
+		})
+	}
+}
+
+// Names that differ only in case (also under Unicode folding) are distinct
+// claims, with the same answer at every member count (issue 16: it used to
+// depend on whether the object had more than 32 members); the validator
+// reads only the exact name, and Claims.Decode refuses a struct that would
+// see two of them as one field.
+func TestCaseDifferingClaimNames(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey(secret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type subOnly struct {
+		Sub string `json:"sub"`
+		Iss string `json:"iss"`
+	}
+	type embedded struct{ subOnly }
+	type roleOnly struct {
+		Role string `json:"role"`
+	}
+	for _, collide := range []string{"ſub", "SUB", "Sub", "İss"} { // long s, upper case, dotted capital I
+		for _, extra := range []int{0, 3, 40} {
+			claims := jwt.MapClaims{"sub": "alice", "iss": "https://issuer.test", "role": "user", "exp": time.Now().Add(time.Hour).Unix(), collide: "admin"}
+			for i := range extra {
+				claims[fmt.Sprintf("extra%02d", i)] = i
+			}
+			c, err := v.Validate(context.Background(), mint(t, tokenSpec{Key: secret, Claims: claims}))
+			if err != nil {
+				t.Errorf("%q beside its fold, %d more members: %v", collide, extra, err)
+				continue
+			}
+			if c.Identity != "alice" || c.Issuer != "https://issuer.test" {
+				t.Errorf("%q: identity %q, issuer %q", collide, c.Identity, c.Issuer)
+			}
+			if raw, ok := c.Value(collide); !ok || string(raw) != `"admin"` {
+				t.Errorf("Value(%q) = %s, %v", collide, raw, ok)
+			}
+			var m map[string]any
+			if err := c.Decode(&m); err != nil || m[collide] != "admin" || m["sub"] != "alice" {
+				t.Errorf("Decode into a map: %v, %v", m, err)
+			}
+			var r roleOnly
+			if err := c.Decode(&r); err != nil || r.Role != "user" {
+				t.Errorf("Decode into a struct without the colliding field: %+v, %v", r, err)
+			}
+			var s subOnly
+			if err := c.Decode(&s); err == nil {
+				t.Errorf("Decode of %q beside its fold into a struct field succeeded: %+v", collide, s)
+			}
+			var e embedded
+			if err := c.Decode(&e); err == nil {
+				t.Errorf("Decode of %q beside its fold into an embedded struct field succeeded: %+v", collide, e)
+			}
+		}
 	}
 }

@@ -41,7 +41,7 @@ func newAuthnFixture(t *testing.T, opts ...connectjwt.ValidatorOption) *authnFix
 		if id == "reader" {
 			return map[string]any{"scope": "read"}, nil
 		}
-		return nil, nil
+		return map[string]any{}, nil
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -64,13 +64,13 @@ func newAuthnFixture(t *testing.T, opts ...connectjwt.ValidatorOption) *authnFix
 	return &authnFixture{issuer: issuer, v: v, store: store}
 }
 
-func (f *authnFixture) bearer(t *testing.T, identity string, fresh bool) []string {
+func (f *authnFixture) bearer(ctx context.Context, t *testing.T, identity string, fresh bool) []string {
 	t.Helper()
 	create := f.issuer.CreateAccessToken
 	if fresh {
 		create = f.issuer.CreateFreshAccessToken
 	}
-	tok, _, err := create(context.Background(), identity)
+	tok, _, err := create(ctx, identity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +81,8 @@ func TestValidatorAuthenticate(t *testing.T) {
 	t.Parallel()
 	f := newAuthnFixture(t)
 	ctx := context.Background()
-	alice := f.bearer(t, "alice", false)
-	revoked := f.bearer(t, "mallory", true)
+	alice := f.bearer(ctx, t, "alice", false)
+	revoked := f.bearer(ctx, t, "mallory", true)
 	rc, err := f.v.Validate(ctx, revoked[0][len("Bearer "):])
 	if err != nil {
 		t.Fatal(err)
@@ -114,11 +114,11 @@ func TestValidatorAuthenticate(t *testing.T) {
 		{name: "valid token", call: connectjwt.Call{Procedure: procPlain, Header: alice}, identity: "alice"},
 		{name: "refresh token", call: connectjwt.Call{Procedure: procPlain, Header: []string{"Bearer " + refresh}}, want: connectjwt.ReasonWrongTokenType},
 		{name: "revoked", call: connectjwt.Call{Procedure: procPlain, Header: revoked}, want: connectjwt.ReasonRevoked},
-		{name: "scopes missing", call: connectjwt.Call{Procedure: procScoped, Header: f.bearer(t, "reader", false)}, want: connectjwt.ReasonInsufficientScope, missing: []string{"write"}},
+		{name: "scopes missing", call: connectjwt.Call{Procedure: procScoped, Header: f.bearer(ctx, t, "reader", false)}, want: connectjwt.ReasonInsufficientScope, missing: []string{"write"}},
 		{name: "fresh needed", call: connectjwt.Call{Procedure: procFresh, Header: alice}, want: connectjwt.ReasonFreshTokenRequired},
-		{name: "fresh given", call: connectjwt.Call{Procedure: procFresh, Header: f.bearer(t, "alice", true)}, identity: "alice"},
+		{name: "fresh given", call: connectjwt.Call{Procedure: procFresh, Header: f.bearer(ctx, t, "alice", true)}, identity: "alice"},
 		{name: "claims check refuses", call: connectjwt.Call{Procedure: procChecked, Header: alice}, want: connectjwt.ReasonAccessDenied},
-		{name: "claims check admits", call: connectjwt.Call{Procedure: procChecked, Header: f.bearer(t, "admin", false)}, identity: "admin"},
+		{name: "claims check admits", call: connectjwt.Call{Procedure: procChecked, Header: f.bearer(ctx, t, "admin", false)}, identity: "admin"},
 		{name: ".proto public", call: connectjwt.Call{Procedure: "/policytest.v1.PolicyTestService/Public", Schema: publicMethod}},
 		{name: ".proto scopes", call: connectjwt.Call{Procedure: "/policytest.v1.PolicyTestService/Scoped", Schema: scopedMethod, Header: alice}, want: connectjwt.ReasonInsufficientScope, missing: []string{"read", "write"}},
 		{name: "schema of another type", call: connectjwt.Call{Procedure: procPlain, Schema: "not a descriptor"}, want: connectjwt.ReasonMissing},
@@ -199,7 +199,7 @@ func TestNewInterceptorNilValidatorFailsClosed(t *testing.T) {
 	t.Parallel()
 	ic := connectjwt.NewInterceptor(nil)
 	s := startServer(t, ic, mountGate, nil)
-	for _, p := range protocols {
+	for _, p := range protocols() {
 		_, err := call(context.Background(), s.client(p), unary)
 		if err == nil {
 			t.Errorf("%v: a nil-validator interceptor admitted a call", p)
@@ -252,7 +252,7 @@ func TestStreamContext(t *testing.T) {
 	t.Run("ends at revocation", func(t *testing.T) {
 		t.Parallel()
 		f := newAuthnFixture(t, connectjwt.WithStreamRevocationCheck(20*time.Millisecond))
-		actx, fl := f.v.Authenticate(ctx, connectjwt.Call{Procedure: procPlain, Header: f.bearer(t, "alice", false)})
+		actx, fl := f.v.Authenticate(ctx, connectjwt.Call{Procedure: procPlain, Header: f.bearer(ctx, t, "alice", false)})
 		if fl != nil {
 			t.Fatal(fl)
 		}
@@ -326,7 +326,7 @@ func TestStreamContext(t *testing.T) {
 		if !errors.Is(sctx.Err(), context.Canceled) {
 			t.Errorf("Err after cancel = %v", sctx.Err())
 		}
-		actx, fl := f.v.Authenticate(ctx, connectjwt.Call{Procedure: procPlain, Header: f.bearer(t, "alice", false)})
+		actx, fl := f.v.Authenticate(ctx, connectjwt.Call{Procedure: procPlain, Header: f.bearer(ctx, t, "alice", false)})
 		if fl != nil {
 			t.Fatal(fl)
 		}

@@ -138,6 +138,7 @@ func BenchmarkIsRevoked(b *testing.B) {
 		{ID: "absent", Identity: "nobody", SessionID: "s"},
 	}
 	read := func(b *testing.B) {
+		b.Helper()
 		for i := 0; b.Loop(); i++ {
 			_, _ = m.IsRevoked(ctx, probe[i&1])
 		}

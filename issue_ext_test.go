@@ -161,7 +161,11 @@ func TestIssuerClaims(t *testing.T) {
 func TestIssuerErrors(t *testing.T) {
 	ctx := context.Background()
 	secret := connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef")))
-	pub := signingKeys(t)["ES256"].Material.(*ecdsa.PrivateKey).Public()
+	priv, ok := signingKeys(t)["ES256"].Material.(*ecdsa.PrivateKey)
+	if !ok {
+		t.Fatal("the ES256 signing key is not an *ecdsa.PrivateKey")
+	}
+	pub := priv.Public()
 	for _, tc := range []struct {
 		name string
 		opts []connectjwt.IssuerOption
@@ -218,5 +222,21 @@ func TestIssuerKeyRotation(t *testing.T) {
 	retired, _ := connectjwt.NewValidator(connectjwt.WithKey(newKey))
 	if _, err := retired.Validate(ctx, oldToken); !errors.Is(err, connectjwt.ErrInvalidAlgorithm) {
 		t.Errorf("token of a retired key: %v", err)
+	}
+}
+
+// The claims loader may not set a reserved claim under another case either:
+// the token would be refused as case-colliding.
+func TestClaimsLoaderReservedNamesIgnoreCase(t *testing.T) {
+	issuer, err := connectjwt.NewIssuer(
+		connectjwt.WithKey(connectjwt.HMACKey([]byte("0123456789abcdef0123456789abcdef"))),
+		connectjwt.WithExtraClaims(func(context.Context, string) (map[string]any, error) {
+			return map[string]any{"Sub": "admin"}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := issuer.CreateAccessToken(context.Background(), "alice"); err == nil {
+		t.Error(`claims loader setting "Sub" was accepted`)
 	}
 }
