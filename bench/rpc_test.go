@@ -31,7 +31,7 @@ const streamMessages = 3
 // second is the same baseline again, an A/A control: its ratio to the first
 // is what the method measures when there is no difference at all.
 func impls() []string {
-	return []string{"none", "none-control", "connectjwt-nocache", "connectjwt-cache", "handwritten", "auth0"}
+	return append([]string{"none", "none-control", "connectjwt-nocache", "connectjwt-cache", "handwritten", "auth0"}, v2Impls()...)
 }
 
 // Flags for bench/run.sh. -impls picks the implementations to compare;
