@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"testing"
 
@@ -42,6 +44,23 @@ func (s *v2Service) ProtectedStream(ctx context.Context, req *examplev1.Protecte
 		}
 	}
 	return nil
+}
+
+// Chat echoes each message, as [service.Chat] does.
+func (s *v2Service) Chat(ctx context.Context, stream v2connect.ProtectedServiceChatServerStream) error {
+	id := s.identity(ctx)
+	for {
+		msg, err := stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&examplev1.ChatResponse{Text: msg.GetText(), Identity: id}); err != nil {
+			return err
+		}
+	}
 }
 
 // newV2Handler returns the service on a v2 server protected by impl, or
