@@ -178,8 +178,7 @@ func ReasonOf(err error) Reason {
 
 // sentinelReason is ReasonOf without the wire detail.
 func sentinelReason(err error) Reason {
-	var f *Failure
-	if errors.As(err, &f) && f.Reason != ReasonUnspecified {
+	if f, ok := errors.AsType[*Failure](err); ok && f.Reason != ReasonUnspecified {
 		return f.Reason
 	}
 	for _, r := range reasons {

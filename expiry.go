@@ -66,6 +66,9 @@ func (v *Validator) streamContext(ctx context.Context, claims *Claims, procedure
 	}
 	setConnDeadlines(ctx, at.Add(connDeadlineGrace))
 	stopEnd := v.atStreamEnd(ctx, sctx, claims, procedure)
+	if stopEnd == nil {
+		return sctx, cancel
+	}
 	return sctx, func() {
 		stopEnd()
 		cancel()
@@ -85,11 +88,11 @@ func (v *Validator) expiryOnRealClock(claims *Claims) time.Time {
 // installed; ctx is the call's context), and the observer hears why the
 // stream ended. The returned stop must be called before the handler
 // returns, since the HTTP stream's deadlines may not be touched after that;
-// it waits for an end under way.
+// it waits for an end under way. It is nil when there is nothing to do.
 func (v *Validator) atStreamEnd(ctx, sctx context.Context, claims *Claims, procedure string) (stop func()) {
 	d, _ := ctx.Value(connDeadlinesKey{}).(*connDeadlines)
 	if d == nil && v.cfg.observer == nil {
-		return func() {}
+		return nil // nothing to do
 	}
 	var mu sync.Mutex
 	stopped := false
