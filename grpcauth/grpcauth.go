@@ -21,8 +21,9 @@
 //
 // A stream does not outlive its token: once exp (plus leeway) passes, or
 // the token is found revoked, the handler's context is done, a RecvMsg
-// waiting for a silent client returns at once, every further SendMsg and
-// RecvMsg fails, and the stream ends with the refusal's status.
+// waiting for a silent client and a SendMsg waiting for a client that
+// stopped reading return at once, every further SendMsg and RecvMsg fails,
+// and the stream ends with the refusal's status.
 package grpcauth
 
 import (
@@ -189,10 +190,12 @@ type serverStream struct {
 	// live: the context ends at the token's expiry or revocation.
 	live bool
 	// abandoned is set once a RecvMsg returned before the message it
-	// waited for: from then on the stream is dead.
+	// waited for, or a SendMsg before its message was written: from then on
+	// the stream is dead (grpc-go forbids concurrent calls of either).
 	mu        sync.Mutex
 	abandoned bool
-	results   chan error
+	results   chan error // RecvMsg's
+	sent      chan error // SendMsg's
 }
 
 func (s *serverStream) Context() context.Context { return s.ctx }
@@ -208,11 +211,62 @@ func (s *serverStream) ended() error {
 	return nil
 }
 
+// SendMsg sends a message. grpc-go's SendMsg waits for the client's flow
+// control window, not on the handler's context: on a stream with a token it
+// runs on its own goroutine, so a SendMsg waiting for a client that stopped
+// reading returns when the token expires or is found revoked. The abandoned
+// send returns when the handler returns and grpc-go tears the stream down;
+// as grpc-go requires anyway, msg must not be modified after SendMsg.
 func (s *serverStream) SendMsg(msg any) error {
 	if err := s.ended(); err != nil {
 		return err
 	}
-	return s.ServerStream.SendMsg(msg)
+	if !s.live {
+		return s.ServerStream.SendMsg(msg)
+	}
+	sent, err := s.begin(&s.sent)
+	if err != nil {
+		return err
+	}
+	go func() { sent <- s.ServerStream.SendMsg(msg) }()
+	select {
+	case err := <-sent:
+		return err
+	case <-s.ctx.Done():
+		return s.abandon()
+	}
+}
+
+// errStreamEnded is what SendMsg and RecvMsg return once an earlier call was
+// abandoned and the stream's context ended for another reason than its
+// token.
+var errStreamEnded = status.Error(codes.Canceled, "connectjwt: stream has ended")
+
+// begin returns the channel on which a SendMsg or RecvMsg waits for
+// grpc-go's (*waits, made on first use), or an error once an earlier call was
+// abandoned.
+func (s *serverStream) begin(waits *chan error) (chan error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.abandoned {
+		return nil, errStreamEnded
+	}
+	if *waits == nil {
+		*waits = make(chan error, 1)
+	}
+	return *waits, nil
+}
+
+// abandon marks the stream dead after a SendMsg or RecvMsg stopped waiting
+// for grpc-go's, and returns why the stream ended.
+func (s *serverStream) abandon() error {
+	s.mu.Lock()
+	s.abandoned = true
+	s.mu.Unlock()
+	if err := s.ended(); err != nil {
+		return err
+	}
+	return status.FromContextError(s.ctx.Err()).Err()
 }
 
 // RecvMsg receives the next message. grpc-go's RecvMsg waits on the
@@ -238,19 +292,14 @@ func (s *serverStream) RecvMsg(msg any) error {
 		}
 		return s.ended()
 	}
-	s.mu.Lock()
-	if s.abandoned {
-		s.mu.Unlock()
-		return status.Error(codes.Canceled, "connectjwt: stream has ended")
+	results, err := s.begin(&s.results)
+	if err != nil {
+		return err
 	}
-	if s.results == nil {
-		s.results = make(chan error, 1)
-	}
-	s.mu.Unlock()
 	fresh := dst.ProtoReflect().New().Interface()
-	go func() { s.results <- s.ServerStream.RecvMsg(fresh) }()
+	go func() { results <- s.ServerStream.RecvMsg(fresh) }()
 	select {
-	case err := <-s.results:
+	case err := <-results:
 		if err != nil {
 			return err
 		}
@@ -261,12 +310,6 @@ func (s *serverStream) RecvMsg(msg any) error {
 		proto.Merge(dst, fresh)
 		return nil
 	case <-s.ctx.Done():
-		s.mu.Lock()
-		s.abandoned = true
-		s.mu.Unlock()
-		if err := s.ended(); err != nil {
-			return err
-		}
-		return status.FromContextError(s.ctx.Err()).Err()
+		return s.abandon()
 	}
 }

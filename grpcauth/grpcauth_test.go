@@ -3,8 +3,11 @@ package grpcauth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,13 +79,46 @@ func (c *chatService) desc() *grpc.ServiceDesc {
 	return &grpc.ServiceDesc{
 		ServiceName: "example.v1.ProtectedService",
 		HandlerType: (*any)(nil),
-		Streams: []grpc.StreamDesc{{StreamName: "Chat", ServerStreams: true, ClientStreams: true,
-			Handler: func(_ any, stream grpc.ServerStream) error {
+		Streams: []grpc.StreamDesc{
+			{StreamName: "Chat", ServerStreams: true, ClientStreams: true, Handler: func(_ any, stream grpc.ServerStream) error {
 				err := c.chat(stream)
 				c.done <- err
 				return err
-			}}},
+			}},
+			{StreamName: "Flood", ServerStreams: true, Handler: func(_ any, stream grpc.ServerStream) error {
+				err := c.flood(stream)
+				select {
+				case c.done <- err:
+				default: // a benchmark's earlier stream
+				}
+				return err
+			}},
+		},
 	}
+}
+
+// flood reads one request, "<count> <size>", and sends count responses
+// (without end when count is negative) of size bytes each.
+func (c *chatService) flood(stream grpc.ServerStream) error {
+	var req examplev1.ChatRequest
+	if err := stream.RecvMsg(&req); err != nil {
+		return err
+	}
+	var count, size int
+	if _, err := fmt.Sscan(req.GetText(), &count, &size); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	select {
+	case c.entered <- stream.Context():
+	default: // a benchmark's earlier stream
+	}
+	resp := &examplev1.ChatResponse{Text: strings.Repeat("x", size)}
+	for i := 0; count < 0 || i < count; i++ {
+		if err := stream.SendMsg(resp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *chatService) chat(stream grpc.ServerStream) error {
@@ -131,8 +167,8 @@ type fixture struct {
 	as func(identity string) string
 }
 
-func start(t *testing.T, opts ...grpcauth.Option) *fixture {
-	t.Helper()
+func start(tb testing.TB, opts ...grpcauth.Option) *fixture {
+	tb.Helper()
 	revokeLater := new(atomic.Bool)
 	v, err := connectjwt.NewValidator(connectjwt.WithKey(connectjwt.HMACKey([]byte(secret))), connectjwt.WithIssuer("https://issuer.test"),
 		connectjwt.WithRevocationStore(revokedFunc(func(_ context.Context, c *connectjwt.Claims) (bool, error) {
@@ -155,7 +191,7 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 		}),
 	)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(grpcauth.UnaryServerInterceptor(v, opts...)),
@@ -164,17 +200,17 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 	chat := &chatService{entered: make(chan context.Context, 1), done: make(chan error, 1)}
 	srv.RegisterService(policyService(), struct{}{})
 	srv.RegisterService(chat.desc(), struct{}{})
-	l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(tb.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(srv.Stop)
+	tb.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	tb.Cleanup(func() { conn.Close() })
 	mint := func(ttl time.Duration, scope string) (string, string) {
 		opts := []connectjwt.IssuerOption{connectjwt.WithKey(connectjwt.HMACKey([]byte(secret))), connectjwt.WithIssuer("https://issuer.test")}
 		if ttl < 0 {
@@ -190,11 +226,11 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 		}
 		is, err := connectjwt.NewIssuer(opts...)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		pair, err := is.CreateTokenPair(context.Background(), "alice")
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		return pair.GetAccessToken(), pair.GetRefreshToken()
 	}
@@ -202,11 +238,11 @@ func start(t *testing.T, opts ...grpcauth.Option) *fixture {
 		is, err := connectjwt.NewIssuer(connectjwt.WithKey(connectjwt.HMACKey([]byte(secret))), connectjwt.WithIssuer("https://issuer.test"),
 			connectjwt.WithExtraClaims(func(context.Context, string) (map[string]any, error) { return map[string]any{"scope": "base"}, nil }))
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		tok, _, err := is.CreateAccessToken(context.Background(), identity)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		return tok
 	}
@@ -422,5 +458,131 @@ func TestStreamEndsAtRevocation(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("handler still blocked in RecvMsg after revocation")
+	}
+}
+
+// floodDesc describes the test's Flood for a client.
+func floodDesc() *grpc.StreamDesc {
+	return &grpc.StreamDesc{StreamName: "Flood", ServerStreams: true}
+}
+
+// blockedSends counts the goroutines in a grpc-go SendMsg waiting for the
+// peer's flow-control window.
+func blockedSends() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "transport.(*writeQuota).get(")
+}
+
+// TestStreamSendEnds: a handler flooding a client that stopped reading
+// blocks in SendMsg on flow control; when the token expires or is found
+// revoked, SendMsg returns the refusal, the handler returns, grpc-go tears
+// the stream down (releasing the abandoned send), and the client, once it
+// reads on, gets the refusal after the messages already sent.
+func TestStreamSendEnds(t *testing.T) {
+	tests := []struct {
+		name   string
+		reason connectjwtv1.Reason
+	}{
+		{name: "expiry", reason: connectjwtv1.Reason_REASON_EXPIRED},
+		{name: "revocation", reason: connectjwtv1.Reason_REASON_REVOKED},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t)
+			tok, _ := f.iss(2*time.Second, "")
+			if tt.reason == connectjwtv1.Reason_REASON_REVOKED {
+				tok = f.as("revoked-later")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := f.conn.NewStream(bearer(ctx, tok), floodDesc(), "/example.v1.ProtectedService/Flood")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SendMsg(&examplev1.ChatRequest{Text: "-1 65536"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RecvMsg(&examplev1.ChatResponse{}); err != nil {
+				t.Fatal(err)
+			}
+			hctx := <-f.chat.entered
+			// The client stops reading: the handler fills the flow-control
+			// window and blocks in SendMsg.
+			for deadline := time.Now().Add(time.Second); blockedSends() == 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the handler is not blocked in SendMsg")
+				}
+			}
+			if err := hctx.Err(); err != nil {
+				t.Fatalf("stream ended before its token: %v", err)
+			}
+			var end time.Time
+			if tt.reason == connectjwtv1.Reason_REASON_REVOKED {
+				f.revokeLater.Store(true)
+				end = time.Now()
+			} else {
+				end, _ = hctx.Deadline()
+			}
+			select {
+			case herr := <-f.chat.done:
+				if late := time.Since(end); late > 1500*time.Millisecond {
+					t.Errorf("handler returned %v after the stream's end, want < 1.5s", late)
+				}
+				wantRefusal(t, herr, codes.Unauthenticated, tt.reason)
+			case <-time.After(time.Until(end) + 3*time.Second):
+				t.Fatal("handler still blocked in SendMsg after the stream's end")
+			}
+			// The torn-down stream releases the abandoned send.
+			for deadline := time.Now().Add(2 * time.Second); blockedSends() != 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d SendMsg calls still blocked", blockedSends())
+				}
+			}
+			// The client reads on: the messages already sent, then the refusal.
+			for n := 0; ; n++ {
+				err := s.RecvMsg(&examplev1.ChatResponse{})
+				if err == nil {
+					if n > 1000 {
+						t.Fatal("the stream did not end")
+					}
+					continue
+				}
+				wantRefusal(t, err, codes.Unauthenticated, tt.reason)
+				break
+			}
+		})
+	}
+}
+
+// BenchmarkServerStream measures the cost per message a server-streaming
+// handler pays on a stream with a token: one op is one 16-byte message.
+func BenchmarkServerStream(b *testing.B) {
+	f := start(b)
+	tok, _ := f.iss(time.Hour, "")
+	ctx := bearer(b.Context(), tok)
+	b.ReportAllocs()
+	b.ResetTimer()
+	s, err := f.conn.NewStream(ctx, floodDesc(), "/example.v1.ProtectedService/Flood")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SendMsg(&examplev1.ChatRequest{Text: fmt.Sprint(b.N, " ", 16)}); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CloseSend(); err != nil {
+		b.Fatal(err)
+	}
+	var resp examplev1.ChatResponse
+	for {
+		if err := s.RecvMsg(&resp); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			b.Fatal(err)
+		}
 	}
 }
