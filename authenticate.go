@@ -59,16 +59,17 @@ func (v *Validator) Authenticate(ctx context.Context, call Call) (context.Contex
 	}
 	start := v.observeStart()
 	p := v.policy(call.Procedure, call.Schema)
-	if p.Public {
-		v.observeDecision(ctx, call.Procedure, nil, nil, CacheUnused, start)
-		return withAuth(ctx, authState{v: v, procedure: call.Procedure}), nil
-	}
-	claims, f, cache := v.validateHeader(ctx, call.Header)
-	if f == nil {
-		f = v.cfg.authorize(ctx, call.Procedure, p, claims)
-	} else if p.Optional && errors.Is(f, ErrMissing) {
-		v.observeDecision(ctx, call.Procedure, nil, nil, CacheUnused, start)
-		return withAuth(ctx, authState{v: v, procedure: call.Procedure}), nil
+	var claims *Claims
+	var f *Failure
+	cache := CacheUnused
+	if !p.Public {
+		claims, f, cache = v.validateHeader(ctx, call.Header)
+		switch {
+		case f == nil:
+			f = v.cfg.authorize(ctx, call.Procedure, p, claims)
+		case p.Optional && errors.Is(f, ErrMissing):
+			f, cache = nil, CacheUnused // anonymous
+		}
 	}
 	if f != nil {
 		f.Procedure = call.Procedure

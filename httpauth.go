@@ -14,8 +14,6 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
-
-	connectjwtv1 "github.com/connectjwt/connectjwt/gen/connectjwt/v1"
 )
 
 // An HTTPMiddleware authenticates plain net/http routes with a [Validator]:
@@ -206,13 +204,10 @@ type httpErrorDetail struct {
 // refuse writes the error response for f.
 func (m *HTTPMiddleware) refuse(w http.ResponseWriter, f *Failure) {
 	cerr := DefaultError(f)
-	body := httpError{Code: cerr.Code().String(), Message: cerr.Message()}
+	body := httpError{Code: cerr.Code().String(), Message: cerr.Message(), Reason: f.Reason.String()}
 	for _, d := range cerr.Details() {
 		detail := httpErrorDetail{Type: d.Type(), Value: base64.RawStdEncoding.EncodeToString(d.Bytes())}
 		if msg, err := d.Value(); err == nil {
-			if ae, ok := msg.(*connectjwtv1.AuthError); ok {
-				body.Reason = ae.GetReason().String()
-			}
 			if debug, err := protojson.Marshal(msg); err == nil {
 				detail.Debug = debug
 			}
@@ -229,7 +224,8 @@ func (m *HTTPMiddleware) refuse(w http.ResponseWriter, f *Failure) {
 	}
 }
 
-// httpStatus is the HTTP status for the codes connectjwt uses ([CodeOf]).
+// httpStatus is the HTTP status for the codes of the failures an
+// [HTTPMiddleware] answers ([Reason.Code]).
 func httpStatus(c connect.Code) int {
 	switch c {
 	case connect.CodePermissionDenied:

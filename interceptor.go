@@ -128,11 +128,8 @@ func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 // for the handler, or the loader's error. Its callers skip it for a call
 // this interceptor already admitted ([Interceptor.admitted]).
 func (i *Interceptor) authenticate(ctx context.Context, spec connect.Spec, peer connect.Peer, h http.Header) (context.Context, error) {
-	var v *Validator
-	if i != nil {
-		v = i.v
-	}
 	// A nil or zero Validator refuses every call (fail closed).
+	v := i.validator()
 	ctx, f := v.Authenticate(ctx, Call{Procedure: spec.Procedure, Schema: spec.Schema, Header: h[v.HeaderName()]})
 	if f != nil {
 		return ctx, i.reject(ctx, f, peer)
@@ -158,13 +155,18 @@ func (i *Interceptor) reject(ctx context.Context, f *Failure, peer connect.Peer)
 	// On gRPC, error metadata travels as trailers, where Go's HTTP/2 server
 	// drops WWW-Authenticate; the AuthError detail carries the same facts.
 	if peer.Protocol != connect.ProtocolGRPC && err.Meta().Get("WWW-Authenticate") == "" {
-		var v *Validator
-		if i != nil {
-			v = i.v
-		}
-		err.Meta().Set("WWW-Authenticate", wwwAuthenticate(v.HeaderScheme(), f))
+		err.Meta().Set("WWW-Authenticate", wwwAuthenticate(i.validator().HeaderScheme(), f))
 	}
 	return err
+}
+
+// validator returns the interceptor's validator; nil for a nil Interceptor,
+// whose methods then fail closed like a zero Validator's.
+func (i *Interceptor) validator() *Validator {
+	if i == nil {
+		return nil
+	}
+	return i.v
 }
 
 // wwwAuthenticate renders the RFC 6750 §3 challenge for f under scheme

@@ -87,9 +87,8 @@ func NewServerInterceptor(validator *connectjwt.Validator, opts ...Option) conne
 			err := next(sctx, spec, &endingStream{ServerStream: stream, ctx: sctx})
 			cancel()
 			if f := endedBy(sctx); f != nil {
-				g := *f
-				g.Procedure = spec.Procedure
-				return cfg.reject(ctx, info, scheme, &g)
+				// StreamContext's failure names the procedure already.
+				return cfg.reject(ctx, info, scheme, f)
 			}
 			return err
 		}

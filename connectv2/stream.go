@@ -61,9 +61,9 @@ func (s *endingStream) Send(msg any) error {
 // endedBy returns the failure that ended a stream's context (its token
 // expired or was revoked), or nil.
 func endedBy(ctx context.Context) *connectjwt.Failure {
-	var f *connectjwt.Failure
-	if ctx.Err() != nil && errors.As(context.Cause(ctx), &f) {
-		return f
+	if ctx.Err() == nil {
+		return nil
 	}
-	return nil
+	f, _ := errors.AsType[*connectjwt.Failure](context.Cause(ctx))
+	return f
 }
