@@ -52,7 +52,6 @@ func WithCacheSize(size int) ValidatorOption {
 			c.errorf("WithCacheSize must be between 0 and %d", maxCacheSize)
 		}
 		c.cacheSize = size
-		c.noCache = size == 0
 	})
 }
 

@@ -51,7 +51,7 @@ func NewIssuer(opts ...IssuerOption) (*Issuer, error) {
 	if err := cfg.err(); err != nil {
 		return nil, err
 	}
-	cfg.noCache = true // the issuer validates refresh tokens, which are never cached
+	cfg.cacheSize = 0 // the issuer validates refresh tokens, which are never cached
 	v, err := newValidator(cfg)
 	if err != nil {
 		return nil, err

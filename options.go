@@ -125,12 +125,10 @@ type config struct {
 	policies    map[string]Policy
 	claimsCheck func(ctx context.Context, procedure string, claims *Claims) error
 	store       RevocationStore
-	cacheSize   int  // verified-token cache entries (cache.go)
-	noCache     bool // WithCacheSize(0), or an issuer's validator
+	cacheSize   int // verified-token cache entries, 0 for none (cache.go)
 	// streamRecheck is how often open streams ask the revocation store
-	// again; streamRecheckOff turns it off (revocation.go).
-	streamRecheck    time.Duration
-	streamRecheckOff bool
+	// again, 0 for never (revocation.go).
+	streamRecheck time.Duration
 	// observer sees every decision and background event, or nil
 	// (observer.go).
 	observer Observer

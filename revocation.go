@@ -70,21 +70,19 @@ const DefaultStreamRevocationCheck = 30 * time.Second
 // done, the next Send or Receive fails, and it ends with the revoked-token
 // loader's error (REASON_REVOKED). A check that fails, panics or has not
 // answered within the interval ends the stream with [ErrUnavailable]: fail
-// closed. Unlike expiry, a revocation does not move the connection
-// deadlines that [StreamDeadlines] sets, so a handler blocked in Send on a
-// client that stopped reading is released only at exp plus one second.
+// closed. As at expiry, under [StreamDeadlines] a handler blocked in
+// Receive is released at once and one blocked in Send a second later.
 // Without a revocation store it does nothing.
 func WithStreamRevocationCheck(every time.Duration) ValidatorOption {
 	return validatorOption(func(c *config) {
-		c.streamRecheck = every
-		c.streamRecheckOff = every <= 0
+		c.streamRecheck = max(every, 0)
 	})
 }
 
 // streamRecheckInterval is how often open streams ask the store again,
 // or 0 for never.
 func (c *config) streamRecheckInterval() time.Duration {
-	if c.store == nil || c.streamRecheckOff {
+	if c.store == nil {
 		return 0
 	}
 	return c.streamRecheck

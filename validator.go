@@ -143,9 +143,7 @@ func newValidator(cfg *config) (*Validator, error) {
 	if v.access == "" || v.access == v.refresh {
 		return nil, errors.New("connectjwt: access and refresh token types must differ")
 	}
-	if !cfg.noCache {
-		v.cache = newTokenCache(cfg.cacheSize)
-	}
+	v.cache = newTokenCache(cfg.cacheSize) // nil when off
 	for _, a := range cfg.algorithms {
 		if strings.EqualFold(a, "none") {
 			return nil, errors.New(`connectjwt: algorithm "none" is never allowed`)
